@@ -1,0 +1,69 @@
+"""TechServ Portal: the application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from portal.config import database_url, settings_from_environment
+from portal.extensions import csrf, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. `config` overrides the environment (tests pass their database URL)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(settings_from_environment())
+    app.config.update(
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=25 * 1024 * 1024,
+    )
+    if config:
+        app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config, app.instance_path)
+
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    import portal.models  # noqa: F401  (registers every table on the metadata)
+    from portal.cli import register_cli
+    from portal.web import register_blueprints
+    from portal.web.errors import register_error_handlers
+
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """A random key kept in the instance folder, so a developer needs no SECRET_KEY.
+
+    Production sets SECRET_KEY (every app instance must share it; see the README).
+    """
+    import secrets
+
+    instance.mkdir(parents=True, exist_ok=True)
+    keyfile = instance / "secret_key"
+    if not keyfile.exists():
+        keyfile.write_text(secrets.token_urlsafe(48))
+        keyfile.chmod(0o600)
+    return keyfile.read_text().strip()

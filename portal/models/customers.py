@@ -1,0 +1,114 @@
+"""Customers and their contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from portal.models.base import (
+    AccountStatus,
+    Base,
+    CommunicationPreference,
+    CompanySize,
+    ServiceTier,
+    created_at,
+    updated_at,
+)
+
+if TYPE_CHECKING:
+    from portal.models.contracts import ServiceContract
+    from portal.models.invoices import Invoice
+    from portal.models.projects import Project
+    from portal.models.tickets import SupportTicket
+
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "account_health_score >= 0 AND account_health_score <= 1", name="chk_health_score"
+        ),
+        sa.CheckConstraint(f"primary_contact_email ~* '{EMAIL_PATTERN}'", name="chk_email_format"),
+        sa.Index("idx_customers_company", "company_name"),
+        sa.Index("idx_customers_tier_status", "service_tier", "account_status"),
+        sa.Index("idx_customers_email", "primary_contact_email"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(primary_key=True)
+    company_name: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    industry: Mapped[str | None] = mapped_column(sa.String(100))
+    company_size: Mapped[CompanySize] = mapped_column(server_default=CompanySize.SMALL.value)
+    tax_id: Mapped[str | None] = mapped_column(sa.String(20))
+    primary_contact_email: Mapped[str | None] = mapped_column(sa.String(255))
+    service_tier: Mapped[ServiceTier] = mapped_column(server_default=ServiceTier.BREAKFIX.value)
+    account_status: Mapped[AccountStatus] = mapped_column(server_default=AccountStatus.PROSPECT.value)
+    account_health_score: Mapped[Decimal] = mapped_column(sa.Numeric(3, 2), server_default="0.75")
+    billing_address: Mapped[str | None] = mapped_column(sa.Text)
+    service_address: Mapped[str | None] = mapped_column(sa.Text)
+    timezone: Mapped[str] = mapped_column(sa.String(50), server_default="America/Denver")
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="customer", order_by="Contact.contact_id", passive_deletes=True
+    )
+    contracts: Mapped[list[ServiceContract]] = relationship(
+        back_populates="customer", order_by="ServiceContract.start_date"
+    )
+    tickets: WriteOnlyMapped[SupportTicket] = relationship(back_populates="customer")
+    projects: WriteOnlyMapped[Project] = relationship(back_populates="customer")
+    invoices: WriteOnlyMapped[Invoice] = relationship(back_populates="customer")
+
+    def __repr__(self) -> str:
+        return f"<Customer {self.customer_id} {self.company_name!r}>"
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        sa.CheckConstraint(f"email ~* '{EMAIL_PATTERN}'", name="chk_email_format"),
+        sa.Index("idx_contacts_customer", "customer_id"),
+        sa.Index("idx_contacts_email", "email"),
+        sa.Index(
+            "idx_contacts_primary",
+            "customer_id",
+            "is_primary_contact",
+            postgresql_where=sa.text("is_primary_contact = TRUE"),
+        ),
+    )
+
+    contact_id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("customers.customer_id", ondelete="CASCADE")
+    )
+    first_name: Mapped[str] = mapped_column(sa.String(100))
+    last_name: Mapped[str] = mapped_column(sa.String(100))
+    email: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    mobile: Mapped[str | None] = mapped_column(sa.String(20))
+    title: Mapped[str | None] = mapped_column(sa.String(100))
+    department: Mapped[str | None] = mapped_column(sa.String(100))
+    is_primary_contact: Mapped[bool] = mapped_column(server_default=sa.false())
+    is_billing_contact: Mapped[bool] = mapped_column(server_default=sa.false())
+    can_create_tickets: Mapped[bool] = mapped_column(server_default=sa.true())
+    can_approve_projects: Mapped[bool] = mapped_column(server_default=sa.false())
+    communication_preference: Mapped[CommunicationPreference] = mapped_column(
+        server_default=CommunicationPreference.EMAIL.value
+    )
+    last_login: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def __repr__(self) -> str:
+        return f"<Contact {self.contact_id} {self.email!r}>"

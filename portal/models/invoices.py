@@ -1,0 +1,107 @@
+"""Invoices and their line items."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, InvoiceStatus, LineItemType, created_at
+
+if TYPE_CHECKING:
+    from portal.models.contracts import ServiceContract
+    from portal.models.customers import Customer
+    from portal.models.time_entries import TimeEntry
+
+
+class Invoice(Base):
+    """An invoice. `subtotal`, `tax_amount` and `total_amount` are kept by database triggers."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "subtotal >= 0 AND tax_amount >= 0 AND total_amount = subtotal + tax_amount"
+            " AND paid_amount >= 0",
+            name="chk_invoice_amounts",
+        ),
+        sa.CheckConstraint("due_date >= invoice_date", name="chk_invoice_dates"),
+        sa.CheckConstraint("tax_rate >= 0 AND tax_rate < 1", name="chk_tax_rate"),
+        sa.Index("idx_invoices_customer", "customer_id"),
+        sa.Index("idx_invoices_status", "invoice_status"),
+        sa.Index("idx_invoices_dates", "invoice_date", "due_date"),
+        sa.Index(
+            "idx_invoices_overdue",
+            "due_date",
+            "invoice_status",
+            postgresql_where=sa.text("invoice_status IN ('sent', 'overdue')"),
+        ),
+    )
+
+    invoice_id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_number: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.customer_id"))
+    contract_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_contracts.contract_id"))
+    invoice_date: Mapped[date] = mapped_column(server_default=sa.func.current_date())
+    due_date: Mapped[date]
+    subtotal: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    # Errata 6: tax is a rate on the invoice; the trigger derives tax_amount and total_amount.
+    tax_rate: Mapped[Decimal] = mapped_column(sa.Numeric(6, 4), server_default="0")
+    tax_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    total_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    invoice_status: Mapped[InvoiceStatus] = mapped_column(server_default=InvoiceStatus.DRAFT.value)
+    payment_terms: Mapped[str] = mapped_column(sa.String(100), server_default="Net 30")
+    sent_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    paid_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    created_at: Mapped[datetime] = created_at()
+
+    customer: Mapped[Customer] = relationship(back_populates="invoices")
+    contract: Mapped[ServiceContract | None] = relationship()
+    line_items: Mapped[list[InvoiceLineItem]] = relationship(
+        back_populates="invoice", order_by="InvoiceLineItem.line_item_id", passive_deletes=True
+    )
+
+    @property
+    def amount_outstanding(self) -> Decimal:
+        return self.total_amount - self.paid_amount
+
+    def __repr__(self) -> str:
+        return f"<Invoice {self.invoice_number} {self.invoice_status}>"
+
+
+class InvoiceLineItem(Base):
+    __tablename__ = "invoice_line_items"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "quantity > 0 AND unit_price >= 0 AND line_total = quantity * unit_price",
+            name="chk_line_amounts",
+        ),
+        sa.Index("idx_line_items_invoice", "invoice_id"),
+        # Errata 11: a time entry is billed at most once (the seed's 1:1), even by two runs at once.
+        sa.Index(
+            "idx_line_items_time_entry",
+            "time_entry_id",
+            unique=True,
+            postgresql_where=sa.text("time_entry_id IS NOT NULL"),
+        ),
+    )
+
+    line_item_id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.invoice_id", ondelete="CASCADE"))
+    time_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("time_entries.entry_id"))
+    description: Mapped[str] = mapped_column(sa.String(500))
+    quantity: Mapped[Decimal] = mapped_column(sa.Numeric(8, 2), server_default="1")
+    unit_price: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
+    line_total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    item_type: Mapped[LineItemType]
+
+    invoice: Mapped[Invoice] = relationship(back_populates="line_items")
+    time_entry: Mapped[TimeEntry | None] = relationship()
+
+    @property
+    def signed_total(self) -> Decimal:
+        """What the line adds to the invoice: discounts subtract (errata 6)."""
+        return -self.line_total if self.item_type == LineItemType.DISCOUNT else self.line_total

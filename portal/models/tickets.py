@@ -1,0 +1,112 @@
+"""Support tickets and their conversation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, TicketCategory, TicketPriority, TicketStatus, created_at
+
+if TYPE_CHECKING:
+    from portal.models.contracts import ServiceContract
+    from portal.models.customers import Contact, Customer
+    from portal.models.employees import Employee
+
+
+class SupportTicket(Base):
+    __tablename__ = "support_tickets"
+    __table_args__ = (
+        # Errata 3: each clause in parentheses (AND binds tighter than OR).
+        sa.CheckConstraint(
+            "(assigned_at IS NULL OR assigned_at >= created_at)"
+            " AND (first_response_at IS NULL OR first_response_at >= created_at)"
+            " AND (resolved_at IS NULL OR resolved_at >= created_at)"
+            " AND (closed_at IS NULL OR closed_at >= created_at)",
+            name="chk_ticket_timestamps",
+        ),
+        sa.CheckConstraint(
+            "estimated_hours IS NULL OR estimated_hours > 0", name="chk_estimated_hours"
+        ),
+        sa.CheckConstraint("actual_hours >= 0", name="chk_actual_hours"),
+        # The seed's column-level CHECK, under the name PostgreSQL gives it.
+        sa.CheckConstraint(
+            "customer_satisfaction >= 1 AND customer_satisfaction <= 5",
+            name="support_tickets_customer_satisfaction_check",
+        ),
+        sa.Index("idx_tickets_customer", "customer_id"),
+        sa.Index("idx_tickets_assigned", "assigned_employee_id", "status"),
+        sa.Index("idx_tickets_status_priority", "status", "priority"),
+        sa.Index("idx_tickets_contract", "contract_id"),
+        sa.Index("idx_tickets_created", "created_at"),
+    )
+
+    ticket_id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_number: Mapped[str] = mapped_column(sa.String(15), unique=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.customer_id"))
+    contract_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_contracts.contract_id"))
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.contact_id"))
+    assigned_employee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("employees.employee_id"))
+    title: Mapped[str] = mapped_column(sa.String(255))
+    description: Mapped[str] = mapped_column(sa.Text)
+    category: Mapped[TicketCategory]
+    priority: Mapped[TicketPriority] = mapped_column(server_default=TicketPriority.MEDIUM.value)
+    status: Mapped[TicketStatus] = mapped_column(server_default=TicketStatus.OPEN.value)
+    created_at: Mapped[datetime] = created_at()
+    assigned_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    estimated_hours: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
+    actual_hours: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2), server_default="0")
+    resolution_notes: Mapped[str | None] = mapped_column(sa.Text)
+    customer_satisfaction: Mapped[int | None]
+
+    customer: Mapped[Customer] = relationship(back_populates="tickets")
+    contract: Mapped[ServiceContract | None] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+    assigned_employee: Mapped[Employee | None] = relationship()
+    comments: Mapped[list[TicketComment]] = relationship(
+        back_populates="ticket", order_by="TicketComment.created_at", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<SupportTicket {self.ticket_number} {self.status}>"
+
+
+class TicketComment(Base):
+    """One message of a ticket's conversation: a public reply or an internal note (staff only)."""
+
+    __tablename__ = "ticket_comments"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "num_nonnulls(author_contact_id, author_employee_id) = 1", name="chk_comment_author"
+        ),
+        sa.CheckConstraint(
+            "NOT is_internal OR author_employee_id IS NOT NULL", name="chk_comment_internal_staff"
+        ),
+        sa.CheckConstraint("length(btrim(body)) > 0", name="chk_comment_body"),
+        sa.Index("idx_comments_ticket", "ticket_id", "created_at"),
+    )
+
+    comment_id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("support_tickets.ticket_id", ondelete="CASCADE")
+    )
+    author_contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.contact_id"))
+    author_employee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("employees.employee_id"))
+    body: Mapped[str] = mapped_column(sa.Text)
+    is_internal: Mapped[bool] = mapped_column(server_default=sa.false())
+    created_at: Mapped[datetime] = created_at()
+
+    ticket: Mapped[SupportTicket] = relationship(back_populates="comments")
+    author_contact: Mapped[Contact | None] = relationship()
+    author_employee: Mapped[Employee | None] = relationship()
+
+    @property
+    def author_name(self) -> str:
+        author = self.author_employee or self.author_contact
+        return author.full_name if author else "Unknown"

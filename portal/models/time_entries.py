@@ -1,0 +1,71 @@
+"""Time worked on a ticket or a project, and its approval."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import ApprovalStatus, Base, WorkCategory, created_at
+
+if TYPE_CHECKING:
+    from portal.models.customers import Customer
+    from portal.models.employees import Employee
+    from portal.models.projects import Project
+    from portal.models.tickets import SupportTicket
+
+
+class TimeEntry(Base):
+    __tablename__ = "time_entries"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(ticket_id IS NOT NULL AND project_id IS NULL)"
+            " OR (ticket_id IS NULL AND project_id IS NOT NULL)",
+            name="chk_work_assignment",
+        ),
+        sa.CheckConstraint("hours_worked > 0 AND hours_worked <= 24", name="chk_hours_worked"),
+        sa.CheckConstraint("billing_rate >= 0", name="chk_billing_rate"),
+        sa.CheckConstraint(
+            "end_time IS NULL OR start_time IS NULL OR end_time > start_time", name="chk_time_range"
+        ),
+        sa.Index("idx_time_employee_date", "employee_id", "work_date"),
+        sa.Index("idx_time_customer", "customer_id"),
+        sa.Index("idx_time_ticket", "ticket_id", postgresql_where=sa.text("ticket_id IS NOT NULL")),
+        sa.Index(
+            "idx_time_project", "project_id", postgresql_where=sa.text("project_id IS NOT NULL")
+        ),
+        sa.Index("idx_time_approval", "approval_status"),
+        sa.Index(
+            "idx_time_billable",
+            "is_billable",
+            "approval_status",
+            postgresql_where=sa.text("is_billable = TRUE"),
+        ),
+    )
+
+    entry_id: Mapped[int] = mapped_column(primary_key=True)
+    employee_id: Mapped[int] = mapped_column(sa.ForeignKey("employees.employee_id"))
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.customer_id"))
+    ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("support_tickets.ticket_id"))
+    project_id: Mapped[int | None] = mapped_column(sa.ForeignKey("projects.project_id"))
+    work_date: Mapped[date]
+    start_time: Mapped[time | None]
+    end_time: Mapped[time | None]
+    hours_worked: Mapped[Decimal] = mapped_column(sa.Numeric(4, 2))
+    description: Mapped[str] = mapped_column(sa.Text)
+    work_category: Mapped[WorkCategory]
+    is_billable: Mapped[bool] = mapped_column(server_default=sa.true())
+    approval_status: Mapped[ApprovalStatus] = mapped_column(server_default=ApprovalStatus.PENDING.value)
+    approved_by_employee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("employees.employee_id"))
+    approved_at: Mapped[datetime | None]
+    billing_rate: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
+    created_at: Mapped[datetime] = created_at()
+
+    employee: Mapped[Employee] = relationship(foreign_keys=[employee_id])
+    approved_by: Mapped[Employee | None] = relationship(foreign_keys=[approved_by_employee_id])
+    customer: Mapped[Customer] = relationship()
+    ticket: Mapped[SupportTicket | None] = relationship()
+    project: Mapped[Project | None] = relationship()

@@ -1,0 +1,49 @@
+"""The audit log: every state change records who, what, when and from where."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from portal.models.audit import AuditEvent
+from portal.services.actors import Actor
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def record(
+    session,
+    actor: Actor,
+    action: str,
+    *,
+    table: str | None = None,
+    row_id: int | None = None,
+    changes: dict[str, tuple[Any, Any]] | None = None,
+) -> AuditEvent:
+    """Add an audit event; `changes` maps a field to its (old, new) values."""
+    event = AuditEvent(
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        table_name=table,
+        row_id=row_id,
+        changes=(
+            {field: {"old": _jsonable(old), "new": _jsonable(new)} for field, (old, new) in changes.items()}
+            if changes
+            else None
+        ),
+        ip_address=actor.ip_address,
+    )
+    session.add(event)
+    return event

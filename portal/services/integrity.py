@@ -1,0 +1,204 @@
+"""Database errors a user can cause, turned into sentences that name the field.
+
+Every CHECK, unique key and foreign key a form or API call can trip has an entry here, so the
+database stays the last line of defence and the user still reads a clear message, never a 500.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from psycopg import errors as pg_errors
+
+from portal.services.errors import Conflict, DomainError, Invalid
+
+
+@dataclass(frozen=True)
+class ConstraintMessage:
+    field: str | None
+    message: str
+    conflict: bool = False
+
+
+# (table, constraint) -> what to tell the user. A constraint name alone is not unique
+# (chk_email_format stands on customers and contacts), so the table is part of the key.
+CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
+    # customers
+    ("customers", "customers_company_name_key"): ConstraintMessage(
+        "company_name", "A customer with this company name already exists.", conflict=True),
+    ("customers", "chk_health_score"): ConstraintMessage(
+        "account_health_score", "Account health score must be between 0 and 1."),
+    ("customers", "chk_email_format"): ConstraintMessage(
+        "primary_contact_email", "Enter a valid email address, like name@example.com."),
+    # contacts
+    ("contacts", "contacts_email_key"): ConstraintMessage(
+        "email", "Another contact already uses this email address.", conflict=True),
+    ("contacts", "chk_email_format"): ConstraintMessage(
+        "email", "Enter a valid email address, like name@example.com."),
+    ("contacts", "contacts_customer_id_fkey"): ConstraintMessage(
+        "customer_id", "That customer does not exist."),
+    # service_contracts
+    ("service_contracts", "service_contracts_contract_number_key"): ConstraintMessage(
+        "contract_number", "A contract with this number already exists.", conflict=True),
+    ("service_contracts", "chk_contract_dates"): ConstraintMessage(
+        "end_date", "The end date must be after the start date."),
+    ("service_contracts", "chk_monthly_fee"): ConstraintMessage(
+        "monthly_fee", "The monthly fee cannot be negative."),
+    ("service_contracts", "chk_hourly_rate"): ConstraintMessage(
+        "hourly_rate_additional", "The additional hourly rate must be more than 0."),
+    ("service_contracts", "chk_price_increase"): ConstraintMessage(
+        "price_increase_annual", "The annual price increase must be between 0 and 50 percent."),
+    ("service_contracts", "service_contracts_customer_id_fkey"): ConstraintMessage(
+        "customer_id", "That customer does not exist."),
+    # employees
+    ("employees", "employees_employee_number_key"): ConstraintMessage(
+        "employee_number", "Another employee already has this employee number.", conflict=True),
+    ("employees", "employees_email_key"): ConstraintMessage(
+        "email", "Another employee already uses this email address.", conflict=True),
+    ("employees", "chk_rates"): ConstraintMessage(
+        "hourly_rate_client", "Internal and client hourly rates must both be more than 0."),
+    ("employees", "chk_capacity"): ConstraintMessage(
+        "capacity_hours_weekly", "Weekly capacity must be more than 0 and at most 60 hours."),
+    ("employees", "chk_termination_date"): ConstraintMessage(
+        "termination_date", "The termination date cannot be before the hire date."),
+    # support_tickets
+    ("support_tickets", "support_tickets_ticket_number_key"): ConstraintMessage(
+        "ticket_number", "A ticket with this number already exists.", conflict=True),
+    ("support_tickets", "chk_ticket_timestamps"): ConstraintMessage(
+        None, "A ticket cannot be assigned, answered, resolved or closed before it was created."),
+    ("support_tickets", "chk_estimated_hours"): ConstraintMessage(
+        "estimated_hours", "Estimated hours must be more than 0."),
+    ("support_tickets", "chk_actual_hours"): ConstraintMessage(
+        "actual_hours", "Actual hours cannot be negative."),
+    ("support_tickets", "support_tickets_customer_satisfaction_check"): ConstraintMessage(
+        "customer_satisfaction", "Choose a rating from 1 to 5."),
+    ("support_tickets", "support_tickets_customer_id_fkey"): ConstraintMessage(
+        "customer_id", "That customer does not exist."),
+    ("support_tickets", "support_tickets_contract_id_fkey"): ConstraintMessage(
+        "contract_id", "That contract does not exist."),
+    ("support_tickets", "support_tickets_contact_id_fkey"): ConstraintMessage(
+        "contact_id", "That contact does not exist."),
+    ("support_tickets", "support_tickets_assigned_employee_id_fkey"): ConstraintMessage(
+        "assigned_employee_id", "That employee does not exist."),
+    # ticket_comments
+    ("ticket_comments", "chk_comment_body"): ConstraintMessage("body", "Write a message first."),
+    ("ticket_comments", "chk_comment_internal_staff"): ConstraintMessage(
+        "is_internal", "Only staff can write internal notes."),
+    # projects and phases
+    ("projects", "projects_project_number_key"): ConstraintMessage(
+        "project_number", "A project with this number already exists.", conflict=True),
+    ("projects", "chk_project_dates"): ConstraintMessage(
+        "planned_end_date", "The planned end date cannot be before the start date."),
+    ("projects", "chk_actual_end_date"): ConstraintMessage(
+        "actual_end_date", "The actual end date cannot be before the start date."),
+    ("projects", "chk_budget"): ConstraintMessage("budget_amount", "The budget must be more than 0."),
+    ("projects", "chk_actual_cost"): ConstraintMessage("actual_cost", "The actual cost cannot be negative."),
+    ("projects", "chk_completion"): ConstraintMessage(
+        "completion_percentage", "Completion must be between 0 and 100 percent."),
+    ("projects", "projects_customer_id_fkey"): ConstraintMessage("customer_id", "That customer does not exist."),
+    ("projects", "projects_project_manager_id_fkey"): ConstraintMessage(
+        "project_manager_id", "That employee does not exist."),
+    ("project_phases", "chk_phase_dates"): ConstraintMessage(
+        "end_date", "The phase cannot end before it starts."),
+    ("project_phases", "chk_phase_budget"): ConstraintMessage(
+        "budget_allocation", "The phase budget cannot be negative."),
+    ("project_phases", "project_phases_project_id_fkey"): ConstraintMessage(
+        "project_id", "That project does not exist."),
+    # time_entries
+    ("time_entries", "chk_work_assignment"): ConstraintMessage(
+        "ticket_id", "Log time against one ticket or one project, not both and not neither."),
+    ("time_entries", "chk_hours_worked"): ConstraintMessage(
+        "hours_worked", "Hours worked must be more than 0 and at most 24."),
+    ("time_entries", "chk_billing_rate"): ConstraintMessage(
+        "billing_rate", "The billing rate cannot be negative."),
+    ("time_entries", "chk_time_range"): ConstraintMessage(
+        "end_time", "The end time must be after the start time."),
+    ("time_entries", "time_entries_ticket_id_fkey"): ConstraintMessage("ticket_id", "That ticket does not exist."),
+    ("time_entries", "time_entries_project_id_fkey"): ConstraintMessage("project_id", "That project does not exist."),
+    ("time_entries", "time_entries_employee_id_fkey"): ConstraintMessage(
+        "employee_id", "That employee does not exist."),
+    # invoices
+    ("invoices", "invoices_invoice_number_key"): ConstraintMessage(
+        "invoice_number", "An invoice with this number already exists.", conflict=True),
+    ("invoices", "chk_invoice_amounts"): ConstraintMessage(
+        None, "Invoice amounts cannot be negative: discounts may not exceed the billed amount."),
+    ("invoices", "chk_invoice_dates"): ConstraintMessage(
+        "due_date", "The due date cannot be before the invoice date."),
+    ("invoices", "chk_tax_rate"): ConstraintMessage(
+        "tax_rate", "The tax rate must be at least 0 and below 1 (0.08 is 8 %)."),
+    ("invoice_line_items", "chk_line_amounts"): ConstraintMessage(
+        "quantity", "Quantity must be more than 0, the unit price cannot be negative, "
+        "and the line total must equal quantity times unit price."),
+    ("invoice_line_items", "idx_line_items_time_entry"): ConstraintMessage(
+        "time_entry_id", "This time entry is already billed on another invoice.", conflict=True),
+    ("invoice_line_items", "invoice_line_items_time_entry_id_fkey"): ConstraintMessage(
+        "time_entry_id", "That time entry does not exist."),
+    # accounts
+    ("accounts", "idx_accounts_email_lower"): ConstraintMessage(
+        "email", "An account with this email address already exists.", conflict=True),
+    ("accounts", "chk_account_owner"): ConstraintMessage(
+        None, "An account belongs to exactly one contact or one employee."),
+    ("accounts", "accounts_contact_id_key"): ConstraintMessage(
+        "contact_id", "This contact already has a login.", conflict=True),
+    ("accounts", "accounts_employee_id_key"): ConstraintMessage(
+        "employee_id", "This employee already has a login.", conflict=True),
+}
+
+_GENERIC_BY_KIND: dict[type, str] = {
+    pg_errors.UniqueViolation: "This value is already in use.",
+    pg_errors.CheckViolation: "A value is out of the allowed range.",
+    pg_errors.ForeignKeyViolation: "This refers to something that does not exist or is still in use.",
+    pg_errors.NotNullViolation: "This field is required.",
+}
+
+
+def domain_error_for(exc: sa.exc.DBAPIError) -> DomainError | None:
+    """The DomainError a user should see for a database error they caused, or None if it is a bug.
+
+    Known constraints get their sentence; an unknown one of a user-caused kind (unique, check,
+    foreign key, not null) still gets a generic sentence naming the column when PostgreSQL says it.
+    """
+    orig = exc.orig
+    if not isinstance(orig, tuple(_GENERIC_BY_KIND)):
+        return None
+    diag = orig.diag
+    if isinstance(orig, pg_errors.ForeignKeyViolation) and "is still referenced" in (
+        diag.message_detail or ""
+    ):
+        return Conflict("This record is still in use elsewhere and cannot be removed.")
+    known = CONSTRAINT_MESSAGES.get((diag.table_name or "", diag.constraint_name or ""))
+    if known:
+        kind = Conflict if known.conflict else Invalid
+        return kind(known.message, field=known.field)
+    field = diag.column_name
+    message = _GENERIC_BY_KIND[type(orig)]
+    if field:
+        message = f"{field.replace('_', ' ').capitalize()}: {message[0].lower()}{message[1:]}"
+    kind = Conflict if isinstance(orig, pg_errors.UniqueViolation) else Invalid
+    return kind(message, field=field)
+
+
+@contextmanager
+def integrity_as_domain_errors(session):
+    """Flush inside a savepoint and turn user-caused database errors into DomainErrors.
+
+    The savepoint keeps the rest of the transaction usable after a refused write, so a view
+    can show the message and still answer from the same session. Anything else propagates.
+
+    :raises Invalid: a CHECK or NOT NULL constraint refused the data.
+    :raises Conflict: a unique key, or a row still referenced.
+    """
+    savepoint = session.begin_nested()
+    try:
+        yield
+        session.flush()
+    except sa.exc.DBAPIError as exc:
+        savepoint.rollback()
+        error = domain_error_for(exc)
+        if error is None:
+            raise
+        raise error from exc
+    else:
+        savepoint.commit()

@@ -1,0 +1,50 @@
+"""Error pages in the portal's look (HTML) and problem+json for the API."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from portal.web.rendering import render
+
+WHAT_NEXT = {
+    400: "The request could not be understood. Go back, reload the page and try again.",
+    403: "Your account may not open this page. If you think it should, ask your administrator.",
+    404: "Nothing is here. Check the address, or start again from the home page.",
+    405: "This address does not accept that kind of request. Go back and use the page's buttons.",
+    413: "The upload is too large. Try a smaller file.",
+    422: "Some of what you entered needs fixing. Go back and check the form.",
+    500: "Something went wrong on our side. Nothing you entered was saved; try again in a minute.",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = exc.code or 500
+        if request.path.startswith("/api/"):
+            return (
+                {"type": "about:blank", "title": exc.name, "status": code, "detail": exc.description},
+                code,
+                {"Content-Type": "application/problem+json"},
+            )
+        return render(
+            "errors/error.html", status=code, code=code, title=exc.name,
+            what_next=WHAT_NEXT.get(code, exc.description),
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        from portal.extensions import db
+
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        if request.path.startswith("/api/"):
+            return (
+                {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+                 "detail": WHAT_NEXT[500]},
+                500,
+                {"Content-Type": "application/problem+json"},
+            )
+        return render("errors/error.html", status=500, code=500, title="Internal Server Error",
+                      what_next=WHAT_NEXT[500])

@@ -1,0 +1,17 @@
+"""One view, two answers: the whole page, or the named block when htmx asks (HX-Request)."""
+
+from __future__ import annotations
+
+from flask import make_response, render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context):
+    """Render `template`, or only `block` of it for an htmx request; always `Vary: HX-Request`."""
+    if block and request.headers.get("HX-Request") == "true":
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
