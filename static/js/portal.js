@@ -1,0 +1,107 @@
+// TechServ Portal: toasts for the result of htmx actions. No dependencies, no inline handlers
+// (the Content-Security-Policy forbids them), so everything is wired here by event listeners.
+(function () {
+  "use strict";
+
+  var TOAST_MS = 5000;
+  var LEVELS = { success: "success", error: "error", info: "info" };
+
+  function region() {
+    return document.getElementById("toasts");
+  }
+
+  function dismiss(toast) {
+    if (!toast || toast.classList.contains("toast--leaving")) return;
+    toast.classList.add("toast--leaving");
+    // transitionend does not fire with reduced motion or when hidden; remove regardless.
+    window.setTimeout(function () { toast.remove(); }, 350);
+  }
+
+  // Fade after TOAST_MS, but not while the pointer or keyboard focus is on the toast.
+  function scheduleDismiss(toast) {
+    var timer = null;
+    function start() { timer = window.setTimeout(function () { dismiss(toast); }, TOAST_MS); }
+    function stop() { window.clearTimeout(timer); }
+    toast.addEventListener("mouseenter", stop);
+    toast.addEventListener("mouseleave", start);
+    toast.addEventListener("focusin", stop);
+    toast.addEventListener("focusout", start);
+    start();
+  }
+
+  function showToast(message, level) {
+    var host = region();
+    if (!host || !message) return;
+    level = LEVELS[level] || "info";
+
+    var toast = document.createElement("div");
+    toast.className = "toast toast--" + level;
+    if (level === "error") toast.setAttribute("role", "alert");
+
+    var text = document.createElement("p");
+    text.className = "toast__message";
+    text.textContent = String(message);
+
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast__close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "\u00d7";
+
+    toast.appendChild(text);
+    toast.appendChild(close);
+    host.appendChild(toast);
+    scheduleDismiss(toast);
+  }
+
+  // Dismiss buttons, for toasts made here and for flashed ones rendered by the server.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".toast__close");
+    if (button) dismiss(button.closest(".toast"));
+  });
+
+  // The server answers an htmx action with `HX-Trigger: {"showToast": {"message": ..., "level": ...}}`.
+  document.addEventListener("showToast", function (event) {
+    var detail = event.detail || {};
+    showToast(detail.message || detail.value, detail.level);
+  });
+
+  // A failed request that the server did not explain with its own toast still says something.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail || {};
+    if (!detail.failed) return;
+    var xhr = detail.xhr;
+    var trigger = xhr && xhr.getResponseHeader ? xhr.getResponseHeader("HX-Trigger") || "" : "";
+    if (trigger.indexOf("showToast") !== -1) return;
+    if (!xhr || xhr.status === 0) return; // network failures are reported below
+    if (xhr.status === 403) {
+      showToast("You may not do that. If you think you should, ask your administrator.", "error");
+    } else if (xhr.status === 404) {
+      showToast("That item no longer exists. Reload the page to see the current state.", "error");
+    } else if (xhr.status === 409) {
+      showToast("Someone changed this in the meantime. Reload the page and try again.", "error");
+    } else {
+      showToast("Something went wrong (error " + xhr.status + "). Try again in a minute.", "error");
+    }
+  });
+
+  function unreachable() {
+    showToast("Could not reach the server. Check your connection and try again.", "error");
+  }
+  document.addEventListener("htmx:sendError", unreachable);
+  document.addEventListener("htmx:timeout", unreachable);
+
+  // Flashed messages arrive in the page; let them fade like the others.
+  function initExisting() {
+    var host = region();
+    if (!host) return;
+    Array.prototype.forEach.call(host.querySelectorAll(".toast"), scheduleDismiss);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", initExisting);
+  } else {
+    initExisting();
+  }
+
+  window.portal = { showToast: showToast };
+})();
