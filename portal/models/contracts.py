@@ -38,7 +38,7 @@ class ServiceContract(Base):
     contract_number: Mapped[str] = mapped_column(sa.String(20), unique=True)
     customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.customer_id"))
     service_tier: Mapped[ServiceTier]
-    monthly_fee: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), server_default="0")
+    monthly_fee: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), server_default=sa.text("0"))
     included_hours: Mapped[int] = mapped_column(server_default="0")
     hourly_rate_additional: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), server_default="125.00")
     start_date: Mapped[date]

@@ -58,12 +58,14 @@ class Customer(Base):
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="customer", order_by="Contact.contact_id", passive_deletes=True
     )
+    # passive_deletes: the database decides what deleting a customer does (its foreign keys
+    # refuse while contracts, tickets, projects or invoices exist); the ORM never nulls them.
     contracts: Mapped[list[ServiceContract]] = relationship(
-        back_populates="customer", order_by="ServiceContract.start_date"
+        back_populates="customer", order_by="ServiceContract.start_date", passive_deletes="all"
     )
-    tickets: WriteOnlyMapped[SupportTicket] = relationship(back_populates="customer")
-    projects: WriteOnlyMapped[Project] = relationship(back_populates="customer")
-    invoices: WriteOnlyMapped[Invoice] = relationship(back_populates="customer")
+    tickets: WriteOnlyMapped[SupportTicket] = relationship(back_populates="customer", passive_deletes="all")
+    projects: WriteOnlyMapped[Project] = relationship(back_populates="customer", passive_deletes="all")
+    invoices: WriteOnlyMapped[Invoice] = relationship(back_populates="customer", passive_deletes="all")
 
     def __repr__(self) -> str:
         return f"<Customer {self.customer_id} {self.company_name!r}>"

@@ -46,16 +46,16 @@ class Invoice(Base):
     contract_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_contracts.contract_id"))
     invoice_date: Mapped[date] = mapped_column(server_default=sa.func.current_date())
     due_date: Mapped[date]
-    subtotal: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    subtotal: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default=sa.text("0"))
     # Errata 6: tax is a rate on the invoice; the trigger derives tax_amount and total_amount.
-    tax_rate: Mapped[Decimal] = mapped_column(sa.Numeric(6, 4), server_default="0")
-    tax_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
-    total_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    tax_rate: Mapped[Decimal] = mapped_column(sa.Numeric(6, 4), server_default=sa.text("0"))
+    tax_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default=sa.text("0"))
+    total_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default=sa.text("0"))
     invoice_status: Mapped[InvoiceStatus] = mapped_column(server_default=InvoiceStatus.DRAFT.value)
     payment_terms: Mapped[str] = mapped_column(sa.String(100), server_default="Net 30")
     sent_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
-    paid_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    paid_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default=sa.text("0"))
     created_at: Mapped[datetime] = created_at()
 
     customer: Mapped[Customer] = relationship(back_populates="invoices")
@@ -93,7 +93,7 @@ class InvoiceLineItem(Base):
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.invoice_id", ondelete="CASCADE"))
     time_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("time_entries.entry_id"))
     description: Mapped[str] = mapped_column(sa.String(500))
-    quantity: Mapped[Decimal] = mapped_column(sa.Numeric(8, 2), server_default="1")
+    quantity: Mapped[Decimal] = mapped_column(sa.Numeric(8, 2), server_default=sa.text("1"))
     unit_price: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
     line_total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
     item_type: Mapped[LineItemType]

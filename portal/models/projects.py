@@ -41,7 +41,7 @@ class Project(Base):
     project_name: Mapped[str] = mapped_column(sa.String(255))
     scope_description: Mapped[str | None] = mapped_column(sa.Text)
     budget_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
-    actual_cost: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default="0")
+    actual_cost: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default=sa.text("0"))
     start_date: Mapped[date]
     planned_end_date: Mapped[date]
     actual_end_date: Mapped[date | None]

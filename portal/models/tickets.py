@@ -61,7 +61,7 @@ class SupportTicket(Base):
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     estimated_hours: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
-    actual_hours: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2), server_default="0")
+    actual_hours: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2), server_default=sa.text("0"))
     resolution_notes: Mapped[str | None] = mapped_column(sa.Text)
     customer_satisfaction: Mapped[int | None]
 
@@ -88,7 +88,7 @@ class TicketComment(Base):
         sa.CheckConstraint(
             "NOT is_internal OR author_employee_id IS NOT NULL", name="chk_comment_internal_staff"
         ),
-        sa.CheckConstraint("length(btrim(body)) > 0", name="chk_comment_body"),
+        sa.CheckConstraint("body ~ '[^[:space:]]'", name="chk_comment_body"),
         sa.Index("idx_comments_ticket", "ticket_id", "created_at"),
     )
 

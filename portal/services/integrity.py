@@ -84,6 +84,8 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "assigned_employee_id", "That employee does not exist."),
     # ticket_comments
     ("ticket_comments", "chk_comment_body"): ConstraintMessage("body", "Write a message first."),
+    ("ticket_comments", "chk_comment_author"): ConstraintMessage(
+        None, "A message is written by one contact or one employee."),
     ("ticket_comments", "chk_comment_internal_staff"): ConstraintMessage(
         "is_internal", "Only staff can write internal notes."),
     # projects and phases
@@ -138,6 +140,10 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
     # accounts
     ("accounts", "idx_accounts_email_lower"): ConstraintMessage(
         "email", "An account with this email address already exists.", conflict=True),
+    ("accounts", "chk_account_email"): ConstraintMessage(
+        "email", "Enter the email address without spaces around it."),
+    ("accounts", "chk_failed_login_count"): ConstraintMessage(
+        None, "The failed sign-in count cannot be negative."),
     ("accounts", "chk_account_owner"): ConstraintMessage(
         None, "An account belongs to exactly one contact or one employee."),
     ("accounts", "accounts_contact_id_key"): ConstraintMessage(
