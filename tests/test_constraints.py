@@ -1,0 +1,234 @@
+"""Every CHECK constraint rejects the bad row and accepts the good one, under its seed name."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal as D
+
+import pytest
+import sqlalchemy as sa
+
+from portal.models import Account, ProjectPhase, TicketComment
+from tests import factories as f
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+BEFORE = T0 - timedelta(minutes=1)
+
+
+def _phase(session, **kw):
+    project = f.make_project(session)
+    values = dict(project_id=project.project_id, phase_name="Phase", budget_allocation=D("100.00"),
+                  start_date=date(2026, 2, 1), end_date=date(2026, 3, 1))
+    values.update(kw)
+    session.add(ProjectPhase(**values))
+
+
+def _comment(session, **kw):
+    ticket = f.make_ticket(session)
+    employee = f.make_employee(session)
+    values = dict(ticket_id=ticket.ticket_id, author_employee_id=employee.employee_id, body="Hello")
+    values.update(kw)
+    if values.pop("by_contact", False):
+        values["author_contact_id"] = f.make_contact(session).contact_id
+    session.add(TicketComment(**values))
+
+
+def _account(session, owner="contact", **kw):
+    values = dict(email=f"login{id(kw)}@example.com")
+    if owner in ("contact", "both"):
+        values["contact_id"] = f.make_contact(session).contact_id
+    if owner in ("employee", "both"):
+        values["employee_id"] = f.make_employee(session).employee_id
+    values.update(kw)
+    session.add(Account(**values))
+
+
+def _entry_on_both(session, **kw):
+    ticket = f.make_ticket(session)
+    project = f.make_project(session)
+    f.make_time_entry(session, ticket=ticket, project_id=project.project_id, **kw)
+
+
+def _entry_on_neither(session):
+    customer = f.make_customer(session)
+    f.make_time_entry(session, ticket_id=None, project_id=None, customer_id=customer.customer_id)
+
+
+def _discount_beyond_total(session):
+    invoice = f.make_invoice(session)
+    f.make_line(session, invoice, unit_price=D("50.00"), line_total=D("50.00"))
+    f.make_line(session, invoice, item_type="discount", unit_price=D("80.00"), line_total=D("80.00"))
+
+
+# (constraint, table, build bad row, build good row)
+CASES = [
+    ("chk_health_score", "customers",
+     lambda s: f.make_customer(s, account_health_score=D("1.01")),
+     lambda s: f.make_customer(s, account_health_score=D("1.00"))),
+    ("chk_health_score", "customers",
+     lambda s: f.make_customer(s, account_health_score=D("-0.01")),
+     lambda s: f.make_customer(s, account_health_score=D("0"))),
+    ("chk_email_format", "customers",
+     lambda s: f.make_customer(s, primary_contact_email="it@company"),
+     lambda s: f.make_customer(s, primary_contact_email="it@company.co")),
+    ("chk_email_format", "contacts",
+     lambda s: f.make_contact(s, email="jane at company.com"),
+     lambda s: f.make_contact(s, email="jane.o'neil+it@company.com".replace("'", ""))),
+    ("chk_contract_dates", "service_contracts",
+     lambda s: f.make_contract(s, start_date=date(2026, 1, 1), end_date=date(2026, 1, 1)),
+     lambda s: f.make_contract(s, start_date=date(2026, 1, 1), end_date=date(2026, 1, 2))),
+    ("chk_monthly_fee", "service_contracts",
+     lambda s: f.make_contract(s, monthly_fee=D("-0.01")),
+     lambda s: f.make_contract(s, monthly_fee=D("0"))),
+    ("chk_hourly_rate", "service_contracts",
+     lambda s: f.make_contract(s, hourly_rate_additional=D("0")),
+     lambda s: f.make_contract(s, hourly_rate_additional=D("0.01"))),
+    ("chk_price_increase", "service_contracts",
+     lambda s: f.make_contract(s, price_increase_annual=D("50.01")),
+     lambda s: f.make_contract(s, price_increase_annual=D("50.00"))),
+    ("chk_price_increase", "service_contracts",
+     lambda s: f.make_contract(s, price_increase_annual=D("-1")),
+     lambda s: f.make_contract(s, price_increase_annual=D("0"))),
+    ("chk_rates", "employees",
+     lambda s: f.make_employee(s, hourly_rate_internal=D("0")),
+     lambda s: f.make_employee(s, hourly_rate_internal=D("0.01"))),
+    ("chk_rates", "employees",
+     lambda s: f.make_employee(s, hourly_rate_client=D("0")),
+     lambda s: f.make_employee(s, hourly_rate_client=D("1"))),
+    ("chk_capacity", "employees",
+     lambda s: f.make_employee(s, capacity_hours_weekly=D("60.1")),
+     lambda s: f.make_employee(s, capacity_hours_weekly=D("60.0"))),
+    ("chk_capacity", "employees",
+     lambda s: f.make_employee(s, capacity_hours_weekly=D("0")),
+     lambda s: f.make_employee(s, capacity_hours_weekly=D("0.5"))),
+    ("chk_termination_date", "employees",
+     lambda s: f.make_employee(s, hire_date=date(2020, 5, 1), termination_date=date(2020, 4, 30)),
+     lambda s: f.make_employee(s, hire_date=date(2020, 5, 1), termination_date=date(2020, 5, 1))),
+    # Errata 3: with the seed's missing parentheses each of these rows would pass.
+    *[
+        ("chk_ticket_timestamps", "support_tickets",
+         (lambda column: lambda s: f.make_ticket(s, created_at=T0, **{column: BEFORE}))(column),
+         (lambda column: lambda s: f.make_ticket(s, created_at=T0, **{column: T0}))(column))
+        for column in ("assigned_at", "first_response_at", "resolved_at", "closed_at")
+    ],
+    ("chk_estimated_hours", "support_tickets",
+     lambda s: f.make_ticket(s, estimated_hours=D("0")),
+     lambda s: f.make_ticket(s, estimated_hours=D("0.25"))),
+    ("chk_actual_hours", "support_tickets",
+     lambda s: f.make_ticket(s, actual_hours=D("-0.01")),
+     lambda s: f.make_ticket(s, actual_hours=D("0"))),
+    ("support_tickets_customer_satisfaction_check", "support_tickets",
+     lambda s: f.make_ticket(s, customer_satisfaction=0),
+     lambda s: f.make_ticket(s, customer_satisfaction=1)),
+    ("support_tickets_customer_satisfaction_check", "support_tickets",
+     lambda s: f.make_ticket(s, customer_satisfaction=6),
+     lambda s: f.make_ticket(s, customer_satisfaction=5)),
+    ("chk_project_dates", "projects",
+     lambda s: f.make_project(s, start_date=date(2026, 3, 1), planned_end_date=date(2026, 2, 28)),
+     lambda s: f.make_project(s, start_date=date(2026, 3, 1), planned_end_date=date(2026, 3, 1))),
+    ("chk_actual_end_date", "projects",
+     lambda s: f.make_project(s, start_date=date(2026, 3, 1), actual_end_date=date(2026, 2, 28)),
+     lambda s: f.make_project(s, start_date=date(2026, 3, 1), actual_end_date=date(2026, 3, 1))),
+    ("chk_budget", "projects",
+     lambda s: f.make_project(s, budget_amount=D("0")),
+     lambda s: f.make_project(s, budget_amount=D("0.01"))),
+    ("chk_actual_cost", "projects",
+     lambda s: f.make_project(s, actual_cost=D("-0.01")),
+     lambda s: f.make_project(s, actual_cost=D("0"))),
+    ("chk_completion", "projects",
+     lambda s: f.make_project(s, completion_percentage=101),
+     lambda s: f.make_project(s, completion_percentage=100)),
+    ("chk_completion", "projects",
+     lambda s: f.make_project(s, completion_percentage=-1),
+     lambda s: f.make_project(s, completion_percentage=0)),
+    ("chk_phase_dates", "project_phases",
+     lambda s: _phase(s, start_date=date(2026, 2, 2), end_date=date(2026, 2, 1)),
+     lambda s: _phase(s, start_date=date(2026, 2, 1), end_date=date(2026, 2, 1))),
+    ("chk_phase_budget", "project_phases",
+     lambda s: _phase(s, budget_allocation=D("-1")),
+     lambda s: _phase(s, budget_allocation=D("0"))),
+    ("chk_work_assignment", "time_entries", _entry_on_both, lambda s: f.make_time_entry(s)),
+    ("chk_work_assignment", "time_entries", _entry_on_neither,
+     lambda s: f.make_time_entry(s, project=f.make_project(s))),
+    ("chk_hours_worked", "time_entries",
+     lambda s: f.make_time_entry(s, hours_worked=D("0")),
+     lambda s: f.make_time_entry(s, hours_worked=D("0.01"))),
+    ("chk_hours_worked", "time_entries",
+     lambda s: f.make_time_entry(s, hours_worked=D("24.01")),
+     lambda s: f.make_time_entry(s, hours_worked=D("24.00"))),
+    ("chk_billing_rate", "time_entries",
+     lambda s: f.make_time_entry(s, billing_rate=D("-0.01")),
+     lambda s: f.make_time_entry(s, billing_rate=D("0"))),
+    ("chk_time_range", "time_entries",
+     lambda s: f.make_time_entry(s, start_time=time(9, 0), end_time=time(9, 0)),
+     lambda s: f.make_time_entry(s, start_time=time(9, 0), end_time=time(9, 1))),
+    ("chk_invoice_amounts", "invoices",
+     lambda s: f.make_invoice(s, paid_amount=D("-0.01")),
+     lambda s: f.make_invoice(s, paid_amount=D("0"))),
+    ("chk_invoice_amounts", "invoices", _discount_beyond_total,
+     lambda s: f.make_line(s, f.make_invoice(s), item_type="discount", unit_price=D("0"), line_total=D("0"))),
+    ("chk_invoice_dates", "invoices",
+     lambda s: f.make_invoice(s, invoice_date=date(2026, 7, 2), due_date=date(2026, 7, 1)),
+     lambda s: f.make_invoice(s, invoice_date=date(2026, 7, 1), due_date=date(2026, 7, 1))),
+    ("chk_tax_rate", "invoices",
+     lambda s: f.make_invoice(s, tax_rate=D("1")),
+     lambda s: f.make_invoice(s, tax_rate=D("0.9999"))),
+    ("chk_tax_rate", "invoices",
+     lambda s: f.make_invoice(s, tax_rate=D("-0.01")),
+     lambda s: f.make_invoice(s, tax_rate=D("0"))),
+    ("chk_line_amounts", "invoice_line_items",
+     lambda s: f.make_line(s, f.make_invoice(s), quantity=D("0"), line_total=D("0")),
+     lambda s: f.make_line(s, f.make_invoice(s), quantity=D("0.25"), unit_price=D("100"), line_total=D("25"))),
+    ("chk_line_amounts", "invoice_line_items",
+     lambda s: f.make_line(s, f.make_invoice(s), unit_price=D("-1"), line_total=D("-1")),
+     lambda s: f.make_line(s, f.make_invoice(s), unit_price=D("0"), line_total=D("0"))),
+    ("chk_line_amounts", "invoice_line_items",
+     lambda s: f.make_line(s, f.make_invoice(s), quantity=D("2"), unit_price=D("10"), line_total=D("21")),
+     lambda s: f.make_line(s, f.make_invoice(s), quantity=D("2"), unit_price=D("10"), line_total=D("20"))),
+    ("chk_account_owner", "accounts", lambda s: _account(s, owner="both"), lambda s: _account(s)),
+    ("chk_account_owner", "accounts", lambda s: _account(s, owner="none"),
+     lambda s: _account(s, owner="employee")),
+    ("chk_failed_login_count", "accounts", lambda s: _account(s, failed_login_count=-1),
+     lambda s: _account(s, failed_login_count=0)),
+    ("chk_account_email", "accounts", lambda s: _account(s, email=" padded@example.com"),
+     lambda s: _account(s, email="padded@example.com")),
+    ("chk_comment_author", "ticket_comments", lambda s: _comment(s, by_contact=True),
+     lambda s: _comment(s)),
+    ("chk_comment_internal_staff", "ticket_comments",
+     lambda s: _comment(s, author_employee_id=None, by_contact=True, is_internal=True),
+     lambda s: _comment(s, is_internal=True)),
+    ("chk_comment_body", "ticket_comments", lambda s: _comment(s, body="  \n "),
+     lambda s: _comment(s, body="ok")),
+]
+
+
+def _violated_constraint(session, build) -> str | None:
+    nested = session.begin_nested()
+    try:
+        build(session)
+        session.flush()
+    except sa.exc.IntegrityError as exc:
+        nested.rollback()
+        return exc.orig.diag.constraint_name
+    nested.rollback()
+    return None
+
+
+@pytest.mark.parametrize(
+    "constraint, table, bad, good", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_check_rejects_bad_row_and_accepts_good_one(session, constraint, table, bad, good):
+    assert _violated_constraint(session, bad) == constraint
+    assert _violated_constraint(session, good) is None
+
+
+def test_every_check_constraint_has_a_case(session):
+    """A CHECK added without a test here fails this test."""
+    in_database = set(session.execute(sa.text("""
+        SELECT rel.relname, con.conname FROM pg_constraint con
+        JOIN pg_class rel ON rel.oid = con.conrelid
+        JOIN pg_namespace ns ON ns.oid = rel.relnamespace
+        WHERE con.contype = 'c' AND ns.nspname = current_schema()
+    """)).all())
+    tested = {(table, constraint) for constraint, table, _, _ in CASES}
+    assert in_database == tested
