@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
 
 from portal.config import ConfigurationError, database_url, settings_from_environment
-from portal.extensions import csrf, db, migrate
+from portal.extensions import csrf, db, mailer, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,8 @@ def create_app(config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=25 * 1024 * 1024,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     if config:
         app.config.update(config)
@@ -40,15 +43,25 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    if app.config.get("TRUST_PROXY_HEADERS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUST_PROXY_HEADERS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=False)
     csrf.init_app(app)
+    mailer.init_app(app)
 
     import portal.models  # noqa: F401  (registers every table on the metadata)
     from portal.cli import register_cli
     from portal.web import register_blueprints
     from portal.web.errors import register_error_handlers
 
+    from portal.web.security import init_security
+
+    init_security(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_cli(app)

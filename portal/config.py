@@ -52,6 +52,19 @@ def _decimal_setting(name: str, default: str, low: Decimal, high: Decimal) -> De
     return value
 
 
+def _int_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} cannot be negative, got {raw}")
+    return value
+
+
 def settings_from_environment() -> dict:
     """Every setting the portal reads, from the environment (see the README's Configuration)."""
     return {
@@ -60,6 +73,16 @@ def settings_from_environment() -> dict:
         # A rate, not a percentage: 0.0825 is 8.25 %. New invoices take it; each keeps its own.
         "TAX_RATE": _decimal_setting("TAX_RATE", "0", Decimal(0), Decimal(1)),
         "SQLALCHEMY_ECHO": os.environ.get("SQLALCHEMY_ECHO") == "1",
+        "SESSION_IDLE_MINUTES_STAFF": _int_setting("SESSION_IDLE_MINUTES_STAFF", 480),
+        "SESSION_IDLE_MINUTES_CONTACT": _int_setting("SESSION_IDLE_MINUTES_CONTACT", 120),
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
+        "TRUST_PROXY_HEADERS": _int_setting("TRUST_PROXY_HEADERS", 0),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,
+        "MAIL_PORT": _int_setting("MAIL_PORT", 587),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "1"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM") or None,
     }
 
 

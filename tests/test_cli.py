@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_seed_command_loads_once(app, session):
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["seed", "--password", "demo password"])
+    first = runner.invoke(args=["seed", "--password", "correct horse battery"])
     assert first.exit_code == 0, first.output
     assert first.output.startswith("Demo data loaded: 5 customers, 10 contacts, 5 employees")
-    second = runner.invoke(args=["seed", "--password", "demo password"])
+    second = runner.invoke(args=["seed", "--password", "correct horse battery"])
     assert second.exit_code == 0
     assert "nothing changed" in second.output
     assert session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 5

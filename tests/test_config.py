@@ -49,7 +49,7 @@ def test_database_url_from_the_environment(pg):
         result = _flask(["db", "upgrade"], DATABASE_URL=pg.libpq_url_for(name))
         assert result.returncode == 0, result.stderr
         result = _flask(["db", "current"], DATABASE_URL=pg.libpq_url_for(name))
-        assert "0001_seed_schema (head)" in result.stdout
+        assert "(head)" in result.stdout
     finally:
         pg.drop_database(name)
 
@@ -75,7 +75,7 @@ def test_unusable_instance_folder_says_why_in_one_line(tmp_path):
 
 
 def test_unreachable_database_url_is_one_clear_line():
-    result = _flask(["seed", "--password", "long enough"], DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    result = _flask(["seed", "--password", "correct horse battery"], DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "cannot reach the database" in result.stderr

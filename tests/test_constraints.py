@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from portal.models import Account, ProjectPhase, TicketComment
+from portal.models import Account, AuthToken, ProjectPhase, TicketComment
 from tests import factories as f
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -58,6 +58,17 @@ def _discount_beyond_total(session):
     invoice = f.make_invoice(session)
     f.make_line(session, invoice, unit_price=D("50.00"), line_total=D("50.00"))
     f.make_line(session, invoice, item_type="discount", unit_price=D("80.00"), line_total=D("80.00"))
+
+
+def _token(session, **kw):
+    contact = f.make_contact(session)
+    account = Account(email=contact.email, contact_id=contact.contact_id)
+    session.add(account)
+    session.flush()
+    values = dict(account_id=account.account_id, purpose="invitation", token_hash=f"{id(kw):064x}"[:64],
+                  created_at=T0, expires_at=T0 + timedelta(hours=24))
+    values.update(kw)
+    session.add(AuthToken(**values))
 
 
 # (constraint, table, build bad row, build good row)
@@ -192,6 +203,10 @@ CASES = [
      lambda s: _account(s, failed_login_count=0)),
     ("chk_account_email", "accounts", lambda s: _account(s, email=" padded@example.com"),
      lambda s: _account(s, email="padded@example.com")),
+    ("chk_token_purpose", "auth_tokens", lambda s: _token(s, purpose="login"),
+     lambda s: _token(s, purpose="password_reset")),
+    ("chk_token_expiry", "auth_tokens", lambda s: _token(s, expires_at=T0),
+     lambda s: _token(s, expires_at=T0 + timedelta(seconds=1))),
     ("chk_comment_author", "ticket_comments", lambda s: _comment(s, by_contact=True),
      lambda s: _comment(s)),
     ("chk_comment_internal_staff", "ticket_comments",

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, created_at, updated_at
@@ -38,8 +39,80 @@ class Account(Base):
     last_login_at: Mapped[datetime | None]
     failed_login_count: Mapped[int] = mapped_column(server_default="0")
     locked_until: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
+    # Part of every session: bumping it (password change or reset) signs out all other sessions.
+    session_version: Mapped[int] = mapped_column(server_default="1")
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    # sha256 of each unused recovery code; a used code is removed.
+    recovery_code_hashes: Mapped[list[str] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
     contact: Mapped[Contact | None] = relationship()
     employee: Mapped[Employee | None] = relationship()
+
+    @property
+    def is_employee(self) -> bool:
+        return self.employee_id is not None
+
+    @property
+    def is_contact(self) -> bool:
+        return self.contact_id is not None
+
+    @property
+    def display_name(self) -> str:
+        person = self.employee or self.contact
+        return person.full_name if person else self.email
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+
+class AuthToken(Base):
+    """A single-use link (invitation or password reset); only the token's hash is stored."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (
+        sa.CheckConstraint("purpose IN ('invitation', 'password_reset')", name="chk_token_purpose"),
+        sa.CheckConstraint("expires_at > created_at", name="chk_token_expiry"),
+        sa.Index("idx_auth_tokens_account", "account_id", "purpose"),
+    )
+
+    token_id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.account_id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(sa.String(20))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship()
+
+
+class LoginAttempt(Base):
+    """Every sign-in attempt, for the per-address throttle (the per-account lock is on the account)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("idx_login_attempts_ip", "ip_address", "attempted_at"),
+        sa.Index("idx_login_attempts_time", "attempted_at"),
+    )
+
+    attempt_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(255))
+    ip_address: Mapped[str | None] = mapped_column(INET)
+    succeeded: Mapped[bool]
+    attempted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class PortalSetting(Base):
+    """Settings an admin changes in the app (not in the environment), such as requiring 2FA."""
+
+    __tablename__ = "portal_settings"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[dict | list | bool | int | str] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = updated_at()
+    updated_by: Mapped[str | None] = mapped_column(sa.String(255))

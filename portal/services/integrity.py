@@ -144,6 +144,10 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "email", "Enter the email address without spaces around it."),
     ("accounts", "chk_failed_login_count"): ConstraintMessage(
         None, "The failed sign-in count cannot be negative."),
+    ("auth_tokens", "chk_token_purpose"): ConstraintMessage(None, "A link is an invitation or a password reset."),
+    ("auth_tokens", "chk_token_expiry"): ConstraintMessage(None, "A link must expire after it is made."),
+    ("auth_tokens", "auth_tokens_token_hash_key"): ConstraintMessage(
+        None, "This link already exists; ask for a new one.", conflict=True),
     ("accounts", "chk_account_owner"): ConstraintMessage(
         None, "An account belongs to exactly one contact or one employee."),
     ("accounts", "accounts_contact_id_key"): ConstraintMessage(

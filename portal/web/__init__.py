@@ -4,6 +4,11 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.web.account import bp as account_bp
+    from portal.web.auth import bp as auth_bp
+    from portal.web.customer import bp as portal_bp
     from portal.web.main import bp as main_bp
+    from portal.web.staff import bp as staff_bp
 
-    app.register_blueprint(main_bp)
+    for blueprint in (main_bp, auth_bp, account_bp, portal_bp, staff_bp):
+        app.register_blueprint(blueprint)

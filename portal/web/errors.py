@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.web.rendering import render
@@ -28,10 +29,12 @@ def register_error_handlers(app: Flask) -> None:
                 code,
                 {"Content-Type": "application/problem+json"},
             )
-        return render(
-            "errors/error.html", status=code, code=code, title=exc.name,
-            what_next=WHAT_NEXT.get(code, exc.description),
-        )
+        what_next = WHAT_NEXT.get(code, exc.description)
+        if isinstance(exc, CSRFError):
+            what_next = "The form had expired or came from another site, so nothing was saved. Reload the page and try again."
+        elif code in (403, 400) and exc.description and exc.description != type(exc).description:
+            what_next = exc.description  # a specific reason given by the view
+        return render("errors/error.html", status=code, code=code, title=exc.name, what_next=what_next)
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):

@@ -1,0 +1,427 @@
+"""Signing in and everything around it: locks, the per-address throttle, single-use links,
+password changes and two-factor codes. Every outcome is written to the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+import sqlalchemy as sa
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from portal.models import Account, AuthToken, Contact, Customer, Employee, LoginAttempt, PortalSetting
+from portal.models.base import ActorType
+from portal.services import audit, policy
+from portal.services.actors import Actor
+from portal.services.errors import DomainError, Forbidden, Invalid, NotFound
+from portal.services.passwords import (
+    burn_verification_time,
+    check_password_rules,
+    hash_password,
+    verify_password,
+)
+
+MAX_FAILED_LOGINS = 10
+LOCK_DURATION = timedelta(minutes=15)
+ADDRESS_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ADDRESS = 30
+TOKEN_LIFETIME = timedelta(hours=24)
+RECOVERY_CODE_COUNT = 10
+TOTP_ISSUER = "TechServ Portal"
+REQUIRE_EMPLOYEE_2FA = "require_two_factor_for_employees"
+
+GENERIC_FAILURE = "The email or password is wrong."
+
+
+class SignInRefused(DomainError):
+    """Wrong email or password, or a person who may not sign in: the same words for all."""
+
+    status = 401
+    title = "Sign-in refused"
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    title = "Too many attempts"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    account: Account
+    needs_second_factor: bool
+
+
+def principal_for(session, account_id: int) -> policy.Principal | None:
+    """The Principal of an account that may still sign in, or None (deactivated, left, suspended...)."""
+    row = session.execute(
+        sa.select(Account, Employee, Contact, Customer)
+        .outerjoin(Employee, Employee.employee_id == Account.employee_id)
+        .outerjoin(Contact, Contact.contact_id == Account.contact_id)
+        .outerjoin(Customer, Customer.customer_id == Contact.customer_id)
+        .where(Account.account_id == account_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    account, employee, contact, customer = row
+    if not policy.may_sign_in(account, employee, contact, customer):
+        return None
+    if employee is not None:
+        return policy.Principal(
+            account_id=account.account_id, email=account.email, name=employee.full_name,
+            employee_id=employee.employee_id, role=employee.role, two_factor_enabled=account.totp_enabled,
+            session_version=account.session_version,
+        )
+    return policy.Principal(
+        account_id=account.account_id, email=account.email, name=contact.full_name,
+        contact_id=contact.contact_id, customer_id=customer.customer_id, customer_name=customer.company_name,
+        customer_status=customer.account_status, is_primary_contact=contact.is_primary_contact,
+        is_billing_contact=contact.is_billing_contact, can_create_tickets=contact.can_create_tickets,
+        can_approve_projects=contact.can_approve_projects, two_factor_enabled=account.totp_enabled,
+        session_version=account.session_version,
+    )
+
+
+def _account_by_email(session, email: str, lock: bool = False) -> Account | None:
+    query = sa.select(Account).where(sa.func.lower(Account.email) == email.strip().lower())
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def _actor_for(account: Account | None, email: str, ip: str | None) -> Actor:
+    if account is None:
+        return Actor(ActorType.SYSTEM, None, f"unknown sign-in: {email[:200]}", ip)
+    if account.employee_id:
+        return Actor(ActorType.EMPLOYEE, account.employee_id, account.email, ip)
+    return Actor(ActorType.CONTACT, account.contact_id, account.email, ip)
+
+
+def _minutes_left(until: datetime, now: datetime) -> int:
+    return max(1, int((until - now).total_seconds() // 60) + 1)
+
+
+def authenticate(session, email: str, password: str, *, ip: str | None, now: datetime) -> SignIn:
+    """Check a password sign-in. The caller commits whatever the outcome (failures are recorded).
+
+    :raises TooManyAttempts: this address failed too often lately, or the account is locked.
+    :raises SignInRefused: wrong email or password, or a person who may not sign in (one message for all).
+    """
+    email = (email or "").strip()
+    since = now - ADDRESS_WINDOW
+    if ip is not None:
+        failures = session.scalar(sa.select(sa.func.count()).where(
+            LoginAttempt.ip_address == ip, LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at > since))
+        if failures >= MAX_FAILURES_PER_ADDRESS:
+            if failures == MAX_FAILURES_PER_ADDRESS:
+                audit.record(session, Actor(ActorType.SYSTEM, None, "sign-in throttle", ip), "login.throttled",
+                             changes={"failures": (None, failures), "email": (None, email[:200])})
+            session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
+            raise TooManyAttempts(
+                "Too many failed sign-ins from your network. Wait 15 minutes and try again.")
+
+    account = _account_by_email(session, email, lock=True)
+    actor = _actor_for(account, email, ip)
+    if account is not None and account.locked_until and account.locked_until > now:
+        session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
+        raise TooManyAttempts(
+            f"Too many failed sign-ins. Try again in {_minutes_left(account.locked_until, now)} minutes, "
+            "or reset your password.")
+    if account is None:
+        recent = session.scalar(sa.select(sa.func.count()).where(
+            sa.func.lower(LoginAttempt.email) == email.lower(), LoginAttempt.succeeded.is_(False),
+            LoginAttempt.attempted_at > now - LOCK_DURATION))
+        burn_verification_time(password)
+        session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
+        audit.record(session, actor, "login.failed", changes={"email": (None, email[:200])})
+        if recent + 1 >= MAX_FAILED_LOGINS:  # the same answer as for an existing account
+            raise TooManyAttempts("Too many failed sign-ins. Try again in 15 minutes, or reset your password.")
+        raise SignInRefused(GENERIC_FAILURE)
+
+    password_ok = verify_password(account.password_hash, password)
+    allowed = password_ok and principal_for(session, account.account_id) is not None
+    if not allowed:
+        _record_failure(session, account, actor, email, ip, now,
+                        reason="wrong password" if not password_ok else "may not sign in")
+        raise SignInRefused(GENERIC_FAILURE)
+
+    account.failed_login_count = 0
+    account.locked_until = None
+    if account.totp_enabled:
+        audit.record(session, actor, "login.password_ok", table="accounts", row_id=account.account_id)
+        return SignIn(account, needs_second_factor=True)
+    complete_sign_in(session, account, ip=ip, now=now)
+    return SignIn(account, needs_second_factor=False)
+
+
+def _record_failure(session, account: Account, actor: Actor, email: str, ip, now, reason: str) -> None:
+    session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
+    account.failed_login_count += 1
+    audit.record(session, actor, "login.failed", table="accounts", row_id=account.account_id,
+                 changes={"reason": (None, reason), "failed_login_count": (None, account.failed_login_count)})
+    if account.failed_login_count >= MAX_FAILED_LOGINS:
+        account.locked_until = now + LOCK_DURATION
+        account.failed_login_count = 0
+        audit.record(session, actor, "login.locked", table="accounts", row_id=account.account_id,
+                     changes={"locked_until": (None, account.locked_until)})
+
+
+def complete_sign_in(session, account: Account, *, ip: str | None, now: datetime) -> None:
+    """Record a successful sign-in (after the second factor, when there is one)."""
+    account.last_login_at = now
+    account.failed_login_count = 0
+    if account.contact is not None:
+        account.contact.last_login = now
+    session.add(LoginAttempt(email=account.email, ip_address=ip, succeeded=True, attempted_at=now))
+    audit.record(session, _actor_for(account, account.email, ip), "login.succeeded", table="accounts",
+                 row_id=account.account_id)
+
+
+def record_sign_out(session, principal: policy.Principal, ip: str | None) -> None:
+    audit.record(session, principal.actor(ip), "logout", table="accounts", row_id=principal.account_id)
+
+
+# --- two-factor ------------------------------------------------------------------------------
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.replace("-", "").replace(" ", "").lower().encode()).hexdigest()
+
+
+def verify_second_factor(session, account_id: int, code: str, *, ip: str | None, now: datetime) -> Account:
+    """Check a TOTP code or an unused recovery code, then complete the sign-in.
+
+    :raises TooManyAttempts: the account is locked.
+    :raises SignInRefused: the code is wrong (it counts as a failed sign-in).
+    """
+    account = session.scalar(sa.select(Account).where(Account.account_id == account_id).with_for_update())
+    if account is None or not account.totp_enabled or principal_for(session, account_id) is None:
+        raise SignInRefused("Sign in again.")
+    actor = _actor_for(account, account.email, ip)
+    if account.locked_until and account.locked_until > now:
+        raise TooManyAttempts(f"Too many failed sign-ins. Try again in "
+                              f"{_minutes_left(account.locked_until, now)} minutes.")
+    code = (code or "").strip()
+    if pyotp.TOTP(account.totp_secret).verify(code.replace(" ", ""), for_time=now, valid_window=1):
+        complete_sign_in(session, account, ip=ip, now=now)
+        return account
+    hashes = list(account.recovery_code_hashes or [])
+    if code and _code_hash(code) in hashes:
+        hashes.remove(_code_hash(code))
+        account.recovery_code_hashes = hashes
+        audit.record(session, actor, "two_factor.recovery_code_used", table="accounts", row_id=account.account_id,
+                     changes={"recovery_codes_left": (None, len(hashes))})
+        complete_sign_in(session, account, ip=ip, now=now)
+        return account
+    _record_failure(session, account, actor, account.email, ip, now, reason="wrong two-factor code")
+    raise SignInRefused("That code is not right. Enter the 6-digit code from your app, or a recovery code.",
+                        field="code")
+
+
+def start_two_factor(session, principal: policy.Principal) -> str:
+    """A new secret for the authenticator app (not in force until confirmed); returns its otpauth URI.
+
+    :raises Forbidden: contacts do not use two-factor sign-in here.
+    """
+    if not policy.may_use_two_factor(principal):
+        raise Forbidden("Two-factor sign-in is for staff accounts.")
+    account = session.get(Account, principal.account_id)
+    if account.totp_enabled:
+        raise Invalid("Two-factor sign-in is already on. Turn it off first to move it to another device.")
+    account.totp_secret = pyotp.random_base32()
+    return provisioning_uri(account)
+
+
+def provisioning_uri(account: Account) -> str:
+    return pyotp.TOTP(account.totp_secret).provisioning_uri(name=account.email, issuer_name=TOTP_ISSUER)
+
+
+def confirm_two_factor(session, principal: policy.Principal, code: str, *, ip: str | None,
+                       now: datetime) -> list[str]:
+    """Turn two-factor on once the app shows a right code; returns the recovery codes (shown once).
+
+    :raises Invalid: no enrolment started, or the code is wrong.
+    """
+    account = session.get(Account, principal.account_id)
+    if not account.totp_secret or account.totp_enabled:
+        raise Invalid("Start again: open the two-factor page and scan the new code.", field="code")
+    if not pyotp.TOTP(account.totp_secret).verify((code or "").replace(" ", ""), for_time=now, valid_window=1):
+        raise Invalid("That code is not right. Check the time on your phone and enter the current code.",
+                      field="code")
+    codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODE_COUNT)]
+    account.totp_enabled_at = now
+    account.recovery_code_hashes = [_code_hash(c) for c in codes]
+    audit.record(session, principal.actor(ip), "two_factor.enabled", table="accounts", row_id=account.account_id)
+    return codes
+
+
+def disable_two_factor(session, principal: policy.Principal, password: str, *, ip: str | None) -> None:
+    """:raises Invalid: wrong password, or two-factor is required for all employees."""
+    account = session.get(Account, principal.account_id)
+    if not verify_password(account.password_hash, password):
+        raise Invalid("The password is wrong.", field="password")
+    if principal.is_employee and two_factor_required_for_employees(session):
+        raise Invalid("Your administrator requires two-factor sign-in for all staff.", field="password")
+    account.totp_secret = None
+    account.totp_enabled_at = None
+    account.recovery_code_hashes = None
+    audit.record(session, principal.actor(ip), "two_factor.disabled", table="accounts", row_id=account.account_id)
+
+
+def two_factor_required_for_employees(session) -> bool:
+    setting = session.get(PortalSetting, REQUIRE_EMPLOYEE_2FA)
+    return bool(setting and setting.value)
+
+
+def set_two_factor_requirement(session, principal: policy.Principal, required: bool, *, ip: str | None) -> None:
+    """:raises Forbidden: only admins change security settings."""
+    if not policy.may_administer(principal):
+        raise Forbidden("Only administrators change security settings.")
+    setting = session.get(PortalSetting, REQUIRE_EMPLOYEE_2FA)
+    old = bool(setting and setting.value)
+    if setting is None:
+        setting = PortalSetting(key=REQUIRE_EMPLOYEE_2FA, value=required)
+        session.add(setting)
+    setting.value = required
+    setting.updated_by = principal.email
+    audit.record(session, principal.actor(ip), "settings.changed", table="portal_settings",
+                 changes={REQUIRE_EMPLOYEE_2FA: (old, required)})
+
+
+# --- passwords and single-use links ----------------------------------------------------------
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=f"techserv-{purpose}")
+
+
+def issue_link_token(session, account: Account, purpose: str, *, secret_key: str, now: datetime) -> str:
+    """A signed, 24-hour, single-use token for `purpose` ('invitation' or 'password_reset').
+
+    Older unused tokens of the same purpose stop working. Only a hash is stored.
+    """
+    session.execute(sa.update(AuthToken).where(
+        AuthToken.account_id == account.account_id, AuthToken.purpose == purpose, AuthToken.used_at.is_(None)
+    ).values(used_at=now))
+    raw = secrets.token_urlsafe(32)
+    session.add(AuthToken(account_id=account.account_id, purpose=purpose, token_hash=_hash_token(raw),
+                          created_at=now, expires_at=now + TOKEN_LIFETIME))
+    return _serializer(secret_key, purpose).dumps(raw)
+
+
+def token_account(session, signed: str, purpose: str, *, secret_key: str, now: datetime,
+                  lock: bool = False) -> tuple[AuthToken, Account]:
+    """The token and its account, if the link is genuine, unexpired and unused.
+
+    :raises NotFound: the link is forged, expired, or already used (one message for all three).
+    """
+    gone = NotFound("This link has expired or was already used. Ask for a new one.")
+    try:
+        raw = _serializer(secret_key, purpose).loads(signed, max_age=int(TOKEN_LIFETIME.total_seconds()))
+    except (SignatureExpired, BadSignature):
+        raise gone from None
+    query = sa.select(AuthToken).where(AuthToken.token_hash == _hash_token(raw), AuthToken.purpose == purpose)
+    if lock:
+        query = query.with_for_update()
+    token = session.scalar(query)
+    if token is None or token.used_at is not None or token.expires_at <= now:
+        raise gone
+    return token, token.account
+
+
+def set_password_with_token(session, signed: str, purpose: str, new_password: str, *, secret_key: str,
+                            ip: str | None, now: datetime) -> Account:
+    """Redeem an invitation or reset link: set the password, use up the link, sign out other sessions.
+
+    :raises NotFound: the link is forged, expired or used.
+    :raises Invalid: the password breaks the rules (the link stays usable).
+    """
+    token, account = token_account(session, signed, purpose, secret_key=secret_key, now=now, lock=True)
+    check_password_rules(new_password, user_inputs=[account.email, account.display_name])
+    token.used_at = now
+    _set_password(account, new_password, now)
+    account.locked_until = None
+    account.failed_login_count = 0
+    action = "invitation.accepted" if purpose == "invitation" else "password.reset"
+    audit.record(session, _actor_for(account, account.email, ip), action, table="accounts", row_id=account.account_id)
+    return account
+
+
+def _set_password(account: Account, new_password: str, now: datetime) -> None:
+    account.password_hash = hash_password(new_password)
+    account.password_changed_at = now
+    account.session_version += 1
+
+
+def change_password(session, principal: policy.Principal, current: str, new: str, *, ip: str | None,
+                    now: datetime) -> Account:
+    """Change one's own password; other sessions are signed out.
+
+    :raises Invalid: the current password is wrong, or the new one breaks the rules.
+    """
+    account = session.get(Account, principal.account_id)
+    if not verify_password(account.password_hash, current):
+        raise Invalid("The current password is wrong.", field="current_password")
+    if current == new:
+        raise Invalid("Choose a password different from the current one.", field="new_password")
+    check_password_rules(new, field="new_password", user_inputs=[account.email, principal.name])
+    _set_password(account, new, now)
+    audit.record(session, principal.actor(ip), "password.changed", table="accounts", row_id=account.account_id)
+    return account
+
+
+def request_password_reset(session, email: str, *, secret_key: str, ip: str | None, now: datetime) -> tuple[Account, str] | None:
+    """(account, signed token) when the email belongs to someone who may sign in, else None.
+
+    The caller answers the same in both cases, so the page tells nobody whether an email exists.
+    """
+    account = _account_by_email(session, email or "")
+    if account is None or not account.password_hash or principal_for(session, account.account_id) is None:
+        audit.record(session, Actor(ActorType.SYSTEM, None, "password reset", ip), "password.reset_requested",
+                     changes={"email": (None, (email or "")[:200]), "sent": (None, False)})
+        return None
+    token = issue_link_token(session, account, "password_reset", secret_key=secret_key, now=now)
+    audit.record(session, _actor_for(account, account.email, ip), "password.reset_requested", table="accounts",
+                 row_id=account.account_id, changes={"sent": (None, True)})
+    return account, token
+
+
+def invite(session, principal: policy.Principal, *, contact_id: int | None = None, employee_id: int | None = None,
+           secret_key: str, now: datetime, ip: str | None) -> tuple[Account, str]:
+    """Create (or reuse) the person's login and issue an invitation link; returns (account, signed token).
+
+    :raises Forbidden: admins invite employees; account managers and admins invite contacts.
+    :raises NotFound: no such person.
+    :raises Invalid: the person already has a password (they can reset it), or may not sign in.
+    """
+    if employee_id is not None:
+        if not policy.may_invite_employees(principal):
+            raise Forbidden("Only administrators invite employees.")
+        person = session.get(Employee, employee_id)
+        owner = {"employee_id": employee_id}
+    else:
+        if not policy.may_invite_contacts(principal):
+            raise Forbidden("Only account managers and administrators invite contacts.")
+        person = session.get(Contact, contact_id) if contact_id is not None else None
+        owner = {"contact_id": contact_id}
+    if person is None:
+        raise NotFound("No such person.")
+    account = session.scalar(sa.select(Account).filter_by(**owner))
+    if account is None:
+        account = Account(email=person.email, **owner)
+        session.add(account)
+        session.flush()
+    if account.password_hash:
+        raise Invalid(f"{person.full_name} already has a login; they can reset their password on the sign-in page.")
+    if isinstance(person, Employee) and person.employment_status != "active":
+        raise Invalid(f"{person.full_name} is not an active employee.")
+    if isinstance(person, Contact) and person.customer.account_status not in ("active", "suspended"):
+        raise Invalid(f"{person.customer.company_name} is not an active customer.")
+    token = issue_link_token(session, account, "invitation", secret_key=secret_key, now=now)
+    audit.record(session, principal.actor(ip), "invitation.sent", table="accounts", row_id=account.account_id,
+                 changes={"email": (None, account.email)})
+    return account, token

@@ -1,0 +1,73 @@
+"""The counts on the two home pages, each a single query scoped by who asks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+
+from portal.models import (
+    ApprovalStatus,
+    Invoice,
+    InvoiceStatus,
+    Project,
+    ProjectPhase,
+    SupportTicket,
+    TicketStatus,
+    TimeEntry,
+)
+from portal.services import policy
+
+OPEN_STATUSES = [s for s in TicketStatus if s not in (TicketStatus.RESOLVED, TicketStatus.CLOSED)]
+
+
+@dataclass(frozen=True)
+class PortalSummary:
+    open_tickets: int
+    invoices_due: int | None  # None: this contact does not see invoices
+    phases_awaiting: int | None  # None: this contact does not see projects
+
+
+def portal_summary(session, principal: policy.Principal) -> PortalSummary:
+    """Counts for a contact's home, filtered in SQL by the contact's customer (and own tickets)."""
+    ticket_filter = [SupportTicket.customer_id == principal.customer_id,
+                     SupportTicket.status.in_(OPEN_STATUSES)]
+    if not policy.may_see_all_company_tickets(principal):
+        ticket_filter.append(SupportTicket.contact_id == principal.contact_id)
+    open_tickets = sa.select(sa.func.count()).select_from(SupportTicket).where(*ticket_filter).scalar_subquery()
+    invoices = sa.select(sa.func.count()).select_from(Invoice).where(
+        Invoice.customer_id == principal.customer_id,
+        Invoice.invoice_status.in_([InvoiceStatus.SENT, InvoiceStatus.OVERDUE])).scalar_subquery()
+    phases = sa.select(sa.func.count()).select_from(ProjectPhase).join(Project).where(
+        Project.customer_id == principal.customer_id, ProjectPhase.requires_approval.is_(True),
+        ProjectPhase.approved_at.is_(None), ProjectPhase.phase_status == "planning").scalar_subquery()
+    row = session.execute(sa.select(open_tickets, invoices, phases)).one()
+    return PortalSummary(
+        open_tickets=row[0],
+        invoices_due=row[1] if policy.may_see_invoices(principal) else None,
+        phases_awaiting=row[2] if principal.can_approve_projects else None,
+    )
+
+
+@dataclass(frozen=True)
+class StaffSummary:
+    my_open_tickets: int
+    unassigned_tickets: int
+    my_pending_hours: object
+    overdue_invoices: int | None
+
+
+def staff_summary(session, principal: policy.Principal, today: date) -> StaffSummary:
+    mine = sa.select(sa.func.count()).select_from(SupportTicket).where(
+        SupportTicket.assigned_employee_id == principal.employee_id,
+        SupportTicket.status.in_(OPEN_STATUSES)).scalar_subquery()
+    unassigned = sa.select(sa.func.count()).select_from(SupportTicket).where(
+        SupportTicket.assigned_employee_id.is_(None), SupportTicket.status.in_(OPEN_STATUSES)).scalar_subquery()
+    pending = sa.select(sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0)).where(
+        TimeEntry.employee_id == principal.employee_id,
+        TimeEntry.approval_status == ApprovalStatus.PENDING).scalar_subquery()
+    overdue = sa.select(sa.func.count()).select_from(Invoice).where(
+        Invoice.invoice_status == InvoiceStatus.OVERDUE).scalar_subquery()
+    row = session.execute(sa.select(mine, unassigned, pending, overdue)).one()
+    return StaffSummary(row[0], row[1], row[2], row[3] if policy.may_bill(principal) else None)

@@ -1,0 +1,210 @@
+"""Who may see and do what: pure predicates over the principal (who is signed in) and the object.
+
+Every view, HTMX endpoint and API handler asks these; none re-implements a rule. The roles and
+contact flags are those of shared/DESIGN.md ("Who uses it"). A contact of a suspended customer
+may read but not change anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.models.base import AccountStatus, ActorType, EmployeeRole, EmploymentStatus
+from portal.services.actors import Actor
+
+STAFF_ROLES = tuple(EmployeeRole)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in person, reduced to what rules need (no ORM object, so rules stay pure)."""
+
+    account_id: int
+    email: str
+    name: str
+    employee_id: int | None = None
+    role: EmployeeRole | None = None
+    contact_id: int | None = None
+    customer_id: int | None = None
+    customer_name: str | None = None
+    customer_status: AccountStatus | None = None
+    is_primary_contact: bool = False
+    is_billing_contact: bool = False
+    can_create_tickets: bool = False
+    can_approve_projects: bool = False
+    two_factor_enabled: bool = False
+    session_version: int = 1
+
+    @property
+    def is_employee(self) -> bool:
+        return self.employee_id is not None
+
+    @property
+    def is_contact(self) -> bool:
+        return self.contact_id is not None
+
+    @property
+    def read_only(self) -> bool:
+        """A contact of a suspended customer: may look, may not change anything."""
+        return self.is_contact and self.customer_status == AccountStatus.SUSPENDED
+
+    @property
+    def role_label(self) -> str:
+        if self.role:
+            return self.role.value.replace("_", " ").capitalize()
+        flags = [label for label, on in (
+            ("Primary contact", self.is_primary_contact), ("Billing contact", self.is_billing_contact),
+            ("Project sponsor", self.can_approve_projects)) if on]
+        return ", ".join(flags) or "Contact"
+
+    def actor(self, ip_address: str | None = None) -> Actor:
+        if self.is_employee:
+            return Actor(ActorType.EMPLOYEE, self.employee_id, self.name, ip_address)
+        return Actor(ActorType.CONTACT, self.contact_id, self.name, ip_address)
+
+
+def has_role(principal: Principal, *roles: EmployeeRole) -> bool:
+    return principal.is_employee and principal.role in roles
+
+
+# --- who may sign in -------------------------------------------------------------------------
+
+def may_sign_in(account, employee=None, contact=None, customer=None) -> bool:
+    """Active employees; contacts of active customers, and of suspended ones (read-only)."""
+    if not account.is_active or not account.password_hash:
+        return False
+    if employee is not None:
+        return employee.employment_status == EmploymentStatus.ACTIVE
+    if contact is not None and customer is not None:
+        return customer.account_status in (AccountStatus.ACTIVE, AccountStatus.SUSPENDED)
+    return False
+
+
+# --- areas (one per blueprint part) ---------------------------------------------------------
+
+def may_use_portal(p: Principal) -> bool:
+    return p.is_contact
+
+
+def may_use_staff(p: Principal) -> bool:
+    return p.is_employee
+
+
+def may_change_anything(p: Principal) -> bool:
+    return not p.read_only
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+def may_open_ticket(p: Principal) -> bool:
+    return p.is_contact and p.can_create_tickets and not p.read_only
+
+
+def may_see_all_company_tickets(p: Principal) -> bool:
+    return p.is_contact and p.is_primary_contact
+
+
+def may_see_ticket(p: Principal, ticket) -> bool:
+    if p.is_employee:
+        return True
+    return (ticket.customer_id == p.customer_id
+            and (p.is_primary_contact or ticket.contact_id == p.contact_id))
+
+
+def may_reply_to_ticket(p: Principal, ticket) -> bool:
+    return may_see_ticket(p, ticket) and may_change_anything(p)
+
+
+def may_rate_ticket(p: Principal, ticket) -> bool:
+    return (p.is_contact and not p.read_only and ticket.contact_id == p.contact_id
+            and ticket.status == "resolved" and ticket.customer_satisfaction is None)
+
+
+def may_see_invoices(p: Principal) -> bool:
+    if p.is_employee:
+        return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+    return p.is_billing_contact or p.is_primary_contact
+
+
+def may_see_projects(p: Principal) -> bool:
+    if p.is_employee:
+        return True
+    return p.can_approve_projects or p.is_primary_contact
+
+
+def may_decide_phase(p: Principal, phase=None) -> bool:
+    return p.is_contact and p.can_approve_projects and not p.read_only
+
+
+def may_see_contract_usage(p: Principal) -> bool:
+    return p.is_contact
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+def may_work_tickets(p: Principal) -> bool:
+    return p.is_employee
+
+
+def may_assign_to_anyone(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
+
+
+def may_bulk_update_tickets(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
+
+
+def may_approve_time_entry(p: Principal, entry, project_manager_id: int | None = None) -> bool:
+    """Never one's own; seniors approve support (ticket) time, project managers their projects' time, admins all."""
+    if not p.is_employee or entry.employee_id == p.employee_id:
+        return False
+    if p.role == EmployeeRole.ADMIN:
+        return True
+    if entry.ticket_id is not None:
+        return p.role == EmployeeRole.SENIOR_TECHNICIAN
+    return p.role == EmployeeRole.PROJECT_MANAGER and project_manager_id == p.employee_id
+
+
+def may_manage_project(p: Principal, project=None) -> bool:
+    if has_role(p, EmployeeRole.ADMIN):
+        return True
+    if not has_role(p, EmployeeRole.PROJECT_MANAGER):
+        return False
+    return project is None or project.project_manager_id == p.employee_id
+
+
+def may_manage_customers(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_bill(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_read_reports(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_see_internal_rates(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_invite_employees(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.ADMIN)
+
+
+def may_invite_contacts(p: Principal) -> bool:
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_manage_people(p: Principal) -> bool:
+    return may_invite_employees(p) or may_invite_contacts(p)
+
+
+def may_administer(p: Principal) -> bool:
+    """Employees, API clients, webhook subscriptions, security settings, the audit log."""
+    return has_role(p, EmployeeRole.ADMIN)
+
+
+def may_use_two_factor(p: Principal) -> bool:
+    return p.is_employee
