@@ -3,8 +3,11 @@ transaction per test, factories for the rows tests need."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
+from flask import appcontext_pushed
 from flask_migrate import upgrade
 from sqlalchemy import orm
 
@@ -29,6 +32,7 @@ def app(pg):
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": pg.url_for(name),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        "MAIL_BACKEND": "memory",
     })
     with app.app_context():
         upgrade()
@@ -39,6 +43,19 @@ def app(pg):
     pg.drop_database(name)
 
 
+class _TestSession(orm.scoped_session):
+    """The test's session, shared with the requests it makes.
+
+    Flask-SQLAlchemy calls remove() at the end of every app context; here that undoes the
+    request's uncommitted work, as closing the session would in production, but keeps the
+    test's objects attached so the test can go on reading them.
+    """
+
+    def remove(self) -> None:
+        if self.registry.has():
+            self.registry().rollback()
+
+
 @pytest.fixture
 def session(app):
     """db.session inside a transaction that is rolled back after the test.
@@ -46,20 +63,32 @@ def session(app):
     Code under test may commit: with join_transaction_mode="create_savepoint" a commit only
     releases a savepoint, and the outer transaction still rolls everything back.
     """
+    # No app context is held during the test: each request must get its own, with its own `g`
+    # (Flask reuses an outer app context, and with it the signed-in user, across requests).
     with app.app_context():
-        connection = db.engine.connect()
-        outer = connection.begin()
-        factory = orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
-        scoped = orm.scoped_session(factory)
-        original = db.session
-        db.session = scoped
-        try:
-            yield scoped
-        finally:
-            db.session = original
-            scoped.remove()
-            outer.rollback()
-            connection.close()
+        engine = db.engine
+    connection = engine.connect()
+    outer = connection.begin()
+    factory = orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    scoped = _TestSession(factory)
+    original = db.session
+    db.session = scoped
+
+    def commit_test_setup(sender, **extra):
+        # What the test wrote before a request (or any app context) is "committed" (its savepoint released), as data
+        # always is before a real request; the request's own work then commits or rolls back alone.
+        scoped.commit()
+
+    appcontext_pushed.connect(commit_test_setup, app)
+    try:
+        yield scoped
+    finally:
+        appcontext_pushed.disconnect(commit_test_setup, app)
+        db.session = original
+        scoped.registry().close()
+        scoped.registry.clear()
+        outer.rollback()
+        connection.close()
 
 
 @pytest.fixture
@@ -98,3 +127,58 @@ def savepoint(session):
             return result
 
     return Savepoint()
+
+
+@pytest.fixture
+def outbox(app):
+    """The mails the app sent during the test (SMTP is the one thing we cannot run here)."""
+    outbox = app.extensions["mailer"]["outbox"]
+    outbox.clear()
+    yield outbox
+    outbox.clear()
+
+
+CSRF_PATTERN = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+class Browser:
+    """A test client that behaves like a person with a browser: it reads the CSRF token off the
+    page it is on and sends it with its forms, as the real pages do."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token: str | None = None
+
+    def get(self, url, **kw):
+        response = self.client.get(url, **kw)
+        match = CSRF_PATTERN.search(response.get_data(as_text=True))
+        if match:
+            self.token = match.group(1)
+        return response
+
+    def post(self, url, data=None, csrf=True, **kw):
+        data = dict(data or {})
+        if csrf:
+            if self.token is None:
+                self.get("/login")
+            data.setdefault("csrf_token", self.token)
+        return self.client.post(url, data=data, **kw)
+
+    def sign_in(self, email, password=None):
+        from tests.factories import PASSWORD
+
+        self.get("/login")
+        response = self.post("/login", {"email": email, "password": password or PASSWORD})
+        if response.status_code == 302:
+            self.get(response.headers["Location"])  # the landing page, with the new session's CSRF token
+        return response
+
+
+@pytest.fixture
+def browser(app, session):
+    return Browser(app.test_client())
+
+
+@pytest.fixture
+def other_browser(app, session):
+    return Browser(app.test_client())

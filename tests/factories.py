@@ -6,7 +6,10 @@ import itertools
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from werkzeug.security import generate_password_hash
+
 from portal.models import (
+    Account,
     Contact,
     Customer,
     Employee,
@@ -19,6 +22,10 @@ from portal.models import (
 )
 
 _seq = itertools.count(1)
+
+PASSWORD = "correct horse battery"
+# Hashed once, cheaply: tests sign in hundreds of times; production uses scrypt (services/passwords.py).
+_FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
 
 def _n() -> int:
@@ -118,3 +125,25 @@ def make_line(session, invoice, **kw) -> InvoiceLineItem:
                   unit_price=Decimal("100.00"), line_total=Decimal("100.00"), item_type="expense")
     values.update(kw)
     return _save(session, InvoiceLineItem(**values))
+
+
+def make_account(session, person, **kw) -> Account:
+    """A login for a contact or an employee, with password PASSWORD."""
+    owner = {"employee_id": person.employee_id} if isinstance(person, Employee) else {"contact_id": person.contact_id}
+    values = dict(email=person.email, password_hash=_FAST_HASH, **owner)
+    values.update(kw)
+    return _save(session, Account(**values))
+
+
+def make_staff(session, role="technician", **kw) -> Employee:
+    """An employee with a login."""
+    employee = make_employee(session, role=role, **kw)
+    make_account(session, employee)
+    return employee
+
+
+def make_contact_login(session, customer=None, **kw) -> Contact:
+    """A contact with a login; flags as keyword arguments (is_primary_contact=True, ...)."""
+    contact = make_contact(session, customer=customer, **kw)
+    make_account(session, contact)
+    return contact

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -70,6 +73,15 @@ def _wait_for_page(process: subprocess.Popen, url: str, timeout: float = 90) -> 
     raise AssertionError("flask demo did not answer in time")
 
 
+def _sign_in(base: str, email: str, password: str) -> str:
+    """Sign in over real HTTP as a browser would (cookie, CSRF token, redirects); the landing page."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    login_page = opener.open(f"{base}/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf-token" content="([^"]+)"', login_page).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": password}).encode()
+    return opener.open(f"{base}/login", data=form, timeout=30).read().decode()
+
+
 def _stop(process: subprocess.Popen) -> str:
     process.send_signal(signal.SIGTERM)
     try:
@@ -95,9 +107,11 @@ def test_demo_on_a_fresh_machine_with_the_embedded_database(tmp_path):
     process = _start_demo(instance, port)
     try:
         page = _wait_for_page(process, f"http://127.0.0.1:{port}/")
+        assert "Sign in" in page
+        portal = _sign_in(f"http://127.0.0.1:{port}", "sarah.johnson@denvertech.com", "techserv-demo-2026")
     finally:
         output = _stop(process)
-    assert "Denver Tech Solutions" in page and "Alpine Legal Group" in page
+    assert "Welcome, Sarah Johnson" in portal and "Denver Tech Solutions" in portal
     assert "Demo data loaded" in output
     assert "Demo logins (password: techserv-demo-2026)" in output
     assert "priya.natarajan@techserv.com" in output and "sarah.johnson@denvertech.com" in output
@@ -122,7 +136,8 @@ def test_demo_with_database_url(pg, tmp_path):
     port = _free_port()
     process = _start_demo(tmp_path / "instance", port, {"DATABASE_URL": pg.libpq_url_for(name)})
     try:
-        page = _wait_for_page(process, f"http://127.0.0.1:{port}/")
+        _wait_for_page(process, f"http://127.0.0.1:{port}/")
+        page = _sign_in(f"http://127.0.0.1:{port}", "robert.wilson@bouldermfg.com", "techserv-demo-2026")
         assert "Boulder Manufacturing Co" in page
     finally:
         _stop(process)

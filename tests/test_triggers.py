@@ -232,11 +232,12 @@ class TestBilledOnce:
 
 
 def test_audit_events_are_append_only(session):
+    from portal.models import AuditEvent
     from portal.services import audit
     from portal.services.actors import Actor
 
-    event = audit.record(session, Actor.system("test"), "test.event")
-    session.flush()
+    audit.record(session, Actor.system("test"), "test.event")
+    event = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "test.event")).one()
     for statement in ("UPDATE audit_events SET action = 'x' WHERE event_id = :i",
                       "DELETE FROM audit_events WHERE event_id = :i"):
         nested = session.begin_nested()

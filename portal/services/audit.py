@@ -7,6 +7,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import sqlalchemy as sa
+
 from portal.models.audit import AuditEvent
 from portal.services.actors import Actor
 
@@ -29,9 +31,13 @@ def record(
     table: str | None = None,
     row_id: int | None = None,
     changes: dict[str, tuple[Any, Any]] | None = None,
-) -> AuditEvent:
-    """Add an audit event; `changes` maps a field to its (old, new) values."""
-    event = AuditEvent(
+) -> None:
+    """Write an audit event now, in the caller's transaction; `changes` maps a field to (old, new).
+
+    A plain INSERT without RETURNING: contacts may add events under row-level security but
+    never read any back.
+    """
+    session.execute(sa.insert(AuditEvent.__table__).inline().values(
         actor_type=actor.type,
         actor_id=actor.id,
         actor_label=actor.label,
@@ -44,6 +50,4 @@ def record(
             else None
         ),
         ip_address=actor.ip_address,
-    )
-    session.add(event)
-    return event
+    ))

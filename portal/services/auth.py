@@ -125,19 +125,23 @@ def authenticate(session, email: str, password: str, *, ip: str | None, now: dat
     account = _account_by_email(session, email, lock=True)
     actor = _actor_for(account, email, ip)
     if account is not None and account.locked_until and account.locked_until > now:
-        session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
+        session.add(LoginAttempt(email="", ip_address=ip, succeeded=False, attempted_at=now))
         raise TooManyAttempts(
             f"Too many failed sign-ins. Try again in {_minutes_left(account.locked_until, now)} minutes, "
             "or reset your password.")
     if account is None:
+        # Behave exactly as for an existing account, so no answer tells whether the email exists:
+        # the 10th failure is refused like the others, then the address is "locked" for 15 minutes.
         recent = session.scalar(sa.select(sa.func.count()).where(
             sa.func.lower(LoginAttempt.email) == email.lower(), LoginAttempt.succeeded.is_(False),
             LoginAttempt.attempted_at > now - LOCK_DURATION))
         burn_verification_time(password)
+        if recent >= MAX_FAILED_LOGINS:
+            # Counted for the address throttle but not for this email, so the lock does not slide.
+            session.add(LoginAttempt(email="", ip_address=ip, succeeded=False, attempted_at=now))
+            raise TooManyAttempts("Too many failed sign-ins. Try again in 15 minutes, or reset your password.")
         session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
         audit.record(session, actor, "login.failed", changes={"email": (None, email[:200])})
-        if recent + 1 >= MAX_FAILED_LOGINS:  # the same answer as for an existing account
-            raise TooManyAttempts("Too many failed sign-ins. Try again in 15 minutes, or reset your password.")
         raise SignInRefused(GENERIC_FAILURE)
 
     password_ok = verify_password(account.password_hash, password)
@@ -220,7 +224,9 @@ def verify_second_factor(session, account_id: int, code: str, *, ip: str | None,
 
 
 def start_two_factor(session, principal: policy.Principal) -> str:
-    """A new secret for the authenticator app (not in force until confirmed); returns its otpauth URI.
+    """The secret for the authenticator app (not in force until confirmed); returns its otpauth URI.
+
+    An enrolment already started keeps its secret, so a second tab shows the same QR code.
 
     :raises Forbidden: contacts do not use two-factor sign-in here.
     """
@@ -229,7 +235,8 @@ def start_two_factor(session, principal: policy.Principal) -> str:
     account = session.get(Account, principal.account_id)
     if account.totp_enabled:
         raise Invalid("Two-factor sign-in is already on. Turn it off first to move it to another device.")
-    account.totp_secret = pyotp.random_base32()
+    if not account.totp_secret:
+        account.totp_secret = pyotp.random_base32()
     return provisioning_uri(account)
 
 

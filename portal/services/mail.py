@@ -23,14 +23,11 @@ class Mail:
 
 
 class Mailer:
-    def __init__(self) -> None:
-        self.backend = "log"
-        self.settings: dict = {}
-        self.outbox: list[Mail] = []
+    """Bound to each app by init_app; `send` uses the settings of the app in context."""
 
     def init_app(self, app) -> None:
         config = app.config
-        self.settings = {
+        settings = {
             "server": config.get("MAIL_SERVER"),
             "port": int(config.get("MAIL_PORT") or 587),
             "username": config.get("MAIL_USERNAME"),
@@ -38,27 +35,41 @@ class Mailer:
             "use_tls": str(config.get("MAIL_USE_TLS", "1")) not in ("0", "false", "False"),
             "sender": config.get("MAIL_FROM") or "TechServ Portal <portal@localhost>",
         }
-        self.backend = config.get("MAIL_BACKEND") or ("smtp" if self.settings["server"] else "log")
-        app.extensions["mailer"] = self
+        settings["backend"] = config.get("MAIL_BACKEND") or ("smtp" if settings["server"] else "log")
+        app.extensions["mailer"] = {"settings": settings, "outbox": []}
+
+    @staticmethod
+    def _state() -> dict:
+        from flask import current_app
+
+        return current_app.extensions["mailer"]
+
+    @property
+    def outbox(self) -> list[Mail]:
+        """Mails sent by the app in context with the "memory" backend (tests)."""
+        return self._state()["outbox"]
 
     def send(self, to: str, subject: str, body: str) -> None:
+        state = self._state()
+        settings = state["settings"]
         mail = Mail(to, subject, body)
-        if self.backend == "memory":
-            self.outbox.append(mail)
-        elif self.backend == "smtp":
-            self._send_smtp(mail)
+        if settings["backend"] == "memory":
+            state["outbox"].append(mail)
+        elif settings["backend"] == "smtp":
+            self._send_smtp(settings, mail)
         else:
             log.info("Email (no MAIL_SERVER set, so it is only logged)\nTo: %s\nSubject: %s\n\n%s", to, subject, body)
 
-    def _send_smtp(self, mail: Mail) -> None:
+    @staticmethod
+    def _send_smtp(settings: dict, mail: Mail) -> None:
         message = EmailMessage()
-        message["From"] = self.settings["sender"]
+        message["From"] = settings["sender"]
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message.set_content(mail.body)
-        with smtplib.SMTP(self.settings["server"], self.settings["port"], timeout=20) as smtp:
-            if self.settings["use_tls"]:
+        with smtplib.SMTP(settings["server"], settings["port"], timeout=20) as smtp:
+            if settings["use_tls"]:
                 smtp.starttls(context=ssl.create_default_context())
-            if self.settings["username"]:
-                smtp.login(self.settings["username"], self.settings["password"] or "")
+            if settings["username"]:
+                smtp.login(settings["username"], settings["password"] or "")
             smtp.send_message(message)

@@ -57,20 +57,23 @@ def _qr_data_uri(uri: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-@bp.get("/two-factor")
-@require(policy.may_use_two_factor)
-def two_factor():
-    principal = current_principal()
+def _two_factor_page(principal, enable_form=None, disable_form=None, status: int = 200):
+    """The two-factor page: enrolment (QR code and key) when off, the switch-off form when on."""
     account = db.session.get(Account, principal.account_id)
-    context = {"enabled": account.totp_enabled, "enable_form": EnableTwoFactorForm(),
-               "disable_form": DisableTwoFactorForm(),
+    context = {"enabled": account.totp_enabled, "enable_form": enable_form or EnableTwoFactorForm(),
+               "disable_form": disable_form or DisableTwoFactorForm(),
                "required": auth.two_factor_required_for_employees(db.session)}
     if not account.totp_enabled:
         uri = auth.start_two_factor(db.session, principal)
         db.session.commit()
-        context.update(secret=db.session.get(Account, principal.account_id).totp_secret,
-                       qr=_qr_data_uri(uri))
-    return render("account/two_factor.html", **context)
+        context.update(secret=account.totp_secret, qr=_qr_data_uri(uri))
+    return render("account/two_factor.html", status=status, **context)
+
+
+@bp.get("/two-factor")
+@require(policy.may_use_two_factor)
+def two_factor():
+    return _two_factor_page(current_principal())
 
 
 @bp.post("/two-factor/enable")
@@ -88,12 +91,7 @@ def enable_two_factor():
             db.session.commit()
             login_user(SignedInUser(auth.principal_for(db.session, principal.account_id)))
             return render("account/recovery_codes.html", codes=codes)
-    account = db.session.get(Account, principal.account_id)
-    uri = auth.provisioning_uri(account) if account.totp_secret else auth.start_two_factor(db.session, principal)
-    db.session.commit()
-    return render("account/two_factor.html", enabled=False, enable_form=form, disable_form=DisableTwoFactorForm(),
-                  required=auth.two_factor_required_for_employees(db.session),
-                  secret=db.session.get(Account, principal.account_id).totp_secret, qr=_qr_data_uri(uri), status=422)
+    return _two_factor_page(principal, enable_form=form, status=422)
 
 
 @bp.post("/two-factor/disable")
@@ -112,5 +110,4 @@ def disable_two_factor():
             login_user(SignedInUser(auth.principal_for(db.session, principal.account_id)))
             flash("Two-factor sign-in is off.", "success")
             return redirect(url_for("account.two_factor"), code=303)
-    return render("account/two_factor.html", enabled=True, enable_form=EnableTwoFactorForm(), disable_form=form,
-                  required=auth.two_factor_required_for_employees(db.session), status=422)
+    return _two_factor_page(principal, disable_form=form, status=422)

@@ -27,28 +27,30 @@ class ForgotPasswordForm(FlaskForm):
                        render_kw={"autocomplete": "username", "autofocus": True})
 
 
-class NewPasswordForm(FlaskForm):
-    password = PasswordField(
-        "New password", validators=[DataRequired("Choose a password."), Length(max=256)],
+def _new_password(label: str) -> PasswordField:
+    return PasswordField(
+        label, validators=[DataRequired("Choose a password."), Length(max=256)],
         description="At least 8 characters. A phrase of a few unrelated words is strong and easy to remember.",
         render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Repeat the new password",
-                            validators=[DataRequired("Repeat the password."),
-                                        EqualTo("password", "The two passwords are not the same.")],
-                            render_kw={"autocomplete": "new-password"})
+
+
+def _repeat(field_name: str) -> PasswordField:
+    return PasswordField("Repeat the new password",
+                         validators=[DataRequired("Repeat the password."),
+                                     EqualTo(field_name, "The two passwords are not the same.")],
+                         render_kw={"autocomplete": "new-password"})
+
+
+class NewPasswordForm(FlaskForm):
+    password = _new_password("New password")
+    confirm = _repeat("password")
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
                                      render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField(
-        "New password", validators=[DataRequired("Choose a new password."), Length(max=256)],
-        description="At least 8 characters. A phrase of a few unrelated words is strong and easy to remember.",
-        render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Repeat the new password",
-                            validators=[DataRequired("Repeat the new password."),
-                                        EqualTo("new_password", "The two passwords are not the same.")],
-                            render_kw={"autocomplete": "new-password"})
+    new_password = _new_password("New password")
+    confirm = _repeat("new_password")
 
 
 class EnableTwoFactorForm(FlaskForm):

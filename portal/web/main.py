@@ -1,22 +1,20 @@
-"""The demo's home page: what is in the database (until the login and portal issues land)."""
+"""The site's front door and the health check."""
 
 from __future__ import annotations
 
-from datetime import date
-
-from flask import Blueprint
+from flask import Blueprint, redirect, url_for
 
 from portal.extensions import db
-from portal.services.overview import database_overview
-from portal.web.rendering import render
+from portal.web.security import current_principal, home_for
 
 bp = Blueprint("main", __name__)
 
 
 @bp.get("/")
 def home():
-    overview = database_overview(db.session, date.today())
-    return render("main/home.html", overview=overview, today=date.today())
+    """Signed-in people go to their home (portal or staff), everyone else to the sign-in page."""
+    principal = current_principal()
+    return redirect(home_for(principal) if principal else url_for("auth.login"))
 
 
 @bp.get("/healthz")

@@ -1,0 +1,174 @@
+"""Fixtures for tests in a real headless Chromium, driven by Playwright.
+
+The portal runs for real: a database of its own migrated and loaded with the demo data, served by
+werkzeug on a free port in a thread of this process. The browser is Debian's Chromium
+(/usr/bin/chromium, which .ci/run installs); Playwright never downloads a browser here.
+
+Every test in this folder carries the `browser` marker, so `pytest -m "not browser"` leaves them out.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+PASSWORD = "correct horse battery"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 10_000
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: runs in a real headless Chromium (needs /usr/bin/chromium)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def live_server(pg):
+    """The base URL ("http://127.0.0.1:PORT") of the portal with the demo data, served in a thread."""
+    from flask_migrate import upgrade
+    from werkzeug.serving import make_server
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.services.seed import load_demo_data
+
+    name = pg.create_database("techserv_browser")
+    try:
+        app = create_app({
+            "TESTING": False,
+            "SECRET_KEY": "browser-tests",
+            "SQLALCHEMY_DATABASE_URI": pg.url_for(name),
+            "MAIL_BACKEND": "memory",
+        })
+        with app.app_context():
+            upgrade()
+            load_demo_data(db.session, password=PASSWORD, tax_rate=Decimal("0"))
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+            server.server_close()
+            with app.app_context():
+                db.engine.dispose()
+    finally:
+        pg.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    from playwright.sync_api import sync_playwright
+
+    driver = sync_playwright().start()
+    try:
+        yield driver
+    finally:
+        driver.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_driver):
+    """Debian's headless Chromium. Missing, it fails the tests: CI installs it, so absence is a broken setup."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Install it with "
+            "`apt-get install chromium` (.ci/run does). Playwright's own browser downloads are not used.",
+            pytrace=False,
+        )
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@dataclass
+class PageProblems:
+    """What went wrong inside the page: console errors (a CSP violation is one) and uncaught exceptions."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def all(self, *, expected_status: int | None = None) -> list[str]:
+        """Every problem, except Chromium's "Failed to load resource" line for `expected_status` (a
+        page the app answers with that status on purpose, such as a 401 for a refused sign-in)."""
+        expected = f"the server responded with a status of {expected_status} " if expected_status else None
+        return [f"console error: {text}" for text in self.console_errors
+                if not (expected and text.startswith("Failed to load resource: " + expected))] + \
+               [f"page error: {text}" for text in self.page_errors]
+
+
+def _watch(page, problems: PageProblems) -> None:
+    def on_console(message):
+        if message.type == "error":
+            location = message.location or {}
+            problems.console_errors.append(f"{message.text} ({location.get('url', '?')}:{location.get('lineNumber', '?')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
+
+
+@pytest.fixture
+def page_problems():
+    return PageProblems()
+
+
+SIZES = {
+    "desktop": {"viewport": DESKTOP},
+    "phone": {"viewport": PHONE, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.fixture
+def new_page(chromium, live_server, page_problems):
+    """A factory of pages: new_page("desktop" or "phone"), each in a fresh browser context (no
+    cookies), watched for console and page errors (collected in `page_problems`)."""
+    contexts = []
+
+    def make(size: str = "desktop"):
+        context = chromium.new_context(base_url=live_server, **SIZES[size])
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        _watch(page, page_problems)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    """A fresh desktop-size page in a context of its own."""
+    return new_page()

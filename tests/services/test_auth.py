@@ -1,0 +1,260 @@
+"""Signing in: who may, locks, the address throttle, single-use links, passwords, two-factor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+
+from portal.models import Account, AuditEvent
+from portal.services import auth
+from portal.services.errors import Forbidden, Invalid, NotFound
+from portal.services.passwords import verify_password
+from tests import factories as f
+from tests.factories import PASSWORD
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+KEY = "test-secret-key"
+IP = "203.0.113.7"
+
+
+def _events(session, action):
+    return session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+def _principal(session, person):
+    account = session.scalar(sa.select(Account).where(Account.email == person.email))
+    return auth.principal_for(session, account.account_id)
+
+
+class TestWhoMaySignIn:
+    def test_active_employee_and_contact(self, session):
+        for person in (f.make_staff(session), f.make_contact_login(session)):
+            result = auth.authenticate(session, person.email, PASSWORD, ip=IP, now=NOW)
+            assert not result.needs_second_factor
+        assert len(_events(session, "login.succeeded")) == 2
+
+    def test_email_matches_whatever_its_case(self, session):
+        employee = f.make_staff(session)
+        auth.authenticate(session, "  " + employee.email.upper() + " ", PASSWORD, ip=IP, now=NOW)
+
+    @pytest.mark.parametrize("setup", [
+        "wrong_password", "unknown_email", "inactive_employee", "terminated_employee",
+        "inactive_customer", "prospect_customer", "deactivated_account", "no_password_yet",
+    ])
+    def test_everyone_else_gets_the_same_generic_answer(self, session, setup):
+        email, password = None, PASSWORD
+        if setup == "wrong_password":
+            email, password = f.make_staff(session).email, "not the password"
+        elif setup == "unknown_email":
+            email = "nobody@example.com"
+        elif setup in ("inactive_employee", "terminated_employee"):
+            email = f.make_staff(session, employment_status=setup.split("_")[0]).email
+        elif setup in ("inactive_customer", "prospect_customer"):
+            customer = f.make_customer(session, account_status=setup.split("_")[0])
+            email = f.make_contact_login(session, customer=customer).email
+        elif setup == "deactivated_account":
+            employee = f.make_employee(session)
+            f.make_account(session, employee, is_active=False)
+            email = employee.email
+        else:
+            employee = f.make_employee(session)
+            f.make_account(session, employee, password_hash=None)
+            email = employee.email
+        with pytest.raises(auth.SignInRefused) as caught:
+            auth.authenticate(session, email, password, ip=IP, now=NOW)
+        assert caught.value.message == "The email or password is wrong."
+        failure = _events(session, "login.failed")[-1]
+        assert str(failure.ip_address) == IP
+
+    def test_contact_of_suspended_customer_signs_in_read_only(self, session):
+        customer = f.make_customer(session, account_status="suspended")
+        contact = f.make_contact_login(session, customer=customer)
+        auth.authenticate(session, contact.email, PASSWORD, ip=IP, now=NOW)
+        principal = _principal(session, contact)
+        assert principal.read_only and principal.customer_id == customer.customer_id
+
+
+class TestBruteForce:
+    def test_ten_failures_lock_the_account_for_fifteen_minutes(self, session):
+        employee = f.make_staff(session)
+        for _ in range(9):
+            with pytest.raises(auth.SignInRefused):
+                auth.authenticate(session, employee.email, "wrong", ip=IP, now=NOW)
+        with pytest.raises(auth.SignInRefused):
+            auth.authenticate(session, employee.email, "wrong", ip=IP, now=NOW)
+        locked = _events(session, "login.locked")
+        assert len(locked) == 1 and str(locked[0].ip_address) == IP
+        with pytest.raises(auth.TooManyAttempts, match="Try again in 15 minutes"):
+            auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW + timedelta(seconds=5))
+        auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW + timedelta(minutes=16))
+
+    def test_unknown_email_locks_the_same_way(self, session):
+        """No answer tells whether an email exists."""
+        for _ in range(10):
+            with pytest.raises(auth.SignInRefused):
+                auth.authenticate(session, "ghost@example.com", "wrong", ip=IP, now=NOW)
+        with pytest.raises(auth.TooManyAttempts, match="Try again in 15 minutes"):
+            auth.authenticate(session, "ghost@example.com", "wrong", ip=IP, now=NOW + timedelta(minutes=10))
+        with pytest.raises(auth.SignInRefused):
+            auth.authenticate(session, "ghost@example.com", "wrong", ip=IP, now=NOW + timedelta(minutes=16))
+
+    def test_one_address_is_throttled_across_accounts(self, session):
+        employee = f.make_staff(session)
+        for n in range(auth.MAX_FAILURES_PER_ADDRESS):
+            with pytest.raises(auth.SignInRefused):
+                auth.authenticate(session, f"guess{n}@example.com", "wrong", ip=IP, now=NOW)
+        with pytest.raises(auth.TooManyAttempts, match="from your network"):
+            auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW)
+        throttled = _events(session, "login.throttled")
+        assert len(throttled) == 1 and str(throttled[0].ip_address) == IP
+        # Another address is not affected, and the window passes.
+        auth.authenticate(session, employee.email, PASSWORD, ip="198.51.100.1", now=NOW)
+        auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW + timedelta(minutes=16))
+
+
+class TestLinks:
+    def test_reset_link_sets_the_password_once(self, session):
+        employee = f.make_staff(session)
+        account, token = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        version = account.session_version
+        auth.set_password_with_token(session, token, "password_reset", "a brand new passphrase",
+                                     secret_key=KEY, ip=IP, now=NOW + timedelta(hours=1))
+        assert verify_password(account.password_hash, "a brand new passphrase")
+        assert account.session_version == version + 1
+        with pytest.raises(NotFound, match="expired or was already used"):
+            auth.set_password_with_token(session, token, "password_reset", "yet another passphrase",
+                                         secret_key=KEY, ip=IP, now=NOW + timedelta(hours=2))
+        assert _events(session, "password.reset")
+
+    def test_reset_link_expires_after_24_hours(self, session):
+        employee = f.make_staff(session)
+        _, token = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        with pytest.raises(NotFound):
+            auth.token_account(session, token, "password_reset", secret_key=KEY, now=NOW + timedelta(hours=24, seconds=1))
+
+    def test_forged_or_cross_purpose_links_are_refused(self, session):
+        employee = f.make_staff(session)
+        _, token = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        for bad in (token + "x", token[:-3]):
+            with pytest.raises(NotFound):
+                auth.token_account(session, bad, "password_reset", secret_key=KEY, now=NOW)
+        with pytest.raises(NotFound):
+            auth.token_account(session, token, "invitation", secret_key=KEY, now=NOW)
+        with pytest.raises(NotFound):
+            auth.token_account(session, token, "password_reset", secret_key="another key", now=NOW)
+
+    def test_a_new_link_retires_the_old_one(self, session):
+        employee = f.make_staff(session)
+        _, first = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        with pytest.raises(NotFound):
+            auth.token_account(session, first, "password_reset", secret_key=KEY, now=NOW)
+
+    def test_weak_password_keeps_the_link_usable(self, session):
+        employee = f.make_staff(session)
+        _, token = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        with pytest.raises(Invalid, match="common"):
+            auth.set_password_with_token(session, token, "password_reset", "password1", secret_key=KEY, ip=IP, now=NOW)
+        auth.token_account(session, token, "password_reset", secret_key=KEY, now=NOW)
+
+    def test_unknown_email_gets_no_link_and_no_error(self, session):
+        assert auth.request_password_reset(session, "nobody@example.com", secret_key=KEY, ip=IP, now=NOW) is None
+
+    def test_admin_invites_an_employee_who_then_signs_in(self, session):
+        admin = _principal(session, f.make_staff(session, role="admin"))
+        newcomer = f.make_employee(session)
+        account, token = auth.invite(session, admin, employee_id=newcomer.employee_id, secret_key=KEY, now=NOW, ip=IP)
+        assert account.password_hash is None and account.email == newcomer.email
+        auth.set_password_with_token(session, token, "invitation", "river stone lantern", secret_key=KEY,
+                                     ip=IP, now=NOW)
+        auth.authenticate(session, newcomer.email, "river stone lantern", ip=IP, now=NOW)
+        assert _events(session, "invitation.sent") and _events(session, "invitation.accepted")
+
+    @pytest.mark.parametrize("role, kind, allowed", [
+        ("admin", "employee", True), ("account_manager", "employee", False), ("technician", "employee", False),
+        ("admin", "contact", True), ("account_manager", "contact", True), ("senior_technician", "contact", False),
+        ("project_manager", "contact", False),
+    ])
+    def test_who_may_invite(self, session, role, kind, allowed):
+        inviter = _principal(session, f.make_staff(session, role=role))
+        target = {"employee_id": f.make_employee(session).employee_id} if kind == "employee" \
+            else {"contact_id": f.make_contact(session).contact_id}
+        if allowed:
+            auth.invite(session, inviter, secret_key=KEY, now=NOW, ip=IP, **target)
+        else:
+            with pytest.raises(Forbidden):
+                auth.invite(session, inviter, secret_key=KEY, now=NOW, ip=IP, **target)
+
+    def test_someone_with_a_password_is_not_invited_again(self, session):
+        admin = _principal(session, f.make_staff(session, role="admin"))
+        with pytest.raises(Invalid, match="already has a login"):
+            auth.invite(session, admin, employee_id=f.make_staff(session).employee_id, secret_key=KEY, now=NOW, ip=IP)
+
+
+class TestPasswordChange:
+    def test_change_needs_the_current_password_and_a_strong_new_one(self, session):
+        employee = f.make_staff(session)
+        principal = _principal(session, employee)
+        with pytest.raises(Invalid) as caught:
+            auth.change_password(session, principal, "wrong", "a brand new passphrase", ip=IP, now=NOW)
+        assert caught.value.field == "current_password"
+        with pytest.raises(Invalid) as caught:
+            auth.change_password(session, principal, PASSWORD, "qwertyuiop", ip=IP, now=NOW)
+        assert caught.value.field == "new_password" and "common" in caught.value.message
+        account = auth.change_password(session, principal, PASSWORD, "a brand new passphrase", ip=IP, now=NOW)
+        assert account.session_version == principal.session_version + 1
+        assert str(_events(session, "password.changed")[0].ip_address) == IP
+
+
+class TestTwoFactor:
+    def _enrol(self, session, employee):
+        principal = _principal(session, employee)
+        auth.start_two_factor(session, principal)
+        account = session.get(Account, principal.account_id)
+        code = pyotp.TOTP(account.totp_secret).at(NOW)
+        return account, auth.confirm_two_factor(session, principal, code, ip=IP, now=NOW)
+
+    def test_enrolment_gives_ten_recovery_codes_kept_only_as_hashes(self, session):
+        account, codes = self._enrol(session, f.make_staff(session))
+        assert len(codes) == 10 and len(set(codes)) == 10
+        assert not set(codes) & set(account.recovery_code_hashes)
+
+    def test_wrong_code_does_not_enrol(self, session):
+        principal = _principal(session, f.make_staff(session))
+        auth.start_two_factor(session, principal)
+        with pytest.raises(Invalid) as caught:
+            auth.confirm_two_factor(session, principal, "000000", ip=IP, now=NOW)
+        assert caught.value.field == "code"
+
+    def test_sign_in_then_needs_a_code_or_a_recovery_code_once(self, session):
+        employee = f.make_staff(session)
+        account, codes = self._enrol(session, employee)
+        result = auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW)
+        assert result.needs_second_factor
+        auth.verify_second_factor(session, account.account_id, pyotp.TOTP(account.totp_secret).at(NOW), ip=IP, now=NOW)
+        auth.verify_second_factor(session, account.account_id, codes[0], ip=IP, now=NOW)
+        with pytest.raises(auth.SignInRefused):
+            auth.verify_second_factor(session, account.account_id, codes[0], ip=IP, now=NOW)
+        assert len(account.recovery_code_hashes) == 9
+
+    def test_contacts_do_not_enrol(self, session):
+        with pytest.raises(Forbidden):
+            auth.start_two_factor(session, _principal(session, f.make_contact_login(session)))
+
+    def test_required_two_factor_cannot_be_turned_off(self, session):
+        admin = _principal(session, f.make_staff(session, role="admin"))
+        employee = f.make_staff(session)
+        self._enrol(session, employee)
+        auth.set_two_factor_requirement(session, admin, True, ip=IP)
+        with pytest.raises(Invalid, match="requires two-factor"):
+            auth.disable_two_factor(session, _principal(session, employee), PASSWORD, ip=IP)
+        auth.set_two_factor_requirement(session, admin, False, ip=IP)
+        auth.disable_two_factor(session, _principal(session, employee), PASSWORD, ip=IP)
+
+    def test_only_admins_change_the_requirement(self, session):
+        with pytest.raises(Forbidden):
+            auth.set_two_factor_requirement(session, _principal(session, f.make_staff(session, role="account_manager")),
+                                            True, ip=IP)

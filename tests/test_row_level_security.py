@@ -1,0 +1,179 @@
+"""Row-level security: a contact's transaction sees and changes only its own customer's rows,
+even when a query forgets its filter. The second line of defence, tested on its own."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+import pytest
+import sqlalchemy as sa
+
+from portal.models import Contact, Customer
+from portal.services.tenancy import apply_contact_scope, clear_contact_scope
+from tests import factories as f
+
+TENANT_TABLES = ["customers", "contacts", "service_contracts", "support_tickets", "ticket_comments", "projects",
+                 "project_phases", "time_entries", "invoices", "invoice_line_items", "accounts"]
+
+
+@pytest.fixture
+def two_customers(session):
+    """Customers A and B, each with a row in every table that holds a customer's data."""
+    ids = {}
+    for name in ("a", "b"):
+        customer = f.make_customer(session)
+        contact = f.make_contact_login(session, customer=customer)
+        contract = f.make_contract(session, customer=customer)
+        ticket = f.make_ticket(session, customer=customer, contract_id=contract.contract_id,
+                               contact_id=contact.contact_id)
+        employee = f.make_employee(session)
+        session.execute(sa.text("""INSERT INTO ticket_comments (ticket_id, author_employee_id, body, is_internal)
+                                   VALUES (:t, :e, 'public reply', false), (:t, :e, 'internal note', true)"""),
+                        {"t": ticket.ticket_id, "e": employee.employee_id})
+        project = f.make_project(session, customer=customer)
+        session.execute(sa.text("""INSERT INTO project_phases (project_id, phase_name, budget_allocation,
+                                   start_date, end_date) VALUES (:p, 'Phase', 100, '2026-01-01', '2026-02-01')"""),
+                        {"p": project.project_id})
+        entry = f.make_time_entry(session, employee=employee, ticket=ticket, approval_status="approved")
+        invoice = f.make_invoice(session, customer=customer, invoice_status="sent")
+        f.make_line(session, invoice, time_entry_id=entry.entry_id, item_type="hourly_work")
+        draft = f.make_invoice(session, customer=customer)
+        f.make_line(session, draft)
+        ids[name] = {"customer": customer.customer_id, "ticket": ticket.ticket_id, "project": project.project_id,
+                     "invoice": invoice.invoice_id, "draft": draft.invoice_id, "contact": contact.contact_id}
+    return ids
+
+
+@contextmanager
+def as_contact_of(session, customer_id):
+    apply_contact_scope(session, customer_id)
+    try:
+        yield
+    finally:
+        clear_contact_scope(session)
+
+
+def _count(session, sql, **params):
+    return session.execute(sa.text(sql), params).scalar_one()
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+def test_forgotten_filter_returns_only_own_rows(session, two_customers, table):
+    staff_sees = _count(session, f"SELECT count(*) FROM {table}")
+    with as_contact_of(session, two_customers["a"]["customer"]):
+        own = _count(session, f"SELECT count(*) FROM {table}")
+    with as_contact_of(session, two_customers["b"]["customer"]):
+        other = _count(session, f"SELECT count(*) FROM {table}")
+    assert own > 0 and other > 0
+    assert own + other <= staff_sees
+
+
+def test_other_customers_rows_are_invisible_by_id(session, two_customers):
+    b = two_customers["b"]
+    with as_contact_of(session, two_customers["a"]["customer"]):
+        assert _count(session, "SELECT count(*) FROM support_tickets WHERE ticket_id = :i", i=b["ticket"]) == 0
+        assert _count(session, "SELECT count(*) FROM invoices WHERE invoice_id = :i", i=b["invoice"]) == 0
+        assert _count(session, "SELECT count(*) FROM projects WHERE project_id = :i", i=b["project"]) == 0
+        assert _count(session, "SELECT count(*) FROM ticket_comments WHERE ticket_id = :i", i=b["ticket"]) == 0
+        assert _count(session, "SELECT count(*) FROM customers WHERE customer_id = :i", i=b["customer"]) == 0
+
+
+def test_internal_notes_and_drafts_never_reach_contacts(session, two_customers):
+    a = two_customers["a"]
+    with as_contact_of(session, a["customer"]):
+        assert _count(session, "SELECT count(*) FROM ticket_comments WHERE is_internal") == 0
+        assert _count(session, "SELECT count(*) FROM ticket_comments") == 1
+        assert _count(session, "SELECT count(*) FROM invoices WHERE invoice_id = :i", i=a["draft"]) == 0
+        assert _count(session, "SELECT count(*) FROM invoice_line_items WHERE invoice_id = :i", i=a["draft"]) == 0
+
+
+def test_other_customers_rows_cannot_be_changed_or_created(session, two_customers):
+    a, b = two_customers["a"], two_customers["b"]
+    with as_contact_of(session, a["customer"]):
+        changed = session.execute(sa.text("UPDATE support_tickets SET title = 'hacked' WHERE ticket_id = :i"),
+                                  {"i": b["ticket"]}).rowcount
+        assert changed == 0
+        nested = session.begin_nested()
+        with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
+            session.execute(sa.text("""INSERT INTO support_tickets (ticket_number, customer_id, title, description,
+                                       category) VALUES ('TKT-X', :c, 't', 'd', 'other')"""), {"c": b["customer"]})
+        nested.rollback()
+    assert _count(session, "SELECT count(*) FROM support_tickets WHERE title = 'hacked'") == 0
+
+
+def test_contacts_cannot_read_staff_pay_or_the_audit_log(session, two_customers):
+    with as_contact_of(session, two_customers["a"]["customer"]):
+        assert _count(session, "SELECT count(first_name) FROM employees") > 0
+        for sql in ("SELECT hourly_rate_internal FROM employees", "SELECT count(*) FROM audit_events",
+                    "SELECT count(*) FROM auth_tokens", "SELECT count(*) FROM login_attempts"):
+            nested = session.begin_nested()
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                session.execute(sa.text(sql))
+            nested.rollback()
+
+
+def test_contacts_cannot_grant_themselves_flags(session, two_customers):
+    a = two_customers["a"]
+    with as_contact_of(session, a["customer"]):
+        nested = session.begin_nested()
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            session.execute(sa.text("UPDATE contacts SET is_billing_contact = true WHERE contact_id = :i"),
+                            {"i": a["contact"]})
+        nested.rollback()
+        session.execute(sa.text("UPDATE contacts SET phone = '555-0100' WHERE contact_id = :i"), {"i": a["contact"]})
+
+
+def test_without_a_customer_set_the_contact_role_sees_nothing(session, two_customers):
+    session.execute(sa.text("SET LOCAL ROLE portal_contact"))
+    try:
+        for table in TENANT_TABLES:
+            assert _count(session, f"SELECT count(*) FROM {table}") == 0, table
+    finally:
+        session.execute(sa.text("RESET ROLE"))
+
+
+def test_every_table_with_customer_data_is_protected(session):
+    """A new table with a customer_id (or under one) must get RLS: this lists the unprotected ones."""
+    unprotected = session.execute(sa.text("""
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema() AND c.relkind = 'r'
+          AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity)
+          AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                      AND a.attname IN ('customer_id', 'ticket_id', 'invoice_id', 'project_id', 'contact_id'))
+    """)).scalars().all()
+    assert unprotected == []
+
+
+def test_staff_see_everything(session, two_customers):
+    assert _count(session, "SELECT count(*) FROM invoices WHERE invoice_id IN (:a, :b)",
+                  a=two_customers["a"]["draft"], b=two_customers["b"]["draft"]) == 2
+
+
+def test_contact_request_runs_under_rls(browser, session, two_customers):
+    """The web layer really switches role: a primary contact's home counts only its own tickets."""
+    customer_a = session.get(Customer, two_customers["a"]["customer"])
+    customer_b = session.get(Customer, two_customers["b"]["customer"])
+    contact = f.make_contact_login(session, customer=customer_a, is_primary_contact=True)
+    for _ in range(3):
+        f.make_ticket(session, customer=customer_b)
+    browser.sign_in(contact.email)
+    page = browser.get("/portal/").get_data(as_text=True)
+    assert '<dd class="stat__value">1</dd>' in page  # A's one open ticket, none of B's four
+
+
+def test_a_forgotten_filter_in_a_contact_request_still_shows_nothing_of_others(browser, session, two_customers,
+                                                                             monkeypatch):
+    """Replace the home page's query by one that forgets every filter: RLS still holds."""
+    from portal.services.dashboards import PortalSummary
+
+    def unfiltered_summary(db_session, principal):
+        count = db_session.execute(sa.text("SELECT count(*) FROM support_tickets")).scalar_one()
+        return PortalSummary(open_tickets=count, invoices_due=None, phases_awaiting=None)
+
+    customer_b = session.get(Customer, two_customers["b"]["customer"])
+    for _ in range(5):
+        f.make_ticket(session, customer=customer_b)
+    contact = session.get(Contact, two_customers["a"]["contact"])
+    monkeypatch.setattr("portal.web.customer.portal_summary", unfiltered_summary)
+    browser.sign_in(contact.email)
+    page = browser.get("/portal/").get_data(as_text=True)
+    assert '<dd class="stat__value">1</dd>' in page
