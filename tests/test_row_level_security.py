@@ -44,8 +44,11 @@ def two_customers(session):
 
 
 @contextmanager
-def as_contact_of(session, customer_id):
-    apply_contact_scope(session, customer_id)
+def as_contact_of(session, customer_id, contact_id=None):
+    if contact_id is None:
+        contact_id = session.execute(sa.text("SELECT min(contact_id) FROM contacts WHERE customer_id = :c"),
+                                     {"c": customer_id}).scalar_one()
+    apply_contact_scope(session, customer_id, contact_id)
     try:
         yield
     finally:
@@ -86,18 +89,48 @@ def test_internal_notes_and_drafts_never_reach_contacts(session, two_customers):
         assert _count(session, "SELECT count(*) FROM invoice_line_items WHERE invoice_id = :i", i=a["draft"]) == 0
 
 
+def _refused(session, sql, params=None, match="row-level security|permission denied"):
+    nested = session.begin_nested()
+    with pytest.raises(sa.exc.DBAPIError, match=match):
+        session.execute(sa.text(sql), params or {})
+    nested.rollback()
+
+
 def test_other_customers_rows_cannot_be_changed_or_created(session, two_customers):
     a, b = two_customers["a"], two_customers["b"]
-    with as_contact_of(session, a["customer"]):
-        changed = session.execute(sa.text("UPDATE support_tickets SET title = 'hacked' WHERE ticket_id = :i"),
+    with as_contact_of(session, a["customer"], a["contact"]):
+        changed = session.execute(sa.text("UPDATE support_tickets SET status = 'closed' WHERE ticket_id = :i"),
                                   {"i": b["ticket"]}).rowcount
         assert changed == 0
-        nested = session.begin_nested()
-        with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
-            session.execute(sa.text("""INSERT INTO support_tickets (ticket_number, customer_id, title, description,
-                                       category) VALUES ('TKT-X', :c, 't', 'd', 'other')"""), {"c": b["customer"]})
-        nested.rollback()
-    assert _count(session, "SELECT count(*) FROM support_tickets WHERE title = 'hacked'") == 0
+        _refused(session, """INSERT INTO support_tickets (ticket_number, customer_id, contact_id, title, description,
+                             category) VALUES ('TKT-X', :c, :p, 't', 'd', 'other')""",
+                 {"c": b["customer"], "p": a["contact"]})
+    assert _count(session, "SELECT count(*) FROM support_tickets WHERE status = 'closed'") == 0
+
+
+def test_contacts_change_only_what_contacts_may(session, two_customers):
+    """Even on their own customer's rows: no staff fields, no speaking for staff or colleagues."""
+    a = two_customers["a"]
+    colleague = f.make_contact_login(session, customer=session.get(Customer, a["customer"]))
+    employee_id = session.execute(sa.text("SELECT min(employee_id) FROM employees")).scalar_one()
+    with as_contact_of(session, a["customer"], a["contact"]):
+        _refused(session, "UPDATE support_tickets SET assigned_employee_id = NULL, actual_hours = 99"
+                          " WHERE ticket_id = :i", {"i": a["ticket"]})
+        _refused(session, "INSERT INTO ticket_comments (ticket_id, author_employee_id, body) VALUES (:t, :e, 'x')",
+                 {"t": a["ticket"], "e": employee_id})
+        _refused(session, "INSERT INTO ticket_comments (ticket_id, author_contact_id, body) VALUES (:t, :c, 'x')",
+                 {"t": a["ticket"], "c": colleague.contact_id})
+        session.execute(sa.text("INSERT INTO ticket_comments (ticket_id, author_contact_id, body) VALUES (:t, :c, 'ok')"),
+                        {"t": a["ticket"], "c": a["contact"]})
+        _refused(session, "UPDATE ticket_comments SET body = 'edited'")
+        assert _count(session, "SELECT count(*) FROM accounts") == 1  # only one's own login
+        assert session.execute(sa.text("UPDATE accounts SET password_hash = 'x' WHERE contact_id = :c"),
+                               {"c": colleague.contact_id}).rowcount == 0
+        _refused(session, "UPDATE accounts SET locked_until = now() WHERE contact_id = :c", {"c": a["contact"]})
+        _refused(session, "INSERT INTO audit_events (actor_type, actor_id, action) VALUES ('contact', :c, 'x')",
+                 {"c": colleague.contact_id})
+        session.execute(sa.text("INSERT INTO audit_events (actor_type, actor_id, action) VALUES ('contact', :c, 'x')"),
+                        {"c": a["contact"]})
 
 
 def test_contacts_cannot_read_staff_pay_or_the_audit_log(session, two_customers):

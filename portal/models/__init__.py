@@ -1,6 +1,6 @@
 """The data model: the ten seed tables (with the errata of shared/DESIGN.md) and the portal's own."""
 
-from portal.models.accounts import Account, AuthToken, LoginAttempt, PortalSetting
+from portal.models.accounts import Account, AuthToken, LoginAttempt, LoginSession, PortalSetting
 from portal.models.audit import AuditEvent
 from portal.models.base import (
     AccountStatus,
@@ -27,14 +27,14 @@ from portal.models.customers import Contact, Customer
 from portal.models.employees import Employee
 from portal.models.invoices import Invoice, InvoiceLineItem
 from portal.models.projects import Project, ProjectPhase
-from portal.models.tickets import SupportTicket, TicketComment
+from portal.models.tickets import SupportTicket, TicketComment, TicketStatusChange
 from portal.models.time_entries import TimeEntry
 
 __all__ = [
-    "Account", "AccountStatus", "AuthToken", "LoginAttempt", "PortalSetting", "ActorType", "ApprovalStatus", "AuditEvent", "Base",
+    "Account", "AccountStatus", "AuthToken", "LoginAttempt", "LoginSession", "PortalSetting", "ActorType", "ApprovalStatus", "AuditEvent", "Base",
     "CommunicationPreference", "CompanySize", "Contact", "ContractStatus", "Customer", "Employee",
     "EmployeeRole", "EmploymentStatus", "Invoice", "InvoiceLineItem", "InvoiceStatus",
     "LineItemType", "PhaseStatus", "Project", "ProjectPhase", "ProjectStatus", "ServiceContract",
     "ServiceTier", "SupportTicket", "TicketCategory", "TicketComment", "TicketPriority",
-    "TicketStatus", "TimeEntry", "WorkCategory",
+    "TicketStatus", "TicketStatusChange", "TimeEntry", "WorkCategory",
 ]

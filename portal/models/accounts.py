@@ -46,6 +46,8 @@ class Account(Base):
     totp_enabled_at: Mapped[datetime | None]
     # sha256 of each unused recovery code; a used code is removed.
     recovery_code_hashes: Mapped[list[str] | None] = mapped_column(JSONB)
+    # The last accepted TOTP time step: a code is good once (no replay within its 30-90 s window).
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -89,6 +91,21 @@ class AuthToken(Base):
     used_at: Mapped[datetime | None]
 
     account: Mapped[Account] = relationship()
+
+
+class LoginSession(Base):
+    """A signed-in browser. Signing out revokes it, so a copied cookie stops working."""
+
+    __tablename__ = "login_sessions"
+    __table_args__ = (sa.Index("idx_login_sessions_account", "account_id"),)
+
+    login_session_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.account_id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = created_at()
+    revoked_at: Mapped[datetime | None]
+    ip_address: Mapped[str | None] = mapped_column(INET)
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
 
 
 class LoginAttempt(Base):

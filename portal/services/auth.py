@@ -12,13 +12,21 @@ import pyotp
 import sqlalchemy as sa
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from portal.models import Account, AuthToken, Contact, Customer, Employee, LoginAttempt, PortalSetting
+from portal.models import (
+    Account,
+    AuthToken,
+    Contact,
+    Customer,
+    Employee,
+    LoginAttempt,
+    LoginSession,
+    PortalSetting,
+)
 from portal.models.base import ActorType
 from portal.services import audit, policy
 from portal.services.actors import Actor
 from portal.services.errors import DomainError, Forbidden, Invalid, NotFound
 from portal.services.passwords import (
-    burn_verification_time,
     check_password_rules,
     hash_password,
     verify_password,
@@ -54,26 +62,36 @@ class SignIn:
     needs_second_factor: bool
 
 
-def principal_for(session, account_id: int) -> policy.Principal | None:
-    """The Principal of an account that may still sign in, or None (deactivated, left, suspended...)."""
-    row = session.execute(
-        sa.select(Account, Employee, Contact, Customer)
-        .outerjoin(Employee, Employee.employee_id == Account.employee_id)
-        .outerjoin(Contact, Contact.contact_id == Account.contact_id)
-        .outerjoin(Customer, Customer.customer_id == Contact.customer_id)
-        .where(Account.account_id == account_id)
-    ).one_or_none()
-    if row is None:
+def principal_for(session, account_id: int, *, login_session_token: str | None = None) -> policy.Principal | None:
+    """The Principal of an account that may still sign in, or None (deactivated, left, suspended...).
+
+    With `login_session_token`, also None unless that signed-in browser is still valid (not signed out).
+    Reads the account, then only its owner's tables (a contact's transaction may not read employees).
+    """
+    query = sa.select(Account).where(Account.account_id == account_id)
+    if login_session_token is not None:
+        query = query.join(LoginSession, sa.and_(
+            LoginSession.account_id == Account.account_id, LoginSession.token_hash == _hash_token(login_session_token),
+            LoginSession.revoked_at.is_(None)))
+    account = session.scalar(query)
+    if account is None:
         return None
-    account, employee, contact, customer = row
-    if not policy.may_sign_in(account, employee, contact, customer):
-        return None
-    if employee is not None:
+    if account.employee_id is not None:
+        employee = session.get(Employee, account.employee_id)
+        if not policy.may_sign_in(account, employee=employee):
+            return None
         return policy.Principal(
             account_id=account.account_id, email=account.email, name=employee.full_name,
             employee_id=employee.employee_id, role=employee.role, two_factor_enabled=account.totp_enabled,
             session_version=account.session_version,
         )
+    row = session.execute(sa.select(Contact, Customer).join(Customer, Customer.customer_id == Contact.customer_id)
+                          .where(Contact.contact_id == account.contact_id)).one_or_none()
+    if row is None:
+        return None
+    contact, customer = row
+    if not policy.may_sign_in(account, contact=contact, customer=customer):
+        return None
     return policy.Principal(
         account_id=account.account_id, email=account.email, name=contact.full_name,
         contact_id=contact.contact_id, customer_id=customer.customer_id, customer_name=customer.company_name,
@@ -103,57 +121,66 @@ def _minutes_left(until: datetime, now: datetime) -> int:
     return max(1, int((until - now).total_seconds() // 60) + 1)
 
 
+def _address_throttled(session, ip: str | None, email: str, now: datetime) -> None:
+    """:raises TooManyAttempts: this address failed too often in the last 15 minutes."""
+    if ip is None:
+        return
+    failures = session.scalar(sa.select(sa.func.count()).where(
+        LoginAttempt.ip_address == ip, LoginAttempt.succeeded.is_(False),
+        LoginAttempt.attempted_at > now - ADDRESS_WINDOW))
+    if failures >= MAX_FAILURES_PER_ADDRESS:
+        if failures == MAX_FAILURES_PER_ADDRESS:
+            audit.record(session, Actor(ActorType.SYSTEM, None, "sign-in throttle", ip), "login.throttled",
+                         changes={"failures": (None, failures), "email": (None, email[:200])})
+        session.add(LoginAttempt(email="", ip_address=ip, succeeded=False, attempted_at=now))
+        raise TooManyAttempts("Too many failed sign-ins from your network. Wait 15 minutes and try again.")
+
+
+def _locked_message(until: datetime, now: datetime) -> str:
+    return (f"Too many failed sign-ins. Try again in {_minutes_left(until, now)} minutes, "
+            "or reset your password.")
+
+
+def _unknown_email_locked_until(session, email: str, now: datetime) -> datetime | None:
+    """Unknown emails lock exactly like accounts: the 10th failure in 15 minutes locks for 15 minutes."""
+    count, last = session.execute(sa.select(sa.func.count(), sa.func.max(LoginAttempt.attempted_at)).where(
+        sa.func.lower(LoginAttempt.email) == email.lower(), LoginAttempt.succeeded.is_(False),
+        LoginAttempt.attempted_at > now - LOCK_DURATION)).one()
+    if count >= MAX_FAILED_LOGINS and last + LOCK_DURATION > now:
+        return last + LOCK_DURATION
+    return None
+
+
 def authenticate(session, email: str, password: str, *, ip: str | None, now: datetime) -> SignIn:
     """Check a password sign-in. The caller commits whatever the outcome (failures are recorded).
 
+    Every path hashes the password once, so the time taken tells nothing about the email.
     :raises TooManyAttempts: this address failed too often lately, or the account is locked.
     :raises SignInRefused: wrong email or password, or a person who may not sign in (one message for all).
     """
-    email = (email or "").strip()
-    since = now - ADDRESS_WINDOW
-    if ip is not None:
-        failures = session.scalar(sa.select(sa.func.count()).where(
-            LoginAttempt.ip_address == ip, LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at > since))
-        if failures >= MAX_FAILURES_PER_ADDRESS:
-            if failures == MAX_FAILURES_PER_ADDRESS:
-                audit.record(session, Actor(ActorType.SYSTEM, None, "sign-in throttle", ip), "login.throttled",
-                             changes={"failures": (None, failures), "email": (None, email[:200])})
-            session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
-            raise TooManyAttempts(
-                "Too many failed sign-ins from your network. Wait 15 minutes and try again.")
-
+    email = (email or "").strip()[:255]
+    _address_throttled(session, ip, email, now)
     account = _account_by_email(session, email, lock=True)
     actor = _actor_for(account, email, ip)
-    if account is not None and account.locked_until and account.locked_until > now:
+    password_ok = verify_password(account.password_hash if account else None, password)
+
+    locked_until = (account.locked_until if account is not None
+                    else _unknown_email_locked_until(session, email, now))
+    if locked_until and locked_until > now:
+        # Counted for the address throttle, not for the email, so the lock does not slide.
         session.add(LoginAttempt(email="", ip_address=ip, succeeded=False, attempted_at=now))
-        raise TooManyAttempts(
-            f"Too many failed sign-ins. Try again in {_minutes_left(account.locked_until, now)} minutes, "
-            "or reset your password.")
+        raise TooManyAttempts(_locked_message(locked_until, now))
     if account is None:
-        # Behave exactly as for an existing account, so no answer tells whether the email exists:
-        # the 10th failure is refused like the others, then the address is "locked" for 15 minutes.
-        recent = session.scalar(sa.select(sa.func.count()).where(
-            sa.func.lower(LoginAttempt.email) == email.lower(), LoginAttempt.succeeded.is_(False),
-            LoginAttempt.attempted_at > now - LOCK_DURATION))
-        burn_verification_time(password)
-        if recent >= MAX_FAILED_LOGINS:
-            # Counted for the address throttle but not for this email, so the lock does not slide.
-            session.add(LoginAttempt(email="", ip_address=ip, succeeded=False, attempted_at=now))
-            raise TooManyAttempts("Too many failed sign-ins. Try again in 15 minutes, or reset your password.")
-        session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
+        session.add(LoginAttempt(email=email, ip_address=ip, succeeded=False, attempted_at=now))
         audit.record(session, actor, "login.failed", changes={"email": (None, email[:200])})
         raise SignInRefused(GENERIC_FAILURE)
 
-    password_ok = verify_password(account.password_hash, password)
-    allowed = password_ok and principal_for(session, account.account_id) is not None
-    if not allowed:
+    if not (password_ok and principal_for(session, account.account_id) is not None):
         _record_failure(session, account, actor, email, ip, now,
                         reason="wrong password" if not password_ok else "may not sign in")
         raise SignInRefused(GENERIC_FAILURE)
-
-    account.failed_login_count = 0
-    account.locked_until = None
     if account.totp_enabled:
+        # The failure count is reset only once the second factor is right, too.
         audit.record(session, actor, "login.password_ok", table="accounts", row_id=account.account_id)
         return SignIn(account, needs_second_factor=True)
     complete_sign_in(session, account, ip=ip, now=now)
@@ -176,6 +203,7 @@ def complete_sign_in(session, account: Account, *, ip: str | None, now: datetime
     """Record a successful sign-in (after the second factor, when there is one)."""
     account.last_login_at = now
     account.failed_login_count = 0
+    account.locked_until = None
     if account.contact is not None:
         account.contact.last_login = now
     session.add(LoginAttempt(email=account.email, ip_address=ip, succeeded=True, attempted_at=now))
@@ -193,34 +221,50 @@ def _code_hash(code: str) -> str:
     return hashlib.sha256(code.replace("-", "").replace(" ", "").lower().encode()).hexdigest()
 
 
-def verify_second_factor(session, account_id: int, code: str, *, ip: str | None, now: datetime) -> Account:
-    """Check a TOTP code or an unused recovery code, then complete the sign-in.
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step a code belongs to (now, or one step either side), or None if it is wrong."""
+    code = code.replace(" ", "")
+    if not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current, current - 1, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
-    :raises TooManyAttempts: the account is locked.
+
+def verify_second_factor(session, account_id: int, code: str, *, ip: str | None, now: datetime) -> Account:
+    """Check a TOTP code (each good once) or an unused recovery code, then complete the sign-in.
+
+    :raises TooManyAttempts: the address is throttled or the account locked.
     :raises SignInRefused: the code is wrong (it counts as a failed sign-in).
     """
     account = session.scalar(sa.select(Account).where(Account.account_id == account_id).with_for_update())
     if account is None or not account.totp_enabled or principal_for(session, account_id) is None:
         raise SignInRefused("Sign in again.")
+    _address_throttled(session, ip, account.email, now)
     actor = _actor_for(account, account.email, ip)
     if account.locked_until and account.locked_until > now:
-        raise TooManyAttempts(f"Too many failed sign-ins. Try again in "
-                              f"{_minutes_left(account.locked_until, now)} minutes.")
-    code = (code or "").strip()
-    if pyotp.TOTP(account.totp_secret).verify(code.replace(" ", ""), for_time=now, valid_window=1):
+        raise TooManyAttempts(_locked_message(account.locked_until, now))
+    code = (code or "").strip()[:40]
+    step = _totp_step(account.totp_secret, code, now)
+    if step is not None and (account.totp_last_step is None or step > account.totp_last_step):
+        account.totp_last_step = step
         complete_sign_in(session, account, ip=ip, now=now)
         return account
     hashes = list(account.recovery_code_hashes or [])
-    if code and _code_hash(code) in hashes:
+    if step is None and code and _code_hash(code) in hashes:
         hashes.remove(_code_hash(code))
         account.recovery_code_hashes = hashes
         audit.record(session, actor, "two_factor.recovery_code_used", table="accounts", row_id=account.account_id,
                      changes={"recovery_codes_left": (None, len(hashes))})
         complete_sign_in(session, account, ip=ip, now=now)
         return account
-    _record_failure(session, account, actor, account.email, ip, now, reason="wrong two-factor code")
-    raise SignInRefused("That code is not right. Enter the 6-digit code from your app, or a recovery code.",
-                        field="code")
+    _record_failure(session, account, actor, account.email, ip, now,
+                    reason="two-factor code used before" if step is not None else "wrong two-factor code")
+    raise SignInRefused("That code is not right. Enter the current 6-digit code from your app, "
+                        "or a recovery code.", field="code")
 
 
 def start_two_factor(session, principal: policy.Principal) -> str:
@@ -253,9 +297,11 @@ def confirm_two_factor(session, principal: policy.Principal, code: str, *, ip: s
     account = session.get(Account, principal.account_id)
     if not account.totp_secret or account.totp_enabled:
         raise Invalid("Start again: open the two-factor page and scan the new code.", field="code")
-    if not pyotp.TOTP(account.totp_secret).verify((code or "").replace(" ", ""), for_time=now, valid_window=1):
+    step = _totp_step(account.totp_secret, (code or "").strip()[:40], now)
+    if step is None:
         raise Invalid("That code is not right. Check the time on your phone and enter the current code.",
                       field="code")
+    account.totp_last_step = step
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODE_COUNT)]
     account.totp_enabled_at = now
     account.recovery_code_hashes = [_code_hash(c) for c in codes]
@@ -279,6 +325,13 @@ def disable_two_factor(session, principal: policy.Principal, password: str, *, i
 def two_factor_required_for_employees(session) -> bool:
     setting = session.get(PortalSetting, REQUIRE_EMPLOYEE_2FA)
     return bool(setting and setting.value)
+
+
+def employees_without_two_factor(session) -> int:
+    """Active employees with a login who have not set up two-factor sign-in."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Account).join(
+        Employee, Employee.employee_id == Account.employee_id).where(
+        Account.totp_enabled_at.is_(None), Employee.employment_status == "active"))
 
 
 def set_two_factor_requirement(session, principal: policy.Principal, required: bool, *, ip: str | None) -> None:
@@ -370,6 +423,9 @@ def change_password(session, principal: policy.Principal, current: str, new: str
 
     :raises Invalid: the current password is wrong, or the new one breaks the rules.
     """
+    if not policy.may_change_anything(principal):
+        raise Forbidden("Your company's account is suspended, so nothing can be changed. "
+                        "Contact your account manager to restore it.")
     account = session.get(Account, principal.account_id)
     if not verify_password(account.password_hash, current):
         raise Invalid("The current password is wrong.", field="current_password")
@@ -419,6 +475,9 @@ def invite(session, principal: policy.Principal, *, contact_id: int | None = Non
         raise NotFound("No such person.")
     account = session.scalar(sa.select(Account).filter_by(**owner))
     if account is None:
+        other = _account_by_email(session, person.email)
+        if other is not None:
+            raise Invalid(f"Another login already uses {person.email}. Change one of the two email addresses first.")
         account = Account(email=person.email, **owner)
         session.add(account)
         session.flush()
@@ -432,3 +491,20 @@ def invite(session, principal: policy.Principal, *, contact_id: int | None = Non
     audit.record(session, principal.actor(ip), "invitation.sent", table="accounts", row_id=account.account_id,
                  changes={"email": (None, account.email)})
     return account, token
+
+
+# --- signed-in browsers ----------------------------------------------------------------------
+
+def start_login_session(session, account: Account, *, ip: str | None, user_agent: str | None) -> str:
+    """Register a signed-in browser; returns the token its (signed) session cookie keeps."""
+    token = secrets.token_urlsafe(32)
+    session.add(LoginSession(account_id=account.account_id, token_hash=_hash_token(token), ip_address=ip,
+                             user_agent=(user_agent or "")[:255] or None))
+    return token
+
+
+def end_login_session(session, token: str | None, *, now: datetime) -> None:
+    """Revoke a signed-in browser, so a copy of its cookie no longer works."""
+    if token:
+        session.execute(sa.update(LoginSession).where(LoginSession.token_hash == _hash_token(token),
+                                                      LoginSession.revoked_at.is_(None)).values(revoked_at=now))

@@ -148,6 +148,8 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
     ("auth_tokens", "chk_token_expiry"): ConstraintMessage(None, "A link must expire after it is made."),
     ("auth_tokens", "auth_tokens_token_hash_key"): ConstraintMessage(
         None, "This link already exists; ask for a new one.", conflict=True),
+    ("login_sessions", "login_sessions_token_hash_key"): ConstraintMessage(
+        None, "Sign in again.", conflict=True),
     ("accounts", "chk_account_owner"): ConstraintMessage(
         None, "An account belongs to exactly one contact or one employee."),
     ("accounts", "accounts_contact_id_key"): ConstraintMessage(

@@ -36,12 +36,13 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    return bool(password_hash) and check_password_hash(password_hash, password)
+    """True when `password` matches. Without a hash (no account, or not set yet) it still spends the
+    time of one check, so timing never tells whether an account exists."""
+    if not password_hash:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return False
+    return check_password_hash(password_hash, password or "")
 
 
 # Verified against when no account matches, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a real password, only for timing", method="scrypt")
-
-
-def burn_verification_time(password: str) -> None:
-    check_password_hash(_DUMMY_HASH, password)

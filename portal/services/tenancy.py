@@ -1,4 +1,5 @@
-"""Row-level security for contacts: their transactions run as `portal_contact` with their customer set.
+"""Row-level security for contacts: their transactions run as `portal_contact` with their customer
+and their own contact id set.
 
 `apply_contact_scope` runs inside the current transaction (SET LOCAL lasts until it ends); the
 web layer calls it again at the start of every later transaction of the same request.
@@ -11,14 +12,16 @@ import sqlalchemy as sa
 CONTACT_ROLE = "portal_contact"
 
 
-def apply_contact_scope(connection_or_session, customer_id: int) -> None:
+def apply_contact_scope(connection_or_session, customer_id: int, contact_id: int) -> None:
     connection_or_session.execute(sa.text(f"SET LOCAL ROLE {CONTACT_ROLE}"))
     connection_or_session.execute(
-        sa.text("SELECT set_config('portal.customer_id', :customer_id, true)"),
-        {"customer_id": str(int(customer_id))},
+        sa.text("SELECT set_config('portal.customer_id', :customer_id, true),"
+                " set_config('portal.contact_id', :contact_id, true)"),
+        {"customer_id": str(int(customer_id)), "contact_id": str(int(contact_id))},
     )
 
 
 def clear_contact_scope(connection_or_session) -> None:
     connection_or_session.execute(sa.text("RESET ROLE"))
-    connection_or_session.execute(sa.text("SELECT set_config('portal.customer_id', '', true)"))
+    connection_or_session.execute(sa.text(
+        "SELECT set_config('portal.customer_id', '', true), set_config('portal.contact_id', '', true)"))

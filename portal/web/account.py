@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from datetime import UTC, datetime
 
@@ -33,17 +34,17 @@ def change_password():
     status = 200
     if form.validate_on_submit():
         try:
-            auth.change_password(db.session, principal, form.current_password.data, form.new_password.data,
-                                 ip=client_ip(), now=_now())
+            account = auth.change_password(db.session, principal, form.current_password.data,
+                                           form.new_password.data, ip=client_ip(), now=_now())
         except DomainError as error:
             db.session.rollback()
             apply_domain_error(form, error)
             status = 422
         else:
+            version = account.session_version
             db.session.commit()
             # Other sessions are out (the version moved on); this one stays, on the new version.
-            fresh = auth.principal_for(db.session, principal.account_id)
-            login_user(SignedInUser(fresh))
+            login_user(SignedInUser(dataclasses.replace(principal, session_version=version)))
             session["last_seen"] = time.time()
             flash("Your password is changed. Other devices have been signed out.", "success")
             return redirect(url_for("account.change_password"), code=303)

@@ -30,11 +30,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _finish_sign_in(account_id: int, next_url: str | None):
-    principal = auth.principal_for(db.session, account_id)
+def _finish_sign_in(account, next_url: str | None):
+    principal = auth.principal_for(db.session, account.account_id)
+    token = auth.start_login_session(db.session, account, ip=client_ip(), user_agent=request.user_agent.string)
     db.session.commit()
     # A fresh session at sign-in: nothing from before (including the CSRF token) carries over.
     session.clear()
+    session["login_session"] = token
     login_user(SignedInUser(principal))
     session["last_seen"] = time.time()
     session.permanent = True
@@ -63,7 +65,7 @@ def login():
                 session["pending_second_factor"] = {"account_id": result.account.account_id, "at": time.time(),
                                                     "next": safe_next(form.next.data)}
                 return redirect(url_for("auth.verify_second_factor"))
-            return _finish_sign_in(result.account.account_id, form.next.data)
+            return _finish_sign_in(result.account, form.next.data)
     elif request.method == "POST":
         status = 422
     return render("auth/login.html", form=form, status=status)
@@ -87,7 +89,7 @@ def verify_second_factor():
             apply_domain_error(form, error)
             status = 422
         else:
-            return _finish_sign_in(account.account_id, pending.get("next"))
+            return _finish_sign_in(account, pending.get("next"))
     elif request.method == "POST":
         status = 422
     return render("auth/verify.html", form=form, status=status)
@@ -98,7 +100,8 @@ def logout():
     principal = current_principal()
     if principal is not None:
         auth.record_sign_out(db.session, principal, client_ip())
-        db.session.commit()
+    auth.end_login_session(db.session, session.get("login_session"), now=_now())
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "success")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from portal.extensions import db, login_manager
 from portal.services import policy
-from portal.services.auth import principal_for, two_factor_required_for_employees
+from portal.services.auth import end_login_session, principal_for, two_factor_required_for_employees
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -34,6 +35,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 TWO_FACTOR_ENROLMENT_ENDPOINTS = {"account.two_factor", "account.enable_two_factor", "auth.logout", "static"}
 # Endpoints a contact of a suspended customer may still POST to.
 READ_ONLY_ALLOWED_POSTS = {"auth.logout"}
+# Pages for people who are not signed in: visiting one signs the browser out first.
+SIGNED_OUT_ENDPOINTS = {"auth.forgot_password", "auth.reset_password", "auth.accept_invitation"}
 
 
 class SignedInUser(UserMixin):
@@ -101,8 +104,8 @@ def signed_in(principal: policy.Principal) -> bool:
 @event.listens_for(OrmSession, "after_begin")
 def _scope_new_transactions(orm_session, transaction, connection):
     """Later transactions of a contact's request (after a commit) run scoped too."""
-    if has_request_context() and g.get("tenant_customer_id") is not None and transaction.parent is None:
-        apply_contact_scope(connection, g.tenant_customer_id)
+    if has_request_context() and g.get("tenant") is not None and transaction.parent is None:
+        apply_contact_scope(connection, *g.tenant)
 
 
 def init_security(app: Flask) -> None:
@@ -119,16 +122,32 @@ def init_security(app: Flask) -> None:
             account_id, version = (int(part) for part in user_id.split("."))
         except ValueError:
             return None
-        principal = principal_for(db.session, account_id)
+        token = session.get("login_session")
+        if not token:
+            return None
+        principal = principal_for(db.session, account_id, login_session_token=token)
         if principal is None or principal.session_version != version:
             return None
         return SignedInUser(principal)
 
     @app.before_request
+    def refuse_nul_characters():
+        # PostgreSQL text cannot hold NUL; no person types one. Refuse it before it reaches a query.
+        for values in (request.args, request.form):
+            if any("\x00" in value for value in values.values()):
+                abort(400, description="The request contained a character that is not allowed. "
+                                       "Go back and check what you typed.")
+
+    @app.before_request
     def enforce_session_rules():
-        g.tenant_customer_id = None
+        g.tenant = None
         if request.endpoint == "static":
             return None
+        if request.endpoint in SIGNED_OUT_ENDPOINTS and session.get("_user_id"):
+            end_login_session(db.session, session.get("login_session"), now=datetime.now(UTC))
+            db.session.commit()
+            logout_user()
+            session.clear()
         principal = current_principal()
         if principal is None:
             if session.get("_user_id"):
@@ -147,8 +166,9 @@ def init_security(app: Flask) -> None:
         session.permanent = True
 
         if principal.is_contact:
-            g.tenant_customer_id = principal.customer_id
-            apply_contact_scope(db.session, principal.customer_id)
+            if request.blueprint != "auth":  # sign-out reads no customer data
+                g.tenant = (principal.customer_id, principal.contact_id)
+                apply_contact_scope(db.session, *g.tenant)
             if principal.read_only and request.method not in ("GET", "HEAD", "OPTIONS") \
                     and request.endpoint not in READ_ONLY_ALLOWED_POSTS:
                 abort(403, description="Your company's account is suspended, so the portal is read-only. "
@@ -161,8 +181,8 @@ def init_security(app: Flask) -> None:
 
     @app.teardown_request
     def leave_contact_scope(exc):
-        if g.get("tenant_customer_id") is not None:
-            g.tenant_customer_id = None
+        if g.get("tenant") is not None:
+            g.tenant = None
             try:
                 if db.session.in_transaction():
                     clear_contact_scope(db.session)
@@ -185,4 +205,9 @@ def init_security(app: Flask) -> None:
 
     @app.context_processor
     def principal_context():
-        return {"principal": current_principal()}
+        principal = current_principal()
+        nav = {}
+        if principal is not None and principal.is_employee:
+            nav = {"queue": policy.may_view_queue(principal), "people": policy.may_manage_people(principal),
+                   "security": policy.may_administer(principal)}
+        return {"principal": principal, "nav": nav}

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 
 from portal.extensions import db, mailer
-from portal.models import Account, Contact, Customer, Employee
 from portal.services import auth, policy
 from portal.services.dashboards import staff_summary
+from portal.services.people import people_with_logins
 from portal.services.errors import DomainError
 from portal.web.forms import InviteForm, SecuritySettingsForm
 from portal.web.rendering import render
 from portal.web.security import client_ip, current_principal, require
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-PEOPLE_PER_PAGE = 25
-
 
 @bp.get("/")
 @require(policy.may_use_staff)
@@ -28,43 +24,18 @@ def home():
     return render("staff/home.html", summary=staff_summary(db.session, principal, date.today()))
 
 
-def _login_state(account: Account | None) -> str:
-    if account is None:
-        return "no_login"
-    if account.password_hash:
-        return "active" if account.is_active else "inactive"
-    return "invited"
-
-
 @bp.get("/people")
 @require(policy.may_manage_people)
 def people():
     """Employees (admins) and contacts (account managers, admins) with the state of their login."""
     principal = current_principal()
-    kind = "employees" if request.args.get("kind") == "employees" and policy.may_invite_employees(principal) \
-        else "contacts"
     try:
-        page = max(1, int(request.args.get("page", 1)))
+        page = int(request.args.get("page", 1))
     except ValueError:
         page = 1
-    if kind == "employees":
-        query = (sa.select(Employee, Account).outerjoin(Account, Account.employee_id == Employee.employee_id)
-                 .order_by(Employee.last_name, Employee.first_name))
-    else:
-        query = (sa.select(Contact, Account, Customer.company_name)
-                 .join(Customer, Customer.customer_id == Contact.customer_id)
-                 .outerjoin(Account, Account.contact_id == Contact.contact_id)
-                 .order_by(Customer.company_name, Contact.last_name))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    rows = db.session.execute(query.limit(PEOPLE_PER_PAGE).offset((page - 1) * PEOPLE_PER_PAGE)).all()
-    people_rows = [
-        {"person": row[0], "company": row[2] if kind == "contacts" else None, "state": _login_state(row[1])}
-        for row in rows
-    ]
-    return render("staff/people.html", kind=kind, rows=people_rows, page=page,
-                  pages=max(1, -(-total // PEOPLE_PER_PAGE)), total=total, form=InviteForm(),
-                  may_invite_employees=policy.may_invite_employees(principal),
-                  may_invite_contacts=policy.may_invite_contacts(principal))
+    listing = people_with_logins(db.session, principal, request.args.get("kind", "contacts"), page)
+    return render("staff/people.html", listing=listing, form=InviteForm(),
+                  may_invite_employees=policy.may_invite_employees(principal))
 
 
 def _invite(kind: str, person_id: int):
@@ -116,8 +87,6 @@ def security_settings():
         return redirect(url_for("staff.security_settings"), code=303)
     if request.method == "GET":
         form.require_two_factor.data = auth.two_factor_required_for_employees(db.session)
-    without = db.session.scalar(sa.select(sa.func.count()).select_from(Account).join(
-        Employee, Employee.employee_id == Account.employee_id).where(
-        Account.totp_enabled_at.is_(None), Employee.employment_status == "active"))
-    return render("staff/security.html", form=form, employees_without_two_factor=without,
+    return render("staff/security.html", form=form,
+                  employees_without_two_factor=auth.employees_without_two_factor(db.session),
                   status=422 if request.method == "POST" else 200)

@@ -91,15 +91,26 @@ class TestBruteForce:
             auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW + timedelta(seconds=5))
         auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW + timedelta(minutes=16))
 
-    def test_unknown_email_locks_the_same_way(self, session):
-        """No answer tells whether an email exists."""
-        for _ in range(10):
-            with pytest.raises(auth.SignInRefused):
-                auth.authenticate(session, "ghost@example.com", "wrong", ip=IP, now=NOW)
-        with pytest.raises(auth.TooManyAttempts, match="Try again in 15 minutes"):
-            auth.authenticate(session, "ghost@example.com", "wrong", ip=IP, now=NOW + timedelta(minutes=10))
-        with pytest.raises(auth.SignInRefused):
-            auth.authenticate(session, "ghost@example.com", "wrong", ip=IP, now=NOW + timedelta(minutes=16))
+    def test_unknown_email_answers_exactly_like_an_existing_account(self, session):
+        """No answer tells whether an email exists: same messages, at the same moments."""
+        employee = f.make_staff(session)
+
+        def answers(email, password):
+            seen = []
+            for at in [NOW] * 10 + [NOW + timedelta(minutes=10), NOW + timedelta(minutes=16)]:
+                try:
+                    auth.authenticate(session, email, password, ip=None, now=at)
+                    seen.append("signed in")
+                except (auth.SignInRefused, auth.TooManyAttempts) as error:
+                    seen.append(error.message)
+            return seen
+
+        existing = answers(employee.email, "wrong")
+        unknown = answers("ghost@example.com", "wrong")
+        assert existing == unknown
+        assert existing[9] == "The email or password is wrong."
+        assert existing[10] == "Too many failed sign-ins. Try again in 6 minutes, or reset your password."
+        assert existing[11] == "The email or password is wrong."
 
     def test_one_address_is_throttled_across_accounts(self, session):
         employee = f.make_staff(session)
@@ -232,13 +243,37 @@ class TestTwoFactor:
     def test_sign_in_then_needs_a_code_or_a_recovery_code_once(self, session):
         employee = f.make_staff(session)
         account, codes = self._enrol(session, employee)
-        result = auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=NOW)
+        later = NOW + timedelta(seconds=30)
+        result = auth.authenticate(session, employee.email, PASSWORD, ip=IP, now=later)
         assert result.needs_second_factor
-        auth.verify_second_factor(session, account.account_id, pyotp.TOTP(account.totp_secret).at(NOW), ip=IP, now=NOW)
+        auth.verify_second_factor(session, account.account_id, pyotp.TOTP(account.totp_secret).at(later), ip=IP,
+                                  now=later)
         auth.verify_second_factor(session, account.account_id, codes[0], ip=IP, now=NOW)
         with pytest.raises(auth.SignInRefused):
             auth.verify_second_factor(session, account.account_id, codes[0], ip=IP, now=NOW)
         assert len(account.recovery_code_hashes) == 9
+
+    def test_a_code_is_good_once(self, session):
+        employee = f.make_staff(session)
+        account, _ = self._enrol(session, employee)
+        later = NOW + timedelta(seconds=60)
+        code = pyotp.TOTP(account.totp_secret).at(later)
+        auth.verify_second_factor(session, account.account_id, code, ip=IP, now=later)
+        with pytest.raises(auth.SignInRefused):
+            auth.verify_second_factor(session, account.account_id, code, ip=IP, now=later + timedelta(seconds=5))
+
+    def test_wrong_codes_count_towards_the_lock_across_sign_ins(self, session):
+        """A right password does not reset the count of wrong codes (no lock bypass)."""
+        employee = f.make_staff(session)
+        account, _ = self._enrol(session, employee)
+        for attempt in range(auth.MAX_FAILED_LOGINS):
+            auth.authenticate(session, employee.email, PASSWORD, ip=f"198.51.100.{attempt}", now=NOW)
+            with pytest.raises(auth.SignInRefused):
+                auth.verify_second_factor(session, account.account_id, "000000", ip=f"198.51.100.{attempt}",
+                                          now=NOW)
+        assert account.locked_until is not None
+        with pytest.raises(auth.TooManyAttempts):
+            auth.authenticate(session, employee.email, PASSWORD, ip="192.0.2.1", now=NOW + timedelta(minutes=1))
 
     def test_contacts_do_not_enrol(self, session):
         with pytest.raises(Forbidden):
