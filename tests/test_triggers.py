@@ -67,32 +67,40 @@ class TestTicketHours:
 
 
 class TestFirstResponse:
-    def test_leaving_open_sets_first_response_once(self, session):
+    """The seed's set_first_response, as changed by migration 0003: assignment is no response (the
+    first public staff reply is, in services/tickets.py); reaching waiting_customer or resolved
+    without one records it then."""
+
+    def test_assignment_is_not_a_response(self, session):
         ticket = f.make_ticket(session, created_at=datetime(2026, 1, 1, tzinfo=UTC))
         ticket.status = "assigned"
+        session.flush()
+        session.refresh(ticket)
+        assert ticket.first_response_at is None
+
+    @pytest.mark.parametrize("status", ["waiting_customer", "resolved"])
+    def test_waiting_or_resolved_without_a_response_records_one_once(self, session, status):
+        ticket = f.make_ticket(session, created_at=datetime(2026, 1, 1, tzinfo=UTC), status="in_progress")
+        ticket.status = status
         session.flush()
         session.refresh(ticket)
         first = ticket.first_response_at
         assert first is not None
         ticket.status = "in_progress"
         session.flush()
+        ticket.status = status
+        session.flush()
         session.refresh(ticket)
         assert ticket.first_response_at == first
 
     def test_existing_first_response_is_kept(self, session):
         answered = datetime(2026, 1, 1, 10, tzinfo=UTC)
-        ticket = f.make_ticket(session, created_at=datetime(2026, 1, 1, tzinfo=UTC), first_response_at=answered)
-        ticket.status = "in_progress"
+        ticket = f.make_ticket(session, created_at=datetime(2026, 1, 1, tzinfo=UTC), first_response_at=answered,
+                               status="in_progress")
+        ticket.status = "resolved"
         session.flush()
         session.refresh(ticket)
         assert ticket.first_response_at == answered
-
-    def test_other_updates_leave_it_empty(self, session):
-        ticket = f.make_ticket(session)
-        ticket.priority = "high"
-        session.flush()
-        session.refresh(ticket)
-        assert ticket.first_response_at is None
 
 
 class TestInvoiceTotals:

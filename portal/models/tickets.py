@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, TicketCategory, TicketPriority, TicketStatus, created_at
+from sqlalchemy.dialects.postgresql import TSVECTOR
+
+from portal.models.base import ActorType, Base, TicketCategory, TicketPriority, TicketStatus, created_at
 
 if TYPE_CHECKING:
     from portal.models.contracts import ServiceContract
@@ -42,6 +44,12 @@ class SupportTicket(Base):
         sa.Index("idx_tickets_status_priority", "status", "priority"),
         sa.Index("idx_tickets_contract", "contract_id"),
         sa.Index("idx_tickets_created", "created_at"),
+        # The staff queue: open work by the next SLA deadline (paused and SLA-less last).
+        sa.Index("idx_tickets_queue", "sla_due_at", "ticket_id",
+                 postgresql_where=sa.text("status <> 'closed'")),
+        sa.Index("idx_tickets_open_activity", "last_activity_at",
+                 postgresql_where=sa.text("status <> 'closed'")),
+        sa.Index("idx_tickets_search", "search_vector", postgresql_using="gin"),
     )
 
     ticket_id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +72,17 @@ class SupportTicket(Base):
     actual_hours: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2), server_default=sa.text("0"))
     resolution_notes: Mapped[str | None] = mapped_column(sa.Text)
     customer_satisfaction: Mapped[int | None]
+    # The SLA clock (services/sla.py): due times kept on the row so the queue can sort and index them.
+    response_due_at: Mapped[datetime | None]
+    resolution_due_at: Mapped[datetime | None]
+    sla_due_at: Mapped[datetime | None]  # the next deadline that matters now; NULL when paused, met or none
+    sla_at_risk_at: Mapped[datetime | None]  # from here on, under 25 % of that deadline's time is left
+    last_activity_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    version: Mapped[int] = mapped_column(server_default="1")
+    # Optimistic locking: every UPDATE says "WHERE version = <the version read>" and bumps it,
+    # so a second technician's change to a ticket that moved on fails instead of overwriting.
+    __mapper_args__ = {"version_id_col": version}
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
 
     customer: Mapped[Customer] = relationship(back_populates="tickets")
     contract: Mapped[ServiceContract | None] = relationship()
@@ -110,3 +129,18 @@ class TicketComment(Base):
     def author_name(self) -> str:
         author = self.author_employee or self.author_contact
         return author.full_name if author else "Unknown"
+
+
+class TicketStatusChange(Base):
+    """Every status move of a ticket: the log the SLA clock is recomputed from."""
+
+    __tablename__ = "ticket_status_changes"
+    __table_args__ = (sa.Index("idx_status_changes_ticket", "ticket_id", "changed_at"),)
+
+    change_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("support_tickets.ticket_id", ondelete="CASCADE"))
+    from_status: Mapped[TicketStatus | None]
+    to_status: Mapped[TicketStatus]
+    changed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    actor_type: Mapped[ActorType]
+    actor_id: Mapped[int | None]

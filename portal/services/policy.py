@@ -142,8 +142,28 @@ def may_see_contract_usage(p: Principal) -> bool:
 
 # --- staff -----------------------------------------------------------------------------------
 
-def may_work_tickets(p: Principal) -> bool:
+def may_view_queue(p: Principal) -> bool:
     return p.is_employee
+
+
+def may_work_tickets(p: Principal) -> bool:
+    """Technicians, seniors and admins work tickets; project and account managers read them."""
+    return has_role(p, EmployeeRole.TECHNICIAN, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
+
+
+def may_update_ticket(p: Principal, ticket) -> bool:
+    """Seniors and admins any ticket; a technician the ones assigned to them or to nobody."""
+    if may_assign_to_anyone(p):
+        return True
+    return may_work_tickets(p) and ticket.assigned_employee_id in (None, p.employee_id)
+
+
+def may_assign_ticket(p: Principal, ticket, employee_id: int | None) -> bool:
+    """Seniors and admins assign to anyone; a technician only takes an unassigned (or own) ticket."""
+    if may_assign_to_anyone(p):
+        return True
+    return (may_work_tickets(p) and employee_id == p.employee_id
+            and ticket.assigned_employee_id in (None, p.employee_id))
 
 
 def may_assign_to_anyone(p: Principal) -> bool:
@@ -152,6 +172,14 @@ def may_assign_to_anyone(p: Principal) -> bool:
 
 def may_bulk_update_tickets(p: Principal) -> bool:
     return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
+
+
+def may_open_ticket_for_customer(p: Principal) -> bool:
+    return may_work_tickets(p) or has_role(p, EmployeeRole.ACCOUNT_MANAGER)
+
+
+def may_see_customer(p: Principal, customer_id: int) -> bool:
+    return p.is_employee or p.customer_id == customer_id
 
 
 def may_approve_time_entry(p: Principal, entry, project_manager_id: int | None = None) -> bool:

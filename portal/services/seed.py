@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from portal.models import (
     Account,
     AccountStatus,
+    ActorType,
     ApprovalStatus,
     CompanySize,
     Contact,
@@ -38,6 +39,7 @@ from portal.models import (
     TicketComment,
     TicketPriority,
     TicketStatus,
+    TicketStatusChange,
     TimeEntry,
     WorkCategory,
 )
@@ -48,6 +50,7 @@ from portal.services.invoicing import InvoiceRequest, generate_invoice
 from portal.services.money import to_cents
 from portal.services.numbering import advance_past, next_number
 from portal.services.passwords import check_password_rules, hash_password
+from portal.services.sla import refresh_sla
 
 # --- The seed document's sample rows, as written (section 3, "Realistic Test Data") ----------
 
@@ -457,8 +460,10 @@ class _Loader:
             ticket.closed_at = min(ticket.resolved_at + timedelta(days=7), self.now)
         if priority in ("high", "critical") and status != TicketStatus.OPEN:
             ticket.estimated_hours = Decimal(self.rng.choice(["2.00", "4.00", "6.00"]))
+        ticket.last_activity_at = ticket.closed_at or ticket.resolved_at or ticket.first_response_at or created
         self._add("tickets", ticket)
         self.s.flush()
+        self._status_history(ticket, tech, paused_before=index % 4 == 1)
         self.tickets.append((n, ticket))
 
         last = ticket.first_response_at or created
@@ -480,6 +485,34 @@ class _Loader:
             self._time_entry(tech, ticket=ticket, hours=total, day=work_day,
                              approved=done and work_day < self.today, category=WorkCategory.SUPPORT)
         return ticket
+
+    def _status_history(self, ticket: SupportTicket, tech: Employee, paused_before: bool) -> None:
+        """The status log the SLA clock is computed from, consistent with the ticket's timestamps."""
+        moves = [(ticket.created_at, None, TicketStatus.OPEN)]
+        status = TicketStatus(ticket.status)
+        order = list(TicketStatus)
+        if ticket.assigned_at:
+            moves.append((ticket.assigned_at, TicketStatus.OPEN, TicketStatus.ASSIGNED))
+        if order.index(status) >= order.index(TicketStatus.IN_PROGRESS):
+            started = ticket.first_response_at or ticket.assigned_at
+            moves.append((started, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS))
+            if paused_before:
+                # An earlier wait for the customer: the resolution clock stood still meanwhile.
+                moves.append((started + timedelta(minutes=20), TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CUSTOMER))
+                moves.append((started + timedelta(minutes=80), TicketStatus.WAITING_CUSTOMER, TicketStatus.IN_PROGRESS))
+        if status == TicketStatus.WAITING_CUSTOMER:
+            moves.append((min(moves[-1][0] + timedelta(minutes=30), self.now), TicketStatus.IN_PROGRESS, status))
+        if ticket.resolved_at:
+            moves.append((ticket.resolved_at, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED))
+        if ticket.closed_at:
+            moves.append((ticket.closed_at, TicketStatus.RESOLVED, TicketStatus.CLOSED))
+        for at, before, after in moves:
+            self.s.add(TicketStatusChange(
+                ticket_id=ticket.ticket_id, from_status=before, to_status=after, changed_at=at,
+                actor_type=ActorType.EMPLOYEE if before is not None else ActorType.CONTACT,
+                actor_id=tech.employee_id if before is not None else ticket.contact_id))
+        self.s.flush()
+        refresh_sla(self.s, ticket)
 
     def _time_entry(self, employee: Employee, *, hours: Decimal, day: date, approved: bool,
                     category: WorkCategory, ticket: SupportTicket | None = None,

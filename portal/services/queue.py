@@ -1,0 +1,163 @@
+"""The staff queue: open tickets, filtered, searched, sorted and paged, with counts.
+
+A fixed number of queries whatever the data (rows, total, counts by status, counts by SLA state),
+each served by the partial indexes on open tickets (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from portal.models import Customer, Employee, SupportTicket, TicketCategory, TicketPriority, TicketStatus
+from portal.services import policy
+from portal.services.sla import sla_state, sla_state_condition
+
+PER_PAGE = 25
+OPEN_STATUSES = [s for s in TicketStatus if s != TicketStatus.CLOSED]
+SLA_STATES = ("breached", "at_risk", "ok", "paused", "none")
+SORTS = {
+    "sla": "Most urgent SLA first",
+    "priority": "Highest priority first",
+    "age": "Oldest first",
+    "activity": "Latest activity first",
+}
+ASSIGNEES = ("anyone", "me", "unassigned")
+TICKET_NUMBER = re.compile(r"^\s*TKT-\d{4}-\d{1,9}\s*$", re.IGNORECASE)
+PRIORITY_RANK = sa.case(
+    {TicketPriority.CRITICAL: 4, TicketPriority.HIGH: 3, TicketPriority.MEDIUM: 2, TicketPriority.LOW: 1},
+    value=SupportTicket.priority)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    status: str = ""
+    priority: str = ""
+    category: str = ""
+    customer_id: int | None = None
+    assignee: str = "anyone"
+    sla: str = ""
+    q: str = ""
+    sort: str = "sla"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "QueueFilters":
+        """From the query string; anything unknown falls back to the default (never an error)."""
+        def pick(name, allowed, default=""):
+            value = (args.get(name) or "").strip()
+            return value if value in allowed else default
+
+        def positive_int(name, default=None):
+            try:
+                value = int(args.get(name, ""))
+            except ValueError:
+                return default
+            return value if value > 0 else default
+
+        return cls(
+            status=pick("status", [s.value for s in OPEN_STATUSES]),
+            priority=pick("priority", [p.value for p in TicketPriority]),
+            category=pick("category", [c.value for c in TicketCategory]),
+            customer_id=positive_int("customer_id"),
+            assignee=pick("assignee", ASSIGNEES, "anyone"),
+            sla=pick("sla", SLA_STATES),
+            q=(args.get("q") or "").strip()[:200],
+            sort=pick("sort", SORTS, "sla"),
+            page=min(positive_int("page", 1), 10_000),
+        )
+
+    def as_args(self, **override) -> dict:
+        """The non-default filters as query-string arguments (for links that keep them)."""
+        merged = replace(self, **override)
+        defaults = QueueFilters()
+        return {name: getattr(merged, name) for name in self.__dataclass_fields__
+                if getattr(merged, name) != getattr(defaults, name)}
+
+
+@dataclass
+class QueueRow:
+    ticket: SupportTicket
+    company_name: str
+    assignee_name: str | None
+    sla: str | None
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    page: int
+    pages: int
+    status_counts: dict[str, int] = field(default_factory=dict)
+    sla_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _conditions(principal: policy.Principal, filters: QueueFilters, now: datetime, *, skip: str = ""):
+    t = SupportTicket
+    conditions = [t.status != TicketStatus.CLOSED]
+    if filters.status and skip != "status":
+        conditions.append(t.status == filters.status)
+    if filters.priority:
+        conditions.append(t.priority == filters.priority)
+    if filters.category:
+        conditions.append(t.category == filters.category)
+    if filters.customer_id:
+        conditions.append(t.customer_id == filters.customer_id)
+    if filters.assignee == "me":
+        conditions.append(t.assigned_employee_id == principal.employee_id)
+    elif filters.assignee == "unassigned":
+        conditions.append(t.assigned_employee_id.is_(None))
+    if filters.sla and skip != "sla":
+        conditions.append(sla_state_condition(filters.sla, now))
+    if filters.q:
+        if TICKET_NUMBER.match(filters.q):
+            conditions.append(t.ticket_number == filters.q.strip().upper())
+        else:
+            conditions.append(t.search_vector.op("@@")(sa.func.websearch_to_tsquery("english", filters.q)))
+    return conditions
+
+
+def _order(sort: str):
+    t = SupportTicket
+    if sort == "priority":
+        return [PRIORITY_RANK.desc(), t.sla_due_at.asc().nulls_last(), t.ticket_id]
+    if sort == "age":
+        return [t.created_at.asc(), t.ticket_id]
+    if sort == "activity":
+        return [t.last_activity_at.desc(), t.ticket_id.desc()]
+    return [t.sla_due_at.asc().nulls_last(), t.ticket_id]
+
+
+def staff_queue(session, principal: policy.Principal, filters: QueueFilters, *, now: datetime,
+                per_page: int = PER_PAGE) -> QueuePage:
+    """One page of the queue and its counts, in four queries."""
+    t = SupportTicket
+    assignee = aliased(Employee)
+    where = _conditions(principal, filters, now)
+    total = session.scalar(sa.select(sa.func.count()).select_from(t).where(*where))
+    pages = max(1, -(-total // per_page))
+    page = min(filters.page, pages)
+    rows = session.execute(
+        sa.select(t, Customer.company_name, (assignee.first_name + " " + assignee.last_name))
+        .join(Customer, Customer.customer_id == t.customer_id)
+        .outerjoin(assignee, assignee.employee_id == t.assigned_employee_id)
+        .where(*where).order_by(*_order(filters.sort)).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    status_counts = dict(session.execute(
+        sa.select(t.status, sa.func.count()).where(*_conditions(principal, filters, now, skip="status"))
+        .group_by(t.status)).all())
+    sla_where = _conditions(principal, filters, now, skip="sla")
+    sla_row = session.execute(sa.select(*[
+        sa.func.count().filter(sla_state_condition(state, now)) for state in SLA_STATES
+    ]).where(*sla_where)).one()
+    return QueuePage(
+        rows=[QueueRow(ticket, company, name, sla_state(ticket, now)) for ticket, company, name in rows],
+        total=total, page=page, pages=pages,
+        status_counts={s.value: status_counts.get(s, 0) for s in OPEN_STATUSES},
+        sla_counts=dict(zip(SLA_STATES, sla_row)),
+    )

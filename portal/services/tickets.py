@@ -1,0 +1,395 @@
+"""Tickets: opening, status moves, assignment, the conversation, bulk changes, auto-close.
+
+Every function takes the principal first, checks the policy, writes, records the status log and
+the audit log, and recomputes the SLA clock. Nothing here commits. A change made against a
+version of the ticket that is no longer current raises Conflict (optimistic locking).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+
+from portal.models import (
+    ActorType,
+    Contact,
+    ContractStatus,
+    Customer,
+    Employee,
+    EmploymentStatus,
+    ServiceContract,
+    SupportTicket,
+    TicketCategory,
+    TicketComment,
+    TicketPriority,
+    TicketStatus,
+    TicketStatusChange,
+)
+from portal.services import audit, policy
+from portal.services.actors import Actor
+from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
+from portal.services.numbering import next_number
+from portal.services.sla import refresh_sla
+
+S = TicketStatus
+# Moves staff may make (DESIGN.md: open -> assigned -> in_progress <-> waiting_customer -> resolved -> closed;
+# a resolved ticket can be reopened; closed is final).
+STAFF_MOVES: dict[TicketStatus, tuple[TicketStatus, ...]] = {
+    S.OPEN: (S.ASSIGNED, S.IN_PROGRESS),
+    S.ASSIGNED: (S.IN_PROGRESS,),
+    S.IN_PROGRESS: (S.WAITING_CUSTOMER, S.RESOLVED),
+    S.WAITING_CUSTOMER: (S.IN_PROGRESS, S.RESOLVED),
+    S.RESOLVED: (S.IN_PROGRESS, S.CLOSED),
+    S.CLOSED: (),
+}
+MOVE_LABELS = {
+    S.ASSIGNED: "Assign", S.IN_PROGRESS: "Start work", S.WAITING_CUSTOMER: "Wait for customer",
+    S.RESOLVED: "Resolve", S.CLOSED: "Close",
+}
+AUTO_CLOSE_AFTER = timedelta(days=7)
+MAX_BODY = 20_000
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    title: str
+    description: str
+    category: str
+    priority: str = "medium"
+    customer_id: int | None = None  # staff only: contacts open tickets for their own customer
+    contact_id: int | None = None
+
+
+def actor_of(principal: policy.Principal | None, ip: str | None = None) -> Actor:
+    return principal.actor(ip) if principal is not None else Actor.system("scheduler")
+
+
+def visible_ticket(session, principal: policy.Principal, ticket_id: int, *, lock: bool = False) -> SupportTicket:
+    """The ticket if the principal may see it.
+
+    :raises NotFound: no such ticket, or one of another customer (the same answer on purpose).
+    """
+    query = sa.select(SupportTicket).where(SupportTicket.ticket_id == ticket_id)
+    if principal.is_contact:
+        query = query.where(SupportTicket.customer_id == principal.customer_id)
+        if not policy.may_see_all_company_tickets(principal):
+            query = query.where(SupportTicket.contact_id == principal.contact_id)
+    if lock:
+        query = query.with_for_update()
+    ticket = session.scalar(query)
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def _check_version(ticket: SupportTicket, expected_version: int | None) -> None:
+    if expected_version is not None and ticket.version != expected_version:
+        raise Conflict("Someone else changed this ticket since you opened it. Here it is as it is now; "
+                       "check it and make your change again.")
+
+
+def _log_move(session, ticket: SupportTicket, to: TicketStatus, actor: Actor, now: datetime) -> None:
+    session.add(TicketStatusChange(ticket_id=ticket.ticket_id, from_status=ticket.status, to_status=to,
+                                   changed_at=now, actor_type=actor.type, actor_id=actor.id))
+    ticket.status = to
+
+
+def _active_contract(session, customer_id: int, day) -> ServiceContract | None:
+    return session.scalar(
+        sa.select(ServiceContract).where(
+            ServiceContract.customer_id == customer_id, ServiceContract.contract_status == ContractStatus.ACTIVE,
+            ServiceContract.start_date <= day, ServiceContract.end_date >= day,
+        ).order_by(ServiceContract.start_date.desc()).limit(1))
+
+
+def _clean_text(value: str | None, field: str, label: str, max_length: int) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise Invalid(f"Enter the {label}.", field)
+    if len(text) > max_length:
+        raise Invalid(f"The {label} can be at most {max_length:,} characters.", field)
+    return text
+
+
+def _choice(value: str | None, enum_class, field: str, label: str):
+    try:
+        return enum_class(value)
+    except ValueError:
+        raise Invalid(f"Choose a {label} from the list.", field) from None
+
+
+def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: datetime,
+                ip: str | None = None) -> SupportTicket:
+    """Open a ticket: a contact for its own customer, or staff on behalf of a customer's contact.
+
+    The number comes from the sequence, the contract is the customer's active one on the day,
+    and the SLA clock starts.
+    :raises Forbidden: the principal may not open tickets.
+    :raises Invalid: a field is missing or wrong (the field is named).
+    """
+    errors: dict[str, str] = {}
+    values = {}
+    for name, check in (
+        ("title", lambda: _clean_text(data.title, "title", "title", 255)),
+        ("description", lambda: _clean_text(data.description, "description", "description", MAX_BODY)),
+        ("category", lambda: _choice(data.category, TicketCategory, "category", "category")),
+        ("priority", lambda: _choice(data.priority or "medium", TicketPriority, "priority", "priority")),
+    ):
+        try:
+            values[name] = check()
+        except Invalid as error:
+            errors[name] = error.message
+    if principal.is_contact:
+        if not policy.may_open_ticket(principal):
+            raise Forbidden("Your login may follow tickets but not open them. Ask your company's primary contact.")
+        customer_id, contact_id = principal.customer_id, principal.contact_id
+    else:
+        if not policy.may_open_ticket_for_customer(principal):
+            raise Forbidden("Your role may not open tickets.")
+        customer_id, contact_id = data.customer_id, data.contact_id
+        customer = session.get(Customer, customer_id) if customer_id else None
+        if customer is None:
+            errors["customer_id"] = "Choose the customer."
+        contact = session.get(Contact, contact_id) if contact_id else None
+        if contact_id and (contact is None or contact.customer_id != customer_id):
+            errors["contact_id"] = "Choose a contact of this customer."
+    if errors:
+        first = next(iter(errors))
+        raise Invalid(errors[first], first, errors)
+
+    ticket = SupportTicket(
+        ticket_number=next_number(session, "ticket", now.date()),
+        customer_id=customer_id, contact_id=contact_id, title=values["title"], description=values["description"],
+        category=values["category"], priority=values["priority"], status=S.OPEN, created_at=now,
+        last_activity_at=now,
+    )
+    contract = _active_contract(session, customer_id, now.date())
+    ticket.contract_id = contract.contract_id if contract else None
+    session.add(ticket)
+    session.flush()
+    actor = actor_of(principal, ip)
+    session.add(TicketStatusChange(ticket_id=ticket.ticket_id, from_status=None, to_status=S.OPEN, changed_at=now,
+                                   actor_type=actor.type, actor_id=actor.id))
+    session.flush()
+    refresh_sla(session, ticket)
+    audit.record(session, actor, "ticket.opened", table="support_tickets", row_id=ticket.ticket_id,
+                 changes={"ticket_number": (None, ticket.ticket_number), "priority": (None, ticket.priority)})
+    return ticket
+
+
+def allowed_moves(principal: policy.Principal, ticket: SupportTicket) -> list[TicketStatus]:
+    """The status moves this person may make on this ticket now (for the buttons)."""
+    if not policy.may_update_ticket(principal, ticket):
+        return []
+    return list(STAFF_MOVES[TicketStatus(ticket.status)])
+
+
+def change_status(session, principal: policy.Principal, ticket: SupportTicket, to: str, *,
+                  expected_version: int | None, now: datetime, resolution_notes: str | None = None,
+                  ip: str | None = None) -> SupportTicket:
+    """Move a ticket to another status.
+
+    Assigning an unassigned ticket assigns it to the mover; resolving needs resolution notes;
+    reopening clears the resolution time.
+    :raises Forbidden: the principal may not change this ticket.
+    :raises Invalid: the move is not allowed from the current status, or notes are missing.
+    :raises Conflict: the ticket changed since `expected_version`.
+    """
+    if not policy.may_update_ticket(principal, ticket):
+        raise Forbidden("Only the assigned technician, a senior technician or an admin may change this ticket.")
+    _check_version(ticket, expected_version)
+    target = _choice(to, TicketStatus, "status", "status")
+    current = TicketStatus(ticket.status)
+    if target not in STAFF_MOVES[current]:
+        raise Invalid(f"A {current.value.replace('_', ' ')} ticket cannot move to "
+                      f"{target.value.replace('_', ' ')}.", "status")
+    if target == S.RESOLVED:
+        ticket.resolution_notes = _clean_text(resolution_notes, "resolution_notes", "resolution notes", MAX_BODY)
+    if target in (S.ASSIGNED, S.IN_PROGRESS) and ticket.assigned_employee_id is None:
+        ticket.assigned_employee_id = principal.employee_id
+        ticket.assigned_at = now
+    if target == S.RESOLVED:
+        ticket.resolved_at = now
+    elif target == S.CLOSED:
+        ticket.closed_at = now
+    elif current == S.RESOLVED:
+        ticket.resolved_at = None
+    actor = actor_of(principal, ip)
+    _log_move(session, ticket, target, actor, now)
+    ticket.last_activity_at = now
+    session.flush()
+    refresh_sla(session, ticket)
+    audit.record(session, actor, "ticket.status_changed", table="support_tickets", row_id=ticket.ticket_id,
+                 changes={"status": (current, target)})
+    return ticket
+
+
+def assign(session, principal: policy.Principal, ticket: SupportTicket, employee_id: int | None, *,
+           expected_version: int | None, now: datetime, ip: str | None = None) -> SupportTicket:
+    """Assign a ticket (None unassigns); an open ticket becomes assigned.
+
+    :raises Forbidden: technicians only take unassigned tickets for themselves.
+    :raises Invalid: no such active employee, or the ticket is closed.
+    :raises Conflict: the ticket changed since `expected_version`.
+    """
+    if not policy.may_assign_ticket(principal, ticket, employee_id):
+        raise Forbidden("Technicians take unassigned tickets for themselves; seniors and admins assign to anyone.")
+    _check_version(ticket, expected_version)
+    if ticket.status == S.CLOSED:
+        raise Invalid("A closed ticket cannot be reassigned.", "assigned_employee_id")
+    if employee_id is not None:
+        employee = session.get(Employee, employee_id)
+        if employee is None or employee.employment_status != EmploymentStatus.ACTIVE:
+            raise Invalid("Choose an active employee.", "assigned_employee_id")
+    before = ticket.assigned_employee_id
+    ticket.assigned_employee_id = employee_id
+    if employee_id is not None and ticket.assigned_at is None:
+        ticket.assigned_at = now
+    actor = actor_of(principal, ip)
+    if employee_id is not None and ticket.status == S.OPEN:
+        _log_move(session, ticket, S.ASSIGNED, actor, now)
+    ticket.last_activity_at = now
+    session.flush()
+    refresh_sla(session, ticket)
+    audit.record(session, actor, "ticket.assigned", table="support_tickets", row_id=ticket.ticket_id,
+                 changes={"assigned_employee_id": (before, employee_id)})
+    return ticket
+
+
+def update_details(session, principal: policy.Principal, ticket: SupportTicket, *, priority: str | None = None,
+                   estimated_hours: str | None = None, expected_version: int | None, now: datetime,
+                   ip: str | None = None) -> SupportTicket:
+    """Change priority and/or the estimate.
+
+    :raises Forbidden: not this person's ticket to change.
+    :raises Invalid: an unknown priority, or an estimate that is not a positive number of hours.
+    :raises Conflict: the ticket changed since `expected_version`.
+    """
+    if not policy.may_update_ticket(principal, ticket):
+        raise Forbidden("Only the assigned technician, a senior technician or an admin may change this ticket.")
+    _check_version(ticket, expected_version)
+    changes = {}
+    if priority is not None:
+        new = _choice(priority, TicketPriority, "priority", "priority")
+        if new != ticket.priority:
+            changes["priority"] = (ticket.priority, new)
+            ticket.priority = new
+    if estimated_hours is not None:
+        raw = estimated_hours.strip()
+        try:
+            hours = Decimal(raw) if raw else None
+        except InvalidOperation:
+            raise Invalid("Enter the estimate in hours, like 2.5.", "estimated_hours") from None
+        if hours is not None and not (Decimal("0") < hours < Decimal("1000")):
+            raise Invalid("The estimate must be more than 0 and under 1000 hours.", "estimated_hours")
+        if hours is not None:
+            hours = hours.quantize(Decimal("0.01"))
+        if hours != ticket.estimated_hours:
+            changes["estimated_hours"] = (ticket.estimated_hours, hours)
+            ticket.estimated_hours = hours
+    if changes:
+        ticket.last_activity_at = now
+        session.flush()
+        audit.record(session, actor_of(principal, ip), "ticket.updated", table="support_tickets",
+                     row_id=ticket.ticket_id, changes=changes)
+    return ticket
+
+
+def add_comment(session, principal: policy.Principal, ticket: SupportTicket, body: str, *, internal: bool = False,
+                now: datetime, ip: str | None = None) -> TicketComment:
+    """Add a public reply or (staff only) an internal note.
+
+    A staff member's first public reply is the ticket's first response. A contact's reply takes a
+    resolved or waiting ticket back to in progress.
+    :raises Forbidden: contacts write no internal notes; a read-only or other person may not reply.
+    :raises Invalid: an empty or too long message, or a closed ticket.
+    """
+    text = _clean_text(body, "body", "message", MAX_BODY)
+    if ticket.status == S.CLOSED:
+        raise Invalid("This ticket is closed. Open a new ticket and mention this one's number.", "body")
+    actor = actor_of(principal, ip)
+    comment = TicketComment(ticket_id=ticket.ticket_id, body=text, is_internal=internal, created_at=now)
+    if principal.is_contact:
+        if internal:
+            raise Forbidden("Only staff write internal notes.")
+        if not policy.may_reply_to_ticket(principal, ticket):
+            raise Forbidden("You may not reply to this ticket.")
+        comment.author_contact_id = principal.contact_id
+        if ticket.status in (S.RESOLVED, S.WAITING_CUSTOMER):
+            before = TicketStatus(ticket.status)
+            if before == S.RESOLVED:
+                ticket.resolved_at = None
+            _log_move(session, ticket, S.IN_PROGRESS, actor, now)
+            audit.record(session, actor, "ticket.status_changed", table="support_tickets", row_id=ticket.ticket_id,
+                         changes={"status": (before, S.IN_PROGRESS)})
+    else:
+        if not policy.may_work_tickets(principal):
+            raise Forbidden("Your role reads tickets but does not write in them.")
+        comment.author_employee_id = principal.employee_id
+        if not internal and ticket.first_response_at is None:
+            ticket.first_response_at = now
+    session.add(comment)
+    ticket.last_activity_at = now
+    session.flush()
+    refresh_sla(session, ticket)
+    audit.record(session, actor, "ticket.note_added" if internal else "ticket.replied", table="support_tickets",
+                 row_id=ticket.ticket_id)
+    return comment
+
+
+BULK_ACTIONS = ("assign", "priority", "status")
+
+
+def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], action: str, value: str, *,
+                now: datetime, resolution_notes: str | None = None, ip: str | None = None) -> tuple[int, list[str]]:
+    """Apply one change to many tickets in one transaction: (how many changed, why the others did not).
+
+    :raises Forbidden: only seniors and admins make bulk changes.
+    :raises Invalid: no ticket chosen, or an unknown action.
+    """
+    if not policy.may_bulk_update_tickets(principal):
+        raise Forbidden("Only senior technicians and admins change many tickets at once.")
+    if not ticket_ids:
+        raise Invalid("Choose at least one ticket.", "ticket_ids")
+    if action not in BULK_ACTIONS:
+        raise Invalid("Choose what to change.", "action")
+    tickets = session.scalars(sa.select(SupportTicket).where(SupportTicket.ticket_id.in_(ticket_ids))
+                              .order_by(SupportTicket.ticket_id).with_for_update()).all()
+    changed, skipped = 0, []
+    for ticket in tickets:
+        try:
+            with session.begin_nested():
+                if action == "assign":
+                    assign(session, principal, ticket, int(value) if value else None, expected_version=None,
+                           now=now, ip=ip)
+                elif action == "priority":
+                    update_details(session, principal, ticket, priority=value, expected_version=None, now=now, ip=ip)
+                else:
+                    change_status(session, principal, ticket, value, expected_version=None, now=now,
+                                  resolution_notes=resolution_notes, ip=ip)
+            changed += 1
+        except (Invalid, Forbidden) as error:
+            skipped.append(f"{ticket.ticket_number}: {error.message}")
+        except ValueError:
+            raise Invalid("Choose an employee from the list.", "value") from None
+    return changed, skipped
+
+
+def close_resolved(session, *, now: datetime) -> int:
+    """Close tickets resolved more than 7 days ago (the scheduler runs this); returns how many."""
+    tickets = session.scalars(
+        sa.select(SupportTicket).where(SupportTicket.status == S.RESOLVED,
+                                       SupportTicket.resolved_at < now - AUTO_CLOSE_AFTER)
+        .with_for_update(skip_locked=True)).all()
+    actor = Actor(ActorType.SYSTEM, None, "auto-close after 7 days")
+    for ticket in tickets:
+        _log_move(session, ticket, S.CLOSED, actor, now)
+        ticket.closed_at = now
+        ticket.last_activity_at = now
+        audit.record(session, actor, "ticket.status_changed", table="support_tickets", row_id=ticket.ticket_id,
+                     changes={"status": (S.RESOLVED, S.CLOSED)})
+    session.flush()
+    return len(tickets)
