@@ -59,9 +59,11 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.web import register_blueprints
     from portal.web.errors import register_error_handlers
 
+    from portal.web.formatting import register_filters
     from portal.web.security import init_security
 
     init_security(app)
+    register_filters(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_cli(app)

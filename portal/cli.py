@@ -18,6 +18,21 @@ def _unreachable(exc: Exception) -> click.ClickException:
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(close_resolved_command)
+
+
+@click.command("close-resolved")
+@with_appcontext
+def close_resolved_command() -> None:
+    """Close tickets resolved more than 7 days ago (run it daily from a scheduler)."""
+    from datetime import UTC, datetime
+
+    from portal.extensions import db
+    from portal.services.tickets import close_resolved
+
+    closed = close_resolved(db.session, now=datetime.now(UTC))
+    db.session.commit()
+    click.echo(f"Closed {closed} ticket{'s' if closed != 1 else ''} resolved more than 7 days ago.")
 
 
 @click.command("seed")

@@ -65,6 +65,17 @@ def _int_setting(name: str, default: int) -> int:
     return value
 
 
+def _zone_setting(name: str, default: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = os.environ.get(name) or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"{name} must be a time zone name like America/Denver, got {value!r}") from None
+    return value
+
+
 def settings_from_environment() -> dict:
     """Every setting the portal reads, from the environment (see the README's Configuration)."""
     return {
@@ -73,6 +84,8 @@ def settings_from_environment() -> dict:
         # A rate, not a percentage: 0.0825 is 8.25 %. New invoices take it; each keeps its own.
         "TAX_RATE": _decimal_setting("TAX_RATE", "0", Decimal(0), Decimal(1)),
         "SQLALCHEMY_ECHO": os.environ.get("SQLALCHEMY_ECHO") == "1",
+        # Times are stored in UTC and shown in this zone (the MSP's own, by default Denver's).
+        "DISPLAY_TIMEZONE": _zone_setting("DISPLAY_TIMEZONE", "America/Denver"),
         "SESSION_IDLE_MINUTES_STAFF": _int_setting("SESSION_IDLE_MINUTES_STAFF", 480),
         "SESSION_IDLE_MINUTES_CONTACT": _int_setting("SESSION_IDLE_MINUTES_CONTACT", 120),
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ class PortalSummary:
     open_tickets: int
     invoices_due: int | None  # None: this contact does not see invoices
     phases_awaiting: int | None  # None: this contact does not see projects
+    recent_tickets: list = field(default_factory=list)
 
 
 def portal_summary(session, principal: policy.Principal) -> PortalSummary:
@@ -43,7 +44,10 @@ def portal_summary(session, principal: policy.Principal) -> PortalSummary:
         Project.customer_id == principal.customer_id, ProjectPhase.requires_approval.is_(True),
         ProjectPhase.approved_at.is_(None), ProjectPhase.phase_status == "planning").scalar_subquery()
     row = session.execute(sa.select(open_tickets, invoices, phases)).one()
+    recent = session.scalars(sa.select(SupportTicket).where(*ticket_filter[:1], *ticket_filter[2:])
+                             .order_by(SupportTicket.last_activity_at.desc()).limit(10)).all()
     return PortalSummary(
+        recent_tickets=list(recent),
         open_tickets=row[0],
         invoices_due=row[1] if policy.may_see_invoices(principal) else None,
         phases_awaiting=row[2] if principal.can_approve_projects else None,
@@ -71,3 +75,33 @@ def staff_summary(session, principal: policy.Principal, today: date) -> StaffSum
         Invoice.invoice_status == InvoiceStatus.OVERDUE).scalar_subquery()
     row = session.execute(sa.select(mine, unassigned, pending, overdue)).one()
     return StaffSummary(row[0], row[1], row[2], row[3] if policy.may_bill(principal) else None)
+
+
+@dataclass(frozen=True)
+class CustomerOverview:
+    customer: object
+    contacts: list
+    contracts: list
+    open_tickets: list
+    invoices: list | None  # None: this person does not see invoices
+
+
+def customer_overview(session, principal: policy.Principal, customer_id: int) -> CustomerOverview | None:
+    """What staff see of one customer, in a fixed five queries; None if there is no such customer."""
+    from portal.models import Contact, Customer, ServiceContract
+
+    customer = session.get(Customer, customer_id)
+    if customer is None or not policy.may_see_customer(principal, customer_id):
+        return None
+    contacts = session.scalars(sa.select(Contact).where(Contact.customer_id == customer_id)
+                               .order_by(Contact.last_name)).all()
+    contracts = session.scalars(sa.select(ServiceContract).where(ServiceContract.customer_id == customer_id)
+                                .order_by(ServiceContract.start_date.desc())).all()
+    tickets = session.scalars(sa.select(SupportTicket).where(
+        SupportTicket.customer_id == customer_id, SupportTicket.status.in_(OPEN_STATUSES))
+        .order_by(SupportTicket.sla_due_at.asc().nulls_last()).limit(50)).all()
+    invoices = None
+    if policy.may_see_invoices(principal):
+        invoices = session.scalars(sa.select(Invoice).where(Invoice.customer_id == customer_id)
+                                   .order_by(Invoice.invoice_date.desc()).limit(12)).all()
+    return CustomerOverview(customer, list(contacts), list(contracts), list(tickets), invoices)

@@ -85,6 +85,21 @@ def visible_ticket(session, principal: policy.Principal, ticket_id: int, *, lock
     return ticket
 
 
+def public_conversation(session, ticket_id: int) -> list[tuple[TicketComment, str, bool]]:
+    """(comment, author's name, written by staff) of a ticket's public replies, oldest first.
+
+    Internal notes are excluded here in SQL (and by row-level security for contacts). Staff
+    appear by name only: contacts may read no other employee column.
+    """
+    rows = session.execute(
+        sa.select(TicketComment, Employee.first_name, Employee.last_name, Contact.first_name, Contact.last_name)
+        .outerjoin(Employee, Employee.employee_id == TicketComment.author_employee_id)
+        .outerjoin(Contact, Contact.contact_id == TicketComment.author_contact_id)
+        .where(TicketComment.ticket_id == ticket_id, TicketComment.is_internal.is_(False))
+        .order_by(TicketComment.created_at, TicketComment.comment_id)).all()
+    return [(comment, f"{ef} {el}" if ef else f"{cf} {cl}", ef is not None) for comment, ef, el, cf, cl in rows]
+
+
 def _check_version(ticket: SupportTicket, expected_version: int | None) -> None:
     if expected_version is not None and ticket.version != expected_version:
         raise Conflict("Someone else changed this ticket since you opened it. Here it is as it is now; "

@@ -9,6 +9,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.web.customer import bp as portal_bp
     from portal.web.main import bp as main_bp
     from portal.web.staff import bp as staff_bp
+    from portal.web.tickets import bp as tickets_bp
 
-    for blueprint in (main_bp, auth_bp, account_bp, portal_bp, staff_bp):
+    for blueprint in (main_bp, auth_bp, account_bp, portal_bp, staff_bp, tickets_bp):
         app.register_blueprint(blueprint)

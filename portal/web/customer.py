@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort
 
 from portal.extensions import db
-from portal.services import policy
+from portal.services import policy, tickets
+from portal.services.errors import NotFound
+from portal.services.sla import sla_state
 from portal.services.dashboards import portal_summary
 from portal.web.rendering import render
 from portal.web.security import current_principal, require
@@ -18,3 +22,17 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 def home():
     principal = current_principal()
     return render("portal/home.html", summary=portal_summary(db.session, principal))
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@require(policy.may_use_portal)
+def show_ticket(ticket_id: int):
+    """A ticket as the customer sees it: the public conversation only, never internal notes."""
+    principal = current_principal()
+    try:
+        ticket = tickets.visible_ticket(db.session, principal, ticket_id)
+    except NotFound:
+        abort(404)
+    replies = tickets.public_conversation(db.session, ticket_id)
+    return render("portal/ticket.html", ticket=ticket, replies=replies, now=datetime.now(UTC),
+                  sla=sla_state(ticket, datetime.now(UTC)))

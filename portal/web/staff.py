@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 
 from portal.extensions import db, mailer
 from portal.services import auth, policy
-from portal.services.dashboards import staff_summary
+from portal.services.dashboards import customer_overview, staff_summary
 from portal.services.people import people_with_logins
 from portal.services.errors import DomainError
 from portal.web.forms import InviteForm, SecuritySettingsForm
@@ -90,3 +90,14 @@ def security_settings():
     return render("staff/security.html", form=form,
                   employees_without_two_factor=auth.employees_without_two_factor(db.session),
                   status=422 if request.method == "POST" else 200)
+
+
+@bp.get("/customers/<int:customer_id>")
+@require(policy.may_use_staff)
+def show_customer(customer_id: int):
+    """A customer at a glance: contacts, contracts, open tickets, recent invoices (billing roles)."""
+    principal = current_principal()
+    overview = customer_overview(db.session, principal, customer_id)
+    if overview is None:
+        abort(404)
+    return render("staff/customer.html", overview=overview, now=datetime.now(UTC))

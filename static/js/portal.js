@@ -105,3 +105,16 @@
 
   window.portal = { showToast: showToast };
 })();
+
+// The queue refreshes itself every 30 s; not while someone is choosing tickets for a bulk
+// change or typing in the list (that would throw their selection away).
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var source = event.detail && event.detail.elt;
+    if (!source || source.getAttribute("data-poll") !== "queue") return;
+    var busy = source.querySelector("input[name=ticket_ids]:checked") ||
+      (document.activeElement && source.contains(document.activeElement) && document.activeElement.tagName !== "A");
+    if (busy) event.preventDefault();
+  });
+})();

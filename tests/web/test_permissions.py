@@ -8,11 +8,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from portal.models import Account
+from portal.models import Account, Contact, Customer
 from portal.services import auth
 from tests import factories as f
 
 EMPLOYEE_ROLES = ["technician", "senior_technician", "project_manager", "account_manager", "admin"]
+WORKERS = ["technician", "senior_technician", "admin"]  # work tickets; the managers read them
+SENIORS = ["senior_technician", "admin"]
 CONTACT_KINDS = {
     "contact": {},  # the seed's default: may open tickets
     "contact_read_only_flags": {"can_create_tickets": False},
@@ -66,6 +68,23 @@ MATRIX = {
     "staff.invite_contact": ("POST", "/staff/people/contacts/{contact_id}/invite",
                              staff_only(303, roles=["account_manager", "admin"])),
     "staff.security_settings": ("GET", "/staff/security", staff_only(200, roles=["admin"])),
+    "staff.show_customer": ("GET", "/staff/customers/{customer_id}", staff_only(200)),
+    "portal.show_ticket": ("GET", "/portal/tickets/{own_ticket_id}", contacts_only(200)),
+    "tickets.queue": ("GET", "/staff/tickets/", staff_only(200)),
+    "tickets.show_ticket": ("GET", "/staff/tickets/{ticket_id}", staff_only(200)),
+    "tickets.take_ticket": ("POST", "/staff/tickets/{ticket_id}/take", staff_only(303, roles=WORKERS)),
+    "tickets.bulk_update_tickets": ("POST", "/staff/tickets/bulk", staff_only(303, roles=SENIORS)),
+    "tickets.change_ticket_status": ("POST", "/staff/tickets/{ticket_id}/status", staff_only(422, roles=WORKERS)),
+    # An empty choice unassigns: seniors and admins may, a technician only takes for themselves.
+    "tickets.assign_ticket": ("POST", "/staff/tickets/{ticket_id}/assign", staff_only(303, roles=SENIORS)),
+    "tickets.update_ticket_details": ("POST", "/staff/tickets/{ticket_id}/details", staff_only(303, roles=WORKERS)),
+    "tickets.add_ticket_comment": ("POST", "/staff/tickets/{ticket_id}/comments", staff_only(422, roles=WORKERS)),
+    "tickets.log_ticket_time": ("POST", "/staff/tickets/{ticket_id}/time", staff_only(422, roles=WORKERS)),
+    "tickets.new_ticket": ("GET", "/staff/tickets/new", staff_only(200, roles=WORKERS + ["account_manager"])),
+    "tickets.customer_picker": ("GET", "/staff/tickets/pickers/customers?customer_q=a",
+                                staff_only(200, roles=WORKERS + ["account_manager"])),
+    "tickets.contact_picker": ("GET", "/staff/tickets/pickers/contacts?customer_id={customer_id}",
+                               staff_only(200, roles=WORKERS + ["account_manager"])),
 }
 NOT_IN_MATRIX = {"static"}  # public files: CSS, JS, htmx
 
@@ -112,8 +131,12 @@ def test_route_answers_each_persona(app, browser, session, endpoint, persona):
         _sign_in_quickly(browser, session, person)
     else:
         browser.get("/login")
-    url = path.format(employee_id=f.make_employee(session).employee_id,
-                      contact_id=f.make_contact(session).contact_id)
+    customer = f.make_customer(session)
+    own = (f.make_ticket(session, customer=session.get(Customer, person.customer_id), contact_id=person.contact_id)
+           if isinstance(person, Contact) else f.make_ticket(session))
+    url = path.format(employee_id=f.make_employee(session).employee_id, contact_id=f.make_contact(session).contact_id,
+                      customer_id=customer.customer_id, ticket_id=f.make_ticket(session, customer=customer).ticket_id,
+                      own_ticket_id=own.ticket_id)
     response = browser.client.get(url) if method == "GET" else browser.post(url)
     want = expected[persona]
     if want == LOGIN:
@@ -122,12 +145,32 @@ def test_route_answers_each_persona(app, browser, session, endpoint, persona):
         assert response.status_code == want, response.get_data(as_text=True)[:300]
 
 
-def test_contact_routes_with_ids_are_checked_across_customers(app):
-    """Every /portal route that takes an id needs a cross-customer case (404 for another customer's id).
+# Every /portal route that takes an id, with how to reach another customer's (or a colleague's) row.
+CROSS_TENANT = {"portal.show_ticket": "/portal/tickets/{ticket_id}"}
 
-    The portal has none yet; the database's row-level security is tested for every table in
-    tests/test_row_level_security.py. This test makes the first such route add its case.
-    """
-    with_ids = [rule.rule for rule in app.url_map.iter_rules()
-                if rule.rule.startswith("/portal") and rule.arguments]
-    assert with_ids == [], "add cross-customer 404 cases for: " + ", ".join(with_ids)
+
+def test_every_portal_route_with_an_id_has_a_cross_tenant_case(app):
+    with_ids = {rule.endpoint for rule in app.url_map.iter_rules()
+                if rule.rule.startswith("/portal") and rule.arguments}
+    assert with_ids == set(CROSS_TENANT)
+
+
+@pytest.mark.parametrize("endpoint", sorted(CROSS_TENANT))
+def test_another_customers_row_is_a_404(browser, session, endpoint):
+    a, b = f.make_customer(session), f.make_customer(session)
+    contact = f.make_contact_login(session, customer=a, is_primary_contact=True)
+    own = f.make_ticket(session, customer=a, contact_id=contact.contact_id)
+    theirs = f.make_ticket(session, customer=b)
+    _sign_in_quickly(browser, session, contact)
+    assert browser.client.get(CROSS_TENANT[endpoint].format(ticket_id=own.ticket_id)).status_code == 200
+    assert browser.client.get(CROSS_TENANT[endpoint].format(ticket_id=theirs.ticket_id)).status_code == 404
+    assert browser.client.get(CROSS_TENANT[endpoint].format(ticket_id=999_999_999)).status_code == 404
+
+
+def test_a_colleagues_ticket_is_a_404_unless_primary(browser, session):
+    customer = f.make_customer(session)
+    contact = f.make_contact_login(session, customer=customer)
+    colleague = f.make_contact(session, customer=customer)
+    ticket = f.make_ticket(session, customer=customer, contact_id=colleague.contact_id)
+    _sign_in_quickly(browser, session, contact)
+    assert browser.client.get(f"/portal/tickets/{ticket.ticket_id}").status_code == 404

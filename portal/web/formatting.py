@@ -1,0 +1,51 @@
+"""Template filters: times in the reader's zone, relative times, hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
+
+
+def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    """An aware datetime in the display time zone, with the zone's abbreviation."""
+    if value is None:
+        return "—"
+    local = value.astimezone(_zone())
+    return f"{local.strftime(fmt).lstrip('0')} {local.tzname()}"
+
+
+def relative(value: datetime | None, now: datetime | None = None) -> str:
+    """'in 3 h', '25 min ago', 'in 2 days'."""
+    if value is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    seconds = (value - now).total_seconds()
+    future = seconds >= 0
+    seconds = abs(seconds)
+    if seconds < 60:
+        text = "less than a minute"
+    elif seconds < 3600:
+        text = f"{int(seconds // 60)} min"
+    elif seconds < 86400 * 2:
+        hours = seconds / 3600
+        text = f"{hours:.0f} h" if hours >= 10 else f"{hours:.1f} h".replace(".0 h", " h")
+    else:
+        text = f"{int(seconds // 86400)} days"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def hours(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value.normalize():f} h"
+
+
+def register_filters(app: Flask) -> None:
+    app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours)
