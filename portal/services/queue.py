@@ -27,7 +27,7 @@ SORTS = {
     "activity": "Latest activity first",
 }
 ASSIGNEES = ("anyone", "me", "unassigned")
-TICKET_NUMBER = re.compile(r"^\s*TKT-\d{4}-\d{1,9}\s*$", re.IGNORECASE)
+TICKET_NUMBER = re.compile(r"^\s*TKT-(\d{4})-(\d{1,9})\s*$", re.IGNORECASE)
 PRIORITY_RANK = sa.case(
     {TicketPriority.CRITICAL: 4, TicketPriority.HIGH: 3, TicketPriority.MEDIUM: 2, TicketPriority.LOW: 1},
     value=SupportTicket.priority)
@@ -52,12 +52,12 @@ class QueueFilters:
             value = (args.get(name) or "").strip()
             return value if value in allowed else default
 
-        def positive_int(name, default=None):
+        def positive_int(name, default=None, largest=2_147_483_647):
             try:
                 value = int(args.get(name, ""))
             except ValueError:
                 return default
-            return value if value > 0 else default
+            return value if 0 < value <= largest else default
 
         return cls(
             status=pick("status", [s.value for s in OPEN_STATUSES]),
@@ -68,7 +68,7 @@ class QueueFilters:
             sla=pick("sla", SLA_STATES),
             q=(args.get("q") or "").strip()[:200],
             sort=pick("sort", SORTS, "sla"),
-            page=min(positive_int("page", 1), 10_000),
+            page=min(positive_int("page", 1, largest=10**18), 10_000),
         )
 
     def as_args(self, **override) -> dict:
@@ -115,8 +115,10 @@ def _conditions(principal: policy.Principal, filters: QueueFilters, now: datetim
     if filters.sla and skip != "sla":
         conditions.append(sla_state_condition(filters.sla, now))
     if filters.q:
-        if TICKET_NUMBER.match(filters.q):
-            conditions.append(t.ticket_number == filters.q.strip().upper())
+        number = TICKET_NUMBER.match(filters.q)
+        if number:
+            year, serial = number.group(1), int(number.group(2))
+            conditions.append(t.ticket_number == f"TKT-{year}-{serial:06d}")
         else:
             conditions.append(t.search_vector.op("@@")(sa.func.websearch_to_tsquery("english", filters.q)))
     return conditions

@@ -226,6 +226,9 @@ def change_status(session, principal: policy.Principal, ticket: SupportTicket, t
     if target in (S.ASSIGNED, S.IN_PROGRESS) and ticket.assigned_employee_id is None:
         ticket.assigned_employee_id = principal.employee_id
         ticket.assigned_at = now
+    if target in (S.WAITING_CUSTOMER, S.RESOLVED) and ticket.first_response_at is None:
+        # Asking the customer or resolving is a response (the trigger's rule, at the move's time).
+        ticket.first_response_at = now
     if target == S.RESOLVED:
         ticket.resolved_at = now
     elif target == S.CLOSED:
@@ -266,6 +269,8 @@ def assign(session, principal: policy.Principal, ticket: SupportTicket, employee
     actor = actor_of(principal, ip)
     if employee_id is not None and ticket.status == S.OPEN:
         _log_move(session, ticket, S.ASSIGNED, actor, now)
+    elif employee_id is None and ticket.status == S.ASSIGNED:
+        _log_move(session, ticket, S.OPEN, actor, now)  # nobody has it any more: back in the open pile
     ticket.last_activity_at = now
     session.flush()
     refresh_sla(session, ticket)
@@ -373,7 +378,9 @@ def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], act
         raise Invalid("Choose what to change.", "action")
     tickets = session.scalars(sa.select(SupportTicket).where(SupportTicket.ticket_id.in_(ticket_ids))
                               .order_by(SupportTicket.ticket_id).with_for_update()).all()
-    changed, skipped = 0, []
+    changed = 0
+    missing = sorted(set(ticket_ids) - {t.ticket_id for t in tickets})
+    skipped = [f"ticket {ticket_id}: no such ticket" for ticket_id in missing]
     for ticket in tickets:
         try:
             with session.begin_nested():

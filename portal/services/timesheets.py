@@ -80,7 +80,8 @@ def log_time(session, principal: policy.Principal, data: NewTimeEntry, *, now: d
         if work is None:
             raise NotFound("No such project.", "project_id")
         if work.project_status in (ProjectStatus.CANCELLED, ProjectStatus.COMPLETED):
-            raise Invalid(f"The project is {work.project_status.value}; it takes no more time.", "project_id")
+            raise Invalid(f"The project is {ProjectStatus(work.project_status).value}; it takes no more time.",
+                          "project_id")
     day = _parse_date(data.work_date, now.date())
     start, end = _parse_time(data.start_time, "start_time"), _parse_time(data.end_time, "end_time")
     if start and end:
@@ -90,7 +91,7 @@ def log_time(session, principal: policy.Principal, data: NewTimeEntry, *, now: d
             hours = Decimal((data.hours or "").strip().replace(",", "."))
         except InvalidOperation:
             raise Invalid("Enter the hours, like 1.5, or a start and an end time.", "hours") from None
-    if not (Decimal(0) < hours <= MAX_HOURS):
+    if not hours.is_finite() or not (Decimal(0) < hours <= MAX_HOURS):
         raise Invalid("Hours must be more than 0 and at most 24.", "hours")
     if hours != hours.quantize(Decimal("0.01")):
         raise Invalid("Use at most two decimals for hours (1.25, not 1.255).", "hours")
