@@ -46,10 +46,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def live_server(pg):
-    """The base URL ("http://127.0.0.1:PORT") of the portal with the demo data, served in a thread."""
+def live_app(pg):
+    """The portal app on a database of its own with the demo data (mail kept in memory)."""
     from flask_migrate import upgrade
-    from werkzeug.serving import make_server
 
     from portal import create_app
     from portal.extensions import db
@@ -69,20 +68,33 @@ def live_server(pg):
             db.session.commit()
             db.session.remove()
             db.engine.dispose()
-
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
-            server.server_close()
-            with app.app_context():
-                db.engine.dispose()
+        yield app
+        with app.app_context():
+            db.engine.dispose()
     finally:
         pg.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_app):
+    """The base URL ("http://127.0.0.1:PORT") of the portal with the demo data, served in a thread."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture
+def outbox(live_app):
+    """The mails the live server sent (SMTP is the one thing we cannot run here)."""
+    return live_app.extensions["mailer"]["outbox"]
 
 
 @pytest.fixture(scope="session")
