@@ -31,6 +31,9 @@ class TimeEntry(Base):
         sa.CheckConstraint(
             "end_time IS NULL OR start_time IS NULL OR end_time > start_time", name="chk_time_range"
         ),
+        sa.CheckConstraint(
+            "approval_status <> 'rejected' OR rejection_reason ~ '[^[:space:]]'", name="chk_rejection_reason"
+        ),
         sa.Index("idx_time_employee_date", "employee_id", "work_date"),
         sa.Index("idx_time_customer", "customer_id"),
         sa.Index("idx_time_ticket", "ticket_id", postgresql_where=sa.text("ticket_id IS NOT NULL")),
@@ -63,8 +66,13 @@ class TimeEntry(Base):
     approved_at: Mapped[datetime | None]
     billing_rate: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
     created_at: Mapped[datetime] = created_at()
+    # A rejection says why and who; the author corrects the entry and sends it again (pending).
+    rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
+    rejected_at: Mapped[datetime | None]
+    rejected_by_employee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("employees.employee_id"))
 
     employee: Mapped[Employee] = relationship(foreign_keys=[employee_id])
+    rejected_by: Mapped[Employee | None] = relationship(foreign_keys=[rejected_by_employee_id])
     approved_by: Mapped[Employee | None] = relationship(foreign_keys=[approved_by_employee_id])
     customer: Mapped[Customer] = relationship()
     ticket: Mapped[SupportTicket | None] = relationship()

@@ -51,3 +51,17 @@ def record(
         ),
         ip_address=actor.ip_address,
     ))
+
+
+def record_many(session, actor: Actor, action: str, *, table: str, row_ids: list[int],
+                changes: dict[str, tuple[Any, Any]] | None = None) -> None:
+    """One audit event per row, written in a single statement (bulk approvals)."""
+    if not row_ids:
+        return
+    payload = ({field: {"old": _jsonable(old), "new": _jsonable(new)} for field, (old, new) in changes.items()}
+               if changes else None)
+    session.execute(sa.insert(AuditEvent.__table__).inline(), [
+        {"actor_type": actor.type, "actor_id": actor.id, "actor_label": actor.label, "action": action,
+         "table_name": table, "row_id": row_id, "changes": payload, "ip_address": actor.ip_address}
+        for row_id in row_ids
+    ])

@@ -117,6 +117,8 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "billing_rate", "The billing rate cannot be negative."),
     ("time_entries", "chk_time_range"): ConstraintMessage(
         "end_time", "The end time must be after the start time."),
+    ("time_entries", "chk_rejection_reason"): ConstraintMessage(
+        "rejection_reason", "Say why the time is rejected, so its author can correct it."),
     ("time_entries", "time_entries_ticket_id_fkey"): ConstraintMessage("ticket_id", "That ticket does not exist."),
     ("time_entries", "time_entries_project_id_fkey"): ConstraintMessage("project_id", "That project does not exist."),
     ("time_entries", "time_entries_employee_id_fkey"): ConstraintMessage(

@@ -182,6 +182,11 @@ def may_see_customer(p: Principal, customer_id: int) -> bool:
     return p.is_employee or p.customer_id == customer_id
 
 
+def may_approve_time(p: Principal) -> bool:
+    """Who has an approvals page at all: seniors, project managers, admins."""
+    return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.PROJECT_MANAGER, EmployeeRole.ADMIN)
+
+
 def may_approve_time_entry(p: Principal, entry, project_manager_id: int | None = None) -> bool:
     """Never one's own; seniors approve support (ticket) time, project managers their projects' time, admins all."""
     if not p.is_employee or entry.employee_id == p.employee_id:

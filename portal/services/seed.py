@@ -608,7 +608,6 @@ class _Loader:
                                  category=WorkCategory.PROJECT)
                 spent += cost
             day += timedelta(days=self.rng.choice([1, 1, 2]))
-        project.actual_cost = to_cents(spent)
         if project.project_status == ProjectStatus.ACTIVE:
             # Work of the last days is still waiting for the project manager's approval.
             for worker in (self.employees["EMP001"], self.employees["EMP002"]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from portal.models import ApprovalStatus, Employee, Project, ProjectStatus, SupportTicket, TimeEntry, WorkCategory
 from portal.services import audit, policy
-from portal.services.errors import Forbidden, Invalid, NotFound
+from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 MAX_HOURS = Decimal("24")
 
@@ -58,14 +59,12 @@ def hours_between(start: time, end: time) -> Decimal:
     return (Decimal(minutes) / 60).quantize(Decimal("0.01"))
 
 
-def log_time(session, principal: policy.Principal, data: NewTimeEntry, *, now: datetime,
-             ip: str | None = None) -> TimeEntry:
-    """Log the principal's own time, pending approval. The customer comes from the ticket or project.
+def _validated(session, principal: policy.Principal, data: NewTimeEntry, now: datetime) -> tuple[object, dict]:
+    """(the ticket or project, the entry's checked values). The rules of log_time and update_entry.
 
-    Hours come from start and end when both are given. The billing rate is the employee's client rate.
     :raises Forbidden: only employees log time.
     :raises NotFound: no such ticket or project.
-    :raises Invalid: a field is wrong (named), e.g. hours not in (0, 24], or a cancelled project.
+    :raises Invalid: a field is wrong (named).
     """
     if not principal.is_employee:
         raise Forbidden("Only employees log time.")
@@ -102,19 +101,31 @@ def log_time(session, principal: policy.Principal, data: NewTimeEntry, *, now: d
     description = (data.description or "").strip()
     if not description:
         raise Invalid("Say what you did.", "description")
+    return work, {
+        "work_date": day, "start_time": start if start and end else None, "end_time": end if start and end else None,
+        "hours_worked": hours, "description": description[:5000], "work_category": category,
+        "is_billable": bool(data.is_billable),
+    }
+
+
+def log_time(session, principal: policy.Principal, data: NewTimeEntry, *, now: datetime,
+             ip: str | None = None) -> TimeEntry:
+    """Log the principal's own time, pending approval. The customer comes from the ticket or project.
+
+    Hours come from start and end when both are given. The billing rate is the employee's client rate.
+    :raises Forbidden: only employees log time.
+    :raises NotFound: no such ticket or project.
+    :raises Invalid: a field is wrong (named), e.g. hours not in (0, 24], or a cancelled project.
+    """
+    work, values = _validated(session, principal, data, now)
     employee = session.get(Employee, principal.employee_id)
-    entry = TimeEntry(
-        employee_id=employee.employee_id, customer_id=work.customer_id,
-        ticket_id=data.ticket_id, project_id=data.project_id, work_date=day,
-        start_time=start if start and end else None, end_time=end if start and end else None,
-        hours_worked=hours, description=description[:5000], work_category=category,
-        is_billable=bool(data.is_billable), approval_status=ApprovalStatus.PENDING,
-        billing_rate=employee.hourly_rate_client,
-    )
+    entry = TimeEntry(employee_id=employee.employee_id, customer_id=work.customer_id, ticket_id=data.ticket_id,
+                      project_id=data.project_id, approval_status=ApprovalStatus.PENDING,
+                      billing_rate=employee.hourly_rate_client, **values)
     session.add(entry)
     session.flush()
     audit.record(session, principal.actor(ip), "time.logged", table="time_entries", row_id=entry.entry_id,
-                 changes={"hours_worked": (None, hours)})
+                 changes={"hours_worked": (None, entry.hours_worked)})
     return entry
 
 
@@ -126,3 +137,202 @@ def ticket_time(session, ticket_id: int) -> tuple[Decimal, Decimal, list[TimeEnt
     approved = sum((e.hours_worked for e in entries if e.approval_status == ApprovalStatus.APPROVED), Decimal(0))
     pending = sum((e.hours_worked for e in entries if e.approval_status == ApprovalStatus.PENDING), Decimal(0))
     return approved, pending, list(entries)
+
+
+# --- my week ---------------------------------------------------------------------------------
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass
+class WeekRow:
+    label: str
+    number: str
+    ticket_id: int | None
+    project_id: int | None
+    hours: list[Decimal]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.hours, Decimal(0))
+
+
+@dataclass
+class TimesheetWeek:
+    monday: date
+    days: list[date]
+    rows: list[WeekRow]
+    entries: list[TimeEntry]
+    capacity: Decimal
+
+    @property
+    def day_totals(self) -> list[Decimal]:
+        return [sum((row.hours[i] for row in self.rows), Decimal(0)) for i in range(7)]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.day_totals, Decimal(0))
+
+    @property
+    def utilisation(self) -> int:
+        return int(self.total / self.capacity * 100) if self.capacity else 0
+
+
+def timesheet_week(session, principal: policy.Principal, monday: date) -> TimesheetWeek:
+    """The principal's week, Monday to Sunday: a row per ticket or project, totals, capacity (two queries).
+
+    :raises Forbidden: only employees keep timesheets.
+    """
+    if not principal.is_employee:
+        raise Forbidden("Only employees keep timesheets.")
+    monday = monday_of(monday)
+    days = [monday + timedelta(days=i) for i in range(7)]
+    entries = session.scalars(
+        sa.select(TimeEntry).where(TimeEntry.employee_id == principal.employee_id,
+                                   TimeEntry.work_date.between(days[0], days[-1]))
+        .options(sa.orm.joinedload(TimeEntry.ticket), sa.orm.joinedload(TimeEntry.project),
+                 sa.orm.joinedload(TimeEntry.rejected_by))
+        .order_by(TimeEntry.work_date, TimeEntry.entry_id)).unique().all()
+    capacity = session.scalar(sa.select(Employee.capacity_hours_weekly)
+                              .where(Employee.employee_id == principal.employee_id))
+    rows: dict[tuple, WeekRow] = {}
+    for entry in entries:
+        key = (entry.ticket_id, entry.project_id)
+        if key not in rows:
+            label = entry.ticket.title if entry.ticket else entry.project.project_name
+            number = entry.ticket.ticket_number if entry.ticket else entry.project.project_number
+            rows[key] = WeekRow(label, number, entry.ticket_id, entry.project_id, [Decimal(0)] * 7)
+        rows[key].hours[(entry.work_date - monday).days] += entry.hours_worked
+    return TimesheetWeek(monday, days, list(rows.values()), list(entries), capacity or Decimal(40))
+
+
+def _own_open_entry(session, principal: policy.Principal, entry_id: int) -> TimeEntry:
+    entry = session.scalar(sa.select(TimeEntry).where(TimeEntry.entry_id == entry_id).with_for_update())
+    if entry is None or entry.employee_id != principal.employee_id:
+        raise NotFound("No such time entry.")
+    if entry.approval_status == ApprovalStatus.APPROVED:
+        raise Invalid("Approved time cannot be changed; ask your approver if it is wrong.", "entry_id")
+    return entry
+
+
+def update_entry(session, principal: policy.Principal, entry_id: int, data: NewTimeEntry, *, now: datetime,
+                 ip: str | None = None) -> TimeEntry:
+    """Correct one's own pending or rejected entry; a rejected one goes back for approval.
+
+    The work (ticket or project) cannot change here: delete the entry and log it again.
+    :raises NotFound: not one's own entry.
+    :raises Invalid: the entry is approved, or a field is wrong.
+    """
+    entry = _own_open_entry(session, principal, entry_id)
+    _, checked = _validated(session, principal, dataclasses.replace(
+        data, ticket_id=entry.ticket_id, project_id=entry.project_id), now)
+    before = {"hours_worked": entry.hours_worked, "approval_status": entry.approval_status}
+    for column in ("work_date", "start_time", "end_time", "hours_worked", "description", "work_category",
+                   "is_billable"):
+        setattr(entry, column, checked[column])
+    entry.approval_status = ApprovalStatus.PENDING
+    entry.rejection_reason = None
+    entry.rejected_at = None
+    entry.rejected_by_employee_id = None
+    session.flush()
+    audit.record(session, principal.actor(ip), "time.corrected", table="time_entries", row_id=entry.entry_id,
+                 changes={"hours_worked": (before["hours_worked"], entry.hours_worked),
+                          "approval_status": (before["approval_status"], entry.approval_status)})
+    return entry
+
+
+def delete_entry(session, principal: policy.Principal, entry_id: int, *, ip: str | None = None) -> None:
+    """Delete one's own pending or rejected entry.
+
+    :raises NotFound: not one's own entry.
+    :raises Invalid: the entry is approved.
+    """
+    entry = _own_open_entry(session, principal, entry_id)
+    audit.record(session, principal.actor(ip), "time.deleted", table="time_entries", row_id=entry.entry_id,
+                 changes={"hours_worked": (entry.hours_worked, None)})
+    session.delete(entry)
+    session.flush()
+
+
+# --- approvals -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApprovalFilters:
+    employee_id: int | None = None
+    customer_id: int | None = None
+    week: date | None = None
+
+
+def _approvable(principal: policy.Principal):
+    """The SQL form of policy.may_approve_time_entry: never one's own; seniors support time,
+    project managers their projects' time, admins all."""
+    own = TimeEntry.employee_id != principal.employee_id
+    if principal.role == "admin":
+        return own
+    if principal.role == "senior_technician":
+        return sa.and_(own, TimeEntry.ticket_id.is_not(None))
+    if principal.role == "project_manager":
+        return sa.and_(own, TimeEntry.project_id.in_(
+            sa.select(Project.project_id).where(Project.project_manager_id == principal.employee_id)))
+    return sa.false()
+
+
+def pending_approvals(session, principal: policy.Principal, filters: ApprovalFilters, *, limit: int = 500):
+    """(entries, total hours, total at billing rates) of pending entries this person may approve; one query."""
+    query = (sa.select(TimeEntry).where(TimeEntry.approval_status == ApprovalStatus.PENDING, _approvable(principal))
+             .options(sa.orm.joinedload(TimeEntry.employee), sa.orm.joinedload(TimeEntry.customer),
+                      sa.orm.joinedload(TimeEntry.ticket), sa.orm.joinedload(TimeEntry.project))
+             .order_by(TimeEntry.work_date, TimeEntry.employee_id, TimeEntry.entry_id).limit(limit))
+    if filters.employee_id:
+        query = query.where(TimeEntry.employee_id == filters.employee_id)
+    if filters.customer_id:
+        query = query.where(TimeEntry.customer_id == filters.customer_id)
+    if filters.week:
+        monday = monday_of(filters.week)
+        query = query.where(TimeEntry.work_date.between(monday, monday + timedelta(days=6)))
+    entries = session.scalars(query).unique().all()
+    hours = sum((e.hours_worked for e in entries), Decimal(0))
+    value = sum((e.hours_worked * e.billing_rate for e in entries), Decimal(0))
+    return list(entries), hours, value
+
+
+def decide(session, principal: policy.Principal, entry_ids: list[int], *, approve: bool, reason: str = "",
+           now: datetime, ip: str | None = None) -> int:
+    """Approve or reject pending entries in one transaction; returns how many.
+
+    All or nothing: if any chosen entry may not be decided by this person, none is.
+    :raises Invalid: nothing chosen, or a rejection without a reason.
+    :raises Forbidden: an entry is one's own, or outside what this role approves.
+    :raises Conflict: an entry was decided meanwhile (no longer pending).
+    """
+    ids = sorted(set(entry_ids))
+    if not ids:
+        raise Invalid("Choose at least one time entry.", "entry_ids")
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise Invalid("Say why the time is rejected, so its author can correct it.", "rejection_reason")
+    rows = session.execute(
+        sa.select(TimeEntry.entry_id, TimeEntry.employee_id, TimeEntry.ticket_id, TimeEntry.project_id,
+                  TimeEntry.approval_status, Project.project_manager_id)
+        .outerjoin(Project, Project.project_id == TimeEntry.project_id)
+        .where(TimeEntry.entry_id.in_(ids)).order_by(TimeEntry.entry_id).with_for_update(of=TimeEntry)).all()
+    if len(rows) != len(ids):
+        raise NotFound("Some of these time entries no longer exist. Reload the page.")
+    for row in rows:
+        if not policy.may_approve_time_entry(principal, row, project_manager_id=row.project_manager_id):
+            raise Forbidden("You may not decide some of these entries (your own, or outside what your role "
+                            "approves). Nothing was changed.")
+        if row.approval_status != ApprovalStatus.PENDING:
+            raise Conflict("Some of these entries were decided meanwhile. Reload the page; nothing was changed.")
+    values = ({"approval_status": ApprovalStatus.APPROVED, "approved_by_employee_id": principal.employee_id,
+               "approved_at": now} if approve else
+              {"approval_status": ApprovalStatus.REJECTED, "rejected_by_employee_id": principal.employee_id,
+               "rejected_at": now, "rejection_reason": reason[:2000]})
+    session.execute(sa.update(TimeEntry).where(TimeEntry.entry_id.in_(ids)).values(**values)
+                    .execution_options(synchronize_session=False))
+    audit.record_many(session, principal.actor(ip), "time.approved" if approve else "time.rejected",
+                      table="time_entries", row_ids=ids,
+                      changes={"approval_status": (ApprovalStatus.PENDING, values["approval_status"])})
+    session.expire_all()
+    return len(ids)

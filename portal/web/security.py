@@ -208,6 +208,7 @@ def init_security(app: Flask) -> None:
         principal = current_principal()
         nav = {}
         if principal is not None and principal.is_employee:
-            nav = {"queue": policy.may_view_queue(principal), "people": policy.may_manage_people(principal),
+            nav = {"queue": policy.may_view_queue(principal), "approvals": policy.may_approve_time(principal),
+                   "people": policy.may_manage_people(principal),
                    "security": policy.may_administer(principal)}
         return {"principal": principal, "nav": nav}

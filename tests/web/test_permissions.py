@@ -15,6 +15,7 @@ from tests import factories as f
 EMPLOYEE_ROLES = ["technician", "senior_technician", "project_manager", "account_manager", "admin"]
 WORKERS = ["technician", "senior_technician", "admin"]  # work tickets; the managers read them
 SENIORS = ["senior_technician", "admin"]
+APPROVERS = ["senior_technician", "project_manager", "admin"]
 CONTACT_KINDS = {
     "contact": {},  # the seed's default: may open tickets
     "contact_read_only_flags": {"can_create_tickets": False},
@@ -83,6 +84,14 @@ MATRIX = {
     "tickets.new_ticket": ("GET", "/staff/tickets/new", staff_only(200, roles=WORKERS + ["account_manager"])),
     "tickets.customer_picker": ("GET", "/staff/tickets/pickers/customers?customer_q=a",
                                 staff_only(200, roles=WORKERS + ["account_manager"])),
+    "time.timesheet": ("GET", "/staff/timesheet", staff_only(200)),
+    "time.work_picker": ("GET", "/staff/timesheet/work?work_q=a", staff_only(200)),
+    "time.add_entry": ("POST", "/staff/timesheet/entries", staff_only(422)),
+    # Someone else's entry: as good as missing.
+    "time.update_time_entry": ("POST", "/staff/timesheet/entries/{entry_id}", staff_only(404)),
+    "time.delete_time_entry": ("POST", "/staff/timesheet/entries/{entry_id}/delete", staff_only(404)),
+    "time.approvals": ("GET", "/staff/approvals", staff_only(200, roles=APPROVERS)),
+    "time.decide_entries": ("POST", "/staff/approvals", staff_only(422, roles=APPROVERS)),
     "tickets.contact_picker": ("GET", "/staff/tickets/pickers/contacts?customer_id={customer_id}",
                                staff_only(200, roles=WORKERS + ["account_manager"])),
 }
@@ -136,7 +145,7 @@ def test_route_answers_each_persona(app, browser, session, endpoint, persona):
            if isinstance(person, Contact) else f.make_ticket(session))
     url = path.format(employee_id=f.make_employee(session).employee_id, contact_id=f.make_contact(session).contact_id,
                       customer_id=customer.customer_id, ticket_id=f.make_ticket(session, customer=customer).ticket_id,
-                      own_ticket_id=own.ticket_id)
+                      own_ticket_id=own.ticket_id, entry_id=f.make_time_entry(session).entry_id)
     response = browser.client.get(url) if method == "GET" else browser.post(url)
     want = expected[persona]
     if want == LOGIN:

@@ -1,0 +1,109 @@
+"""Timesheet and approvals pages: in-place answers, messages beside the fields, fixed query counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from portal.models import TimeEntry
+from tests import factories as f
+
+
+def _today():
+    return datetime.now(UTC).date()
+
+
+def test_log_time_in_place_and_see_it_in_the_grid(browser, session):
+    tech = f.make_staff(session)
+    ticket = f.make_ticket(session, title="VPN drops", created_at=datetime.now(UTC) - timedelta(days=3))
+    browser.sign_in(tech.email)
+    page = browser.get("/staff/timesheet").get_data(as_text=True)
+    assert "No time this week yet" in page and ticket.ticket_number in page
+    response = browser.post("/staff/timesheet/entries", {
+        "work": f"ticket:{ticket.ticket_id}", "work_date": _today().isoformat(), "start_time": "09:00",
+        "end_time": "10:30", "work_category": "support", "is_billable": "1", "description": "Fixed DPD timeout"},
+        headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body and 'id="timesheet"' in body
+    assert "VPN drops" in body and "1.5" in body and "waiting for approval" in response.headers["HX-Trigger"]
+    entry = session.scalar(sa.select(TimeEntry).where(TimeEntry.ticket_id == ticket.ticket_id))
+    assert entry.customer_id == ticket.customer_id and entry.hours_worked == D("1.50")
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"hours": "25"}, "Hours must be more than 0 and at most 24."),
+    ({"hours": "0"}, "Hours must be more than 0 and at most 24."),
+    ({"start_time": "10:00", "end_time": "09:00", "hours": ""}, "The end time must be after the start time."),
+    ({"work": ""}, "Log time against one ticket or one project."),
+    ({"description": " "}, "Say what you did."),
+    ({"work_date": "yesterday"}, "Enter the date as YYYY-MM-DD."),
+])
+def test_bad_input_is_refused_with_the_reason_and_nothing_saved(browser, session, form, message):
+    tech = f.make_staff(session)
+    ticket = f.make_ticket(session)
+    browser.sign_in(tech.email)
+    browser.get("/staff/timesheet")
+    data = {"work": f"ticket:{ticket.ticket_id}", "work_date": _today().isoformat(), "hours": "1",
+            "work_category": "support", "description": "work", "is_billable": "1"}
+    data.update(form)
+    response = browser.post("/staff/timesheet/entries", data, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count()).select_from(TimeEntry)) == 0
+
+
+def test_approvals_page_approve_and_reject(browser, session):
+    senior = f.make_staff(session, role="senior_technician")
+    author = f.make_staff(session)
+    first = f.make_time_entry(session, employee=author, work_date=_today())
+    second = f.make_time_entry(session, employee=author, work_date=_today())
+    browser.sign_in(senior.email)
+    page = browser.get("/staff/approvals").get_data(as_text=True)
+    assert author.full_name in page
+    response = browser.post("/staff/approvals", {"entry_ids": [str(second.entry_id)], "decision": "reject"},
+                            headers={"HX-Request": "true"})
+    assert response.status_code == 422 and "Say why the time is rejected" in response.get_data(as_text=True)
+    browser.post("/staff/approvals", {"entry_ids": [str(first.entry_id)], "decision": "approve"},
+                 headers={"HX-Request": "true"})
+    browser.post("/staff/approvals", {"entry_ids": [str(second.entry_id)], "decision": "reject",
+                                      "rejection_reason": "Split it over two days"}, headers={"HX-Request": "true"})
+    session.expire_all()
+    assert session.get(TimeEntry, first.entry_id).approval_status == "approved"
+    assert session.get(TimeEntry, second.entry_id).rejection_reason == "Split it over two days"
+
+
+def _count(session, action) -> int:
+    statements = []
+    engine = session.get_bind().engine
+    listener = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return len([s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))])
+
+
+@pytest.mark.parametrize("url, role", [("/staff/timesheet", "technician"), ("/staff/approvals", "admin")])
+def test_time_pages_run_a_fixed_number_of_queries(browser, session, url, role):
+    me = f.make_staff(session, role=role)
+    author = f.make_staff(session) if role == "admin" else me
+    ticket = f.make_ticket(session)
+    for _ in range(3):
+        f.make_time_entry(session, employee=author, ticket=ticket, work_date=_today())
+    browser.sign_in(me.email)
+
+    def load():
+        assert browser.client.get(url).status_code == 200
+
+    load()
+    few = _count(session, load)
+    for n in range(57):
+        f.make_time_entry(session, employee=author, ticket=f.make_ticket(session) if n % 3 else ticket,
+                          project=None, work_date=_today())
+    session.flush()
+    assert _count(session, load) == few
