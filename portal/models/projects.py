@@ -78,6 +78,23 @@ class ProjectPhase(Base):
     requires_approval: Mapped[bool] = mapped_column(server_default=sa.false())
     approved_at: Mapped[datetime | None]
     approved_by_contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.contact_id"))
+    # The project manager asks the customer's sponsors; a sponsor approves, or rejects saying why.
+    approval_requested_at: Mapped[datetime | None]
+    rejected_at: Mapped[datetime | None]
+    rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
+    rejected_by_contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.contact_id"))
 
     project: Mapped[Project] = relationship(back_populates="phases")
-    approved_by_contact: Mapped[Contact | None] = relationship()
+    approved_by_contact: Mapped[Contact | None] = relationship(foreign_keys=[approved_by_contact_id])
+    rejected_by_contact: Mapped[Contact | None] = relationship(foreign_keys=[rejected_by_contact_id])
+
+    @property
+    def approval_state(self) -> str | None:
+        """None (no approval needed), 'not_requested', 'awaiting', 'approved' or 'rejected'."""
+        if not self.requires_approval:
+            return None
+        if self.approved_at is not None:
+            return "approved"
+        if self.rejected_at is not None:
+            return "rejected"
+        return "awaiting" if self.approval_requested_at is not None else "not_requested"

@@ -579,7 +579,10 @@ class _Loader:
                 )
                 if approved:
                     phase.approved_at = self.now - timedelta(days=-p_start + 3)
+                    phase.approval_requested_at = phase.approved_at - timedelta(days=1)
                     phase.approved_by_contact_id = sponsor.contact_id
+                elif needs_ok:
+                    phase.approval_requested_at = self.now - timedelta(days=2)  # the sponsor has not decided yet
                 self._add("project phases", phase)
             self._project_time(project)
 

@@ -10,7 +10,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.web.main import bp as main_bp
     from portal.web.staff import bp as staff_bp
     from portal.web.tickets import bp as tickets_bp
+    from portal.web.projects import bp as projects_bp
     from portal.web.time import bp as time_bp
 
-    for blueprint in (main_bp, auth_bp, account_bp, portal_bp, staff_bp, tickets_bp, time_bp):
+    for blueprint in (main_bp, auth_bp, account_bp, portal_bp, staff_bp, tickets_bp, time_bp, projects_bp):
         app.register_blueprint(blueprint)

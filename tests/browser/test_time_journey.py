@@ -63,6 +63,7 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     _sign_in(senior, "john.davis@techserv.com")
     senior.get_by_role("link", name="Approvals").click()
     senior.get_by_label("Employee").select_option(label="Amanda Lee")
+    expect(senior).to_have_url(re.compile(r"employee_id=\d+"))  # the filtered list has replaced the old one
     for what in ("Journey: traced the merge profile", "Journey: tested with the user"):
         senior.get_by_role("row", name=re.compile(what)).get_by_role("checkbox").check()
     senior.get_by_role("button", name="Approve selected").click()

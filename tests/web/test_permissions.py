@@ -8,7 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from portal.models import Account, Contact, Customer
+from portal.models import Account, Contact, Customer, ProjectPhase
 from portal.services import auth
 from tests import factories as f
 
@@ -16,6 +16,7 @@ EMPLOYEE_ROLES = ["technician", "senior_technician", "project_manager", "account
 WORKERS = ["technician", "senior_technician", "admin"]  # work tickets; the managers read them
 SENIORS = ["senior_technician", "admin"]
 APPROVERS = ["senior_technician", "project_manager", "admin"]
+MANAGERS = ["project_manager", "admin"]
 CONTACT_KINDS = {
     "contact": {},  # the seed's default: may open tickets
     "contact_read_only_flags": {"can_create_tickets": False},
@@ -92,6 +93,19 @@ MATRIX = {
     "time.delete_time_entry": ("POST", "/staff/timesheet/entries/{entry_id}/delete", staff_only(404)),
     "time.approvals": ("GET", "/staff/approvals", staff_only(200, roles=APPROVERS)),
     "time.decide_entries": ("POST", "/staff/approvals", staff_only(422, roles=APPROVERS)),
+    "projects.list_projects": ("GET", "/staff/projects/", staff_only(200)),
+    "projects.new_project": ("GET", "/staff/projects/new", staff_only(200, roles=MANAGERS)),
+    "projects.show_project": ("GET", "/staff/projects/{project_id}", staff_only(200)),
+    # Another manager's project: only admins may change it (here, with an empty form: 422).
+    "projects.update_project_details": ("POST", "/staff/projects/{project_id}", staff_only(422, roles=["admin"])),
+    "projects.add_project_phase": ("POST", "/staff/projects/{project_id}/phases", staff_only(422, roles=["admin"])),
+    "projects.update_project_phase": ("POST", "/staff/projects/{project_id}/phases/{phase_id}",
+                                      staff_only(422, roles=["admin"])),
+    "projects.change_project_phase_status": ("POST", "/staff/projects/{project_id}/phases/{phase_id}/status",
+                                             staff_only(422, roles=["admin"])),
+    # The customer has no sponsor to ask: refused with the reason (422).
+    "projects.request_approval": ("POST", "/staff/projects/{project_id}/phases/{phase_id}/request-approval",
+                                  staff_only(422, roles=["admin"])),
     "tickets.contact_picker": ("GET", "/staff/tickets/pickers/contacts?customer_id={customer_id}",
                                staff_only(200, roles=WORKERS + ["account_manager"])),
 }
@@ -141,11 +155,17 @@ def test_route_answers_each_persona(app, browser, session, endpoint, persona):
     else:
         browser.get("/login")
     customer = f.make_customer(session)
+    project = f.make_project(session, customer=customer)
+    phase = ProjectPhase(project_id=project.project_id, phase_name="Phase", budget_allocation=1,
+                         start_date=project.start_date, end_date=project.planned_end_date)
+    session.add(phase)
+    session.flush()
     own = (f.make_ticket(session, customer=session.get(Customer, person.customer_id), contact_id=person.contact_id)
            if isinstance(person, Contact) else f.make_ticket(session))
     url = path.format(employee_id=f.make_employee(session).employee_id, contact_id=f.make_contact(session).contact_id,
                       customer_id=customer.customer_id, ticket_id=f.make_ticket(session, customer=customer).ticket_id,
-                      own_ticket_id=own.ticket_id, entry_id=f.make_time_entry(session).entry_id)
+                      own_ticket_id=own.ticket_id, entry_id=f.make_time_entry(session).entry_id,
+                      project_id=project.project_id, phase_id=phase.phase_id)
     response = browser.client.get(url) if method == "GET" else browser.post(url)
     want = expected[persona]
     if want == LOGIN:

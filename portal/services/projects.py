@@ -1,0 +1,367 @@
+"""Projects and their phases: planning, budgets, the customer's approval of phases, status moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+
+from portal.models import (
+    Contact,
+    Customer,
+    Employee,
+    EmployeeRole,
+    PhaseStatus,
+    Project,
+    ProjectPhase,
+    ProjectStatus,
+)
+from portal.services import audit, policy
+from portal.services.errors import Forbidden, Invalid, NotFound
+from portal.services.money import to_cents
+from portal.services.numbering import next_number
+
+P = ProjectStatus
+PROJECT_MOVES = {
+    P.PLANNING: (P.ACTIVE, P.ON_HOLD, P.CANCELLED),
+    P.ACTIVE: (P.ON_HOLD, P.COMPLETED, P.CANCELLED),
+    P.ON_HOLD: (P.ACTIVE, P.CANCELLED),
+    P.COMPLETED: (),
+    P.CANCELLED: (),
+}
+PH = PhaseStatus
+PHASE_MOVES = {PH.PLANNING: (PH.ACTIVE, PH.CANCELLED), PH.ACTIVE: (PH.COMPLETED, PH.CANCELLED),
+               PH.COMPLETED: (), PH.CANCELLED: ()}
+
+
+@dataclass(frozen=True)
+class ProjectForm:
+    project_name: str = ""
+    customer_id: str = ""
+    project_manager_id: str = ""
+    budget_amount: str = ""
+    start_date: str = ""
+    planned_end_date: str = ""
+    scope_description: str = ""
+    completion_percentage: str = "0"
+    project_status: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseForm:
+    phase_name: str = ""
+    deliverables: str = ""
+    budget_allocation: str = ""
+    start_date: str = ""
+    end_date: str = ""
+    requires_approval: bool = False
+
+
+def _text(value: str, field: str, label: str, required: bool = True, limit: int = 255) -> str | None:
+    value = (value or "").strip()
+    if required and not value:
+        raise Invalid(f"Enter the {label}.", field)
+    if len(value) > limit:
+        raise Invalid(f"The {label} can be at most {limit} characters.", field)
+    return value or None
+
+
+def _money(value: str, field: str, label: str, minimum: Decimal = Decimal(0)) -> Decimal:
+    try:
+        amount = Decimal((value or "").strip().replace(",", "").replace("$", ""))
+    except InvalidOperation:
+        raise Invalid(f"Enter the {label} as an amount, like 12000 or 12000.50.", field) from None
+    if not amount.is_finite() or amount < minimum or amount >= Decimal("10000000000"):
+        raise Invalid(f"The {label} must be {'more than' if minimum else 'at least'} {minimum} "
+                      "and below 10,000,000,000.", field)
+    return to_cents(amount)
+
+
+def _day(value: str, field: str, label: str) -> date:
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        raise Invalid(f"Enter the {label} as YYYY-MM-DD.", field) from None
+
+
+def _collect(checks) -> dict:
+    values, errors = {}, {}
+    for name, check in checks:
+        try:
+            values[name] = check()
+        except Invalid as error:
+            errors[error.field or name] = error.message
+    if errors:
+        first = next(iter(errors))
+        raise Invalid(errors[first], first, errors)
+    return values
+
+
+def _phases_total(session, project_id: int, without: int | None = None) -> Decimal:
+    query = sa.select(sa.func.coalesce(sa.func.sum(ProjectPhase.budget_allocation), 0)).where(
+        ProjectPhase.project_id == project_id, ProjectPhase.phase_status != PH.CANCELLED)
+    if without is not None:
+        query = query.where(ProjectPhase.phase_id != without)
+    return session.scalar(query)
+
+
+def _manager_id(session, principal: policy.Principal, raw: str) -> int:
+    if not policy.has_role(principal, EmployeeRole.ADMIN):
+        return principal.employee_id  # a project manager manages their own projects
+    try:
+        employee = session.get(Employee, int(raw))
+    except (TypeError, ValueError):
+        employee = None
+    if employee is None or employee.role not in (EmployeeRole.PROJECT_MANAGER, EmployeeRole.ADMIN):
+        raise Invalid("Choose a project manager.", "project_manager_id")
+    return employee.employee_id
+
+
+def create_project(session, principal: policy.Principal, form: ProjectForm, *, now: datetime,
+                   ip: str | None = None) -> Project:
+    """Create a project in planning; its number comes from the sequence.
+
+    :raises Forbidden: only project managers and admins create projects.
+    :raises Invalid: a field is wrong (named; every wrong field is in `errors`).
+    """
+    if not policy.may_manage_project(principal):
+        raise Forbidden("Only project managers and admins create projects.")
+
+    def customer():
+        try:
+            found = session.get(Customer, int(form.customer_id))
+        except (TypeError, ValueError):
+            found = None
+        if found is None:
+            raise Invalid("Choose the customer.", "customer_id")
+        return found.customer_id
+
+    values = _collect([
+        ("project_name", lambda: _text(form.project_name, "project_name", "project name")),
+        ("customer_id", customer),
+        ("project_manager_id", lambda: _manager_id(session, principal, form.project_manager_id)),
+        ("budget_amount", lambda: _money(form.budget_amount, "budget_amount", "budget", Decimal("0.01"))),
+        ("start_date", lambda: _day(form.start_date, "start_date", "start date")),
+        ("planned_end_date", lambda: _day(form.planned_end_date, "planned_end_date", "planned end date")),
+        ("scope_description", lambda: _text(form.scope_description, "scope_description", "scope", False, 20_000)),
+    ])
+    if values["planned_end_date"] < values["start_date"]:
+        raise Invalid("The planned end date cannot be before the start date.", "planned_end_date")
+    project = Project(project_number=next_number(session, "project", now.date()), **values)
+    session.add(project)
+    session.flush()
+    audit.record(session, principal.actor(ip), "project.created", table="projects", row_id=project.project_id,
+                 changes={"budget_amount": (None, project.budget_amount)})
+    return project
+
+
+def update_project(session, principal: policy.Principal, project: Project, form: ProjectForm, *, now: datetime,
+                   ip: str | None = None) -> Project:
+    """Change a project's plan and status (moves as in PROJECT_MOVES; a completed project gets its end date).
+
+    :raises Forbidden: only its project manager or an admin.
+    :raises Invalid: a field is wrong, a move is not allowed, or the budget falls below the phases' total.
+    """
+    if not policy.may_manage_project(principal, project):
+        raise Forbidden("Only the project's manager or an admin changes it.")
+    if project.project_status in (P.COMPLETED, P.CANCELLED):
+        raise Invalid(f"The project is {project.project_status.value}; it can no longer change.", "project_status")
+    values = _collect([
+        ("project_name", lambda: _text(form.project_name, "project_name", "project name")),
+        ("budget_amount", lambda: _money(form.budget_amount, "budget_amount", "budget", Decimal("0.01"))),
+        ("start_date", lambda: _day(form.start_date, "start_date", "start date")),
+        ("planned_end_date", lambda: _day(form.planned_end_date, "planned_end_date", "planned end date")),
+        ("scope_description", lambda: _text(form.scope_description, "scope_description", "scope", False, 20_000)),
+        ("completion_percentage", lambda: _percent(form.completion_percentage)),
+        ("project_manager_id", lambda: _manager_id(session, principal, form.project_manager_id)
+         if policy.has_role(principal, EmployeeRole.ADMIN) else project.project_manager_id),
+    ])
+    if values["planned_end_date"] < values["start_date"]:
+        raise Invalid("The planned end date cannot be before the start date.", "planned_end_date")
+    phases = _phases_total(session, project.project_id)
+    if values["budget_amount"] < phases:
+        raise Invalid(f"The phases already take {phases:,.2f}; the budget cannot be less.", "budget_amount")
+    target = P(form.project_status) if form.project_status in [s.value for s in P] else project.project_status
+    if target != project.project_status and target not in PROJECT_MOVES[P(project.project_status)]:
+        raise Invalid(f"A {project.project_status.value.replace('_', ' ')} project cannot become "
+                      f"{target.value.replace('_', ' ')}.", "project_status")
+    changes = {k: (getattr(project, k), v) for k, v in values.items() if getattr(project, k) != v}
+    for key, value in values.items():
+        setattr(project, key, value)
+    if target != project.project_status:
+        changes["project_status"] = (project.project_status, target)
+        project.project_status = target
+        if target == P.COMPLETED:
+            project.actual_end_date = max(now.date(), project.start_date)
+            project.completion_percentage = 100
+    session.flush()
+    if changes:
+        audit.record(session, principal.actor(ip), "project.updated", table="projects", row_id=project.project_id,
+                     changes=changes)
+    return project
+
+
+def _percent(raw: str) -> int:
+    try:
+        value = int((raw or "0").strip())
+    except ValueError:
+        raise Invalid("Enter the completion as a whole percentage, 0 to 100.", "completion_percentage") from None
+    if not 0 <= value <= 100:
+        raise Invalid("Completion must be between 0 and 100 percent.", "completion_percentage")
+    return value
+
+
+def _phase_values(session, project: Project, form: PhaseForm, phase_id: int | None) -> dict:
+    values = _collect([
+        ("phase_name", lambda: _text(form.phase_name, "phase_name", "phase name")),
+        ("deliverables", lambda: _text(form.deliverables, "deliverables", "deliverables", False, 20_000)),
+        ("budget_allocation", lambda: _money(form.budget_allocation, "budget_allocation", "phase budget")),
+        ("start_date", lambda: _day(form.start_date, "start_date", "start date")),
+        ("end_date", lambda: _day(form.end_date, "end_date", "end date")),
+    ])
+    if values["end_date"] < values["start_date"]:
+        raise Invalid("The phase cannot end before it starts.", "end_date")
+    if values["start_date"] < project.start_date:
+        raise Invalid(f"The phase cannot start before the project ({project.start_date.isoformat()}).", "start_date")
+    others = _phases_total(session, project.project_id, without=phase_id)
+    if others + values["budget_allocation"] > project.budget_amount:
+        left = project.budget_amount - others
+        raise Invalid(f"The phases may not exceed the project budget of {project.budget_amount:,.2f}: "
+                      f"{left:,.2f} is left for this phase.", "budget_allocation")
+    values["requires_approval"] = bool(form.requires_approval)
+    return values
+
+
+def _manageable(principal: policy.Principal, project: Project) -> None:
+    if not policy.may_manage_project(principal, project):
+        raise Forbidden("Only the project's manager or an admin changes its phases.")
+    if project.project_status in (P.COMPLETED, P.CANCELLED):
+        raise Invalid(f"The project is {project.project_status.value}; its phases can no longer change.",
+                      "phase_status")
+
+
+def add_phase(session, principal: policy.Principal, project: Project, form: PhaseForm, *,
+              ip: str | None = None) -> ProjectPhase:
+    """:raises Forbidden: not the project's manager or an admin. :raises Invalid: a field or the budget total."""
+    _manageable(principal, project)
+    phase = ProjectPhase(project_id=project.project_id, **_phase_values(session, project, form, None))
+    session.add(phase)
+    session.flush()
+    audit.record(session, principal.actor(ip), "phase.added", table="project_phases", row_id=phase.phase_id,
+                 changes={"budget_allocation": (None, phase.budget_allocation)})
+    return phase
+
+
+def update_phase(session, principal: policy.Principal, phase: ProjectPhase, form: PhaseForm, *,
+                 ip: str | None = None) -> ProjectPhase:
+    """Change a phase's plan. Changing an approved phase's plan needs the sponsor's approval again.
+
+    :raises Forbidden: not the project's manager or an admin. :raises Invalid: a field or the budget total.
+    """
+    _manageable(principal, phase.project)
+    if phase.phase_status in (PH.COMPLETED, PH.CANCELLED):
+        raise Invalid(f"The phase is {phase.phase_status.value}; it can no longer change.", "phase_status")
+    values = _phase_values(session, phase.project, form, phase.phase_id)
+    changes = {k: (getattr(phase, k), v) for k, v in values.items() if getattr(phase, k) != v}
+    for key, value in values.items():
+        setattr(phase, key, value)
+    if phase.approved_at and changes.keys() & {"budget_allocation", "deliverables", "start_date", "end_date"} \
+            and phase.phase_status == PH.PLANNING:
+        phase.approved_at = None
+        phase.approved_by_contact_id = None
+        phase.approval_requested_at = None
+        changes["approved_at"] = ("approved", "needs approval again")
+    session.flush()
+    if changes:
+        audit.record(session, principal.actor(ip), "phase.updated", table="project_phases", row_id=phase.phase_id,
+                     changes=changes)
+    return phase
+
+
+def request_phase_approval(session, principal: policy.Principal, phase: ProjectPhase, *, now: datetime,
+                           ip: str | None = None) -> list[Contact]:
+    """Ask the customer's sponsors to approve a phase; returns the sponsors to email.
+
+    :raises Forbidden: not the project's manager or an admin.
+    :raises Invalid: the phase is not planned, is approved already, or the customer has no sponsor.
+    """
+    _manageable(principal, phase.project)
+    if phase.phase_status != PH.PLANNING:
+        raise Invalid("Only a phase still in planning is sent for approval.", "phase_status")
+    if phase.approved_at is not None:
+        raise Invalid("The customer has approved this phase already.", "phase_status")
+    sponsors = session.scalars(sa.select(Contact).where(
+        Contact.customer_id == phase.project.customer_id, Contact.can_approve_projects.is_(True))
+        .order_by(Contact.last_name)).all()
+    if not sponsors:
+        raise Invalid("This customer has no project sponsor: ask the account manager to name one.", "phase_status")
+    phase.requires_approval = True
+    phase.approval_requested_at = now
+    phase.rejected_at = None
+    phase.rejection_reason = None
+    phase.rejected_by_contact_id = None
+    session.flush()
+    audit.record(session, principal.actor(ip), "phase.approval_requested", table="project_phases",
+                 row_id=phase.phase_id, changes={"sponsors": (None, [s.email for s in sponsors])})
+    return list(sponsors)
+
+
+def change_phase_status(session, principal: policy.Principal, phase: ProjectPhase, to: str, *,
+                        ip: str | None = None) -> ProjectPhase:
+    """Move a phase; one that requires approval becomes active only once a sponsor approved it.
+
+    :raises Forbidden: not the project's manager or an admin.
+    :raises Invalid: the move is not allowed, or approval is missing.
+    """
+    _manageable(principal, phase.project)
+    try:
+        target = PH(to)
+    except ValueError:
+        raise Invalid("Choose a status from the list.", "phase_status") from None
+    current = PH(phase.phase_status)
+    if target not in PHASE_MOVES[current]:
+        raise Invalid(f"A {current.value} phase cannot become {target.value}.", "phase_status")
+    if target == PH.ACTIVE and phase.requires_approval and phase.approved_at is None:
+        raise Invalid("This phase waits for the customer's approval before it can start.", "phase_status")
+    phase.phase_status = target
+    session.flush()
+    audit.record(session, principal.actor(ip), "phase.status_changed", table="project_phases",
+                 row_id=phase.phase_id, changes={"phase_status": (current, target)})
+    return phase
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    project: Project
+    company_name: str
+    manager_name: str | None
+
+    @property
+    def burn(self) -> int:
+        """Approved cost against budget, in percent."""
+        budget = self.project.budget_amount
+        return int(self.project.actual_cost / budget * 100) if budget else 0
+
+
+def project_list(session, principal: policy.Principal) -> list[ProjectRow]:
+    """Every project (staff read them all), open ones first; one query."""
+    rows = session.execute(
+        sa.select(Project, Customer.company_name, Employee.first_name + " " + Employee.last_name)
+        .join(Customer, Customer.customer_id == Project.customer_id)
+        .outerjoin(Employee, Employee.employee_id == Project.project_manager_id)
+        .order_by(sa.case({P.ACTIVE: 0, P.PLANNING: 1, P.ON_HOLD: 2}, value=Project.project_status, else_=3),
+                  Project.planned_end_date)).all()
+    return [ProjectRow(project, company, manager) for project, company, manager in rows]
+
+
+def project_for_staff(session, project_id: int) -> Project:
+    """:raises NotFound: no such project."""
+    project = session.scalar(sa.select(Project).where(Project.project_id == project_id).options(
+        sa.orm.joinedload(Project.customer), sa.orm.joinedload(Project.project_manager),
+        sa.orm.selectinload(Project.phases).joinedload(ProjectPhase.approved_by_contact),
+        sa.orm.selectinload(Project.phases).joinedload(ProjectPhase.rejected_by_contact)))
+    if project is None:
+        raise NotFound("No such project.")
+    return project
