@@ -1,4 +1,4 @@
-"""The portal's `flask` commands: demo, seed."""
+"""The portal's `flask` commands: demo, seed, generate."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def _unreachable(exc: Exception) -> click.ClickException:
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(generate_command)
     app.cli.add_command(close_resolved_command)
 
 
@@ -103,3 +104,31 @@ def demo_command(host: str, port: int, password: str) -> None:
     from werkzeug.serving import run_simple
 
     run_simple(host, port, app, threaded=True)
+
+
+@click.command("generate")
+@click.option("--tickets", required=True, type=click.IntRange(1, 5_000_000), help="How many tickets to add.")
+@click.option("--seed", default=1, show_default=True, help="Same seed, same tickets.")
+@with_appcontext
+def generate_command(tickets: int, seed: int) -> None:
+    """Add generated tickets over the demo data, for performance work (docs/performance.md)."""
+    import time
+    from datetime import UTC, datetime
+
+    from portal.extensions import db
+    from portal.services.generate import generate_tickets
+
+    started = time.perf_counter()
+    try:
+        count = generate_tickets(db.session, tickets, now=datetime.now(UTC), seed=seed)
+        db.session.commit()
+    except ValueError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
+    inserted = time.perf_counter() - started
+    # VACUUM sets the visibility map the queue's index-only scans rely on (autovacuum would, later).
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(sa.text("VACUUM (ANALYZE) support_tickets, ticket_status_changes"))
+    click.echo(f"Generated {count:,} tickets in {inserted:.1f} s, vacuumed in {time.perf_counter() - started - inserted:.1f} s.")
