@@ -48,7 +48,8 @@ SEED_TYPES = {
     ("service_contracts", "resolution_time_hours"): ("integer", 32, 0, None, "72"),
     ("employees", "employee_number"): ("character varying", None, None, 10, None),
     ("employees", "capacity_hours_weekly"): ("numeric", 4, 1, None, "40.0"),
-    ("support_tickets", "ticket_number"): ("character varying", None, None, 15, None),
+    # 20, not the seed's 15: the millionth ticket's number, TKT-2026-1000000, needs 16 (migration 0006).
+    ("support_tickets", "ticket_number"): ("character varying", None, None, 20, None),
     ("support_tickets", "estimated_hours"): ("numeric", 5, 2, None, None),
     ("support_tickets", "actual_hours"): ("numeric", 5, 2, None, "0"),
     ("support_tickets", "resolved_at"): ("timestamp with time zone", None, None, None, None),

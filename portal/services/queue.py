@@ -28,9 +28,6 @@ SORTS = {
 }
 ASSIGNEES = ("anyone", "me", "unassigned")
 TICKET_NUMBER = re.compile(r"^\s*TKT-(\d{4})-(\d{1,9})\s*$", re.IGNORECASE)
-PRIORITY_RANK = sa.case(
-    {TicketPriority.CRITICAL: 4, TicketPriority.HIGH: 3, TicketPriority.MEDIUM: 2, TicketPriority.LOW: 1},
-    value=SupportTicket.priority)
 
 
 @dataclass(frozen=True)
@@ -99,9 +96,10 @@ class QueuePage:
 
 def _conditions(principal: policy.Principal, filters: QueueFilters, now: datetime, *, skip: str = ""):
     t = SupportTicket
-    conditions = [t.status != TicketStatus.CLOSED]
     if filters.status and skip != "status":
-        conditions.append(t.status == filters.status)
+        conditions = [t.status == filters.status]  # one open status (the filter offers no other)
+    else:
+        conditions = [t.status != TicketStatus.CLOSED]
     if filters.priority:
         conditions.append(t.priority == filters.priority)
     if filters.category:
@@ -127,7 +125,9 @@ def _conditions(principal: policy.Principal, filters: QueueFilters, now: datetim
 def _order(sort: str):
     t = SupportTicket
     if sort == "priority":
-        return [PRIORITY_RANK.desc(), t.sla_due_at.asc().nulls_last(), t.ticket_id]
+        # The enum's order is low < medium < high < critical, so this is "critical first" and uses
+        # idx_tickets_open_priority.
+        return [t.priority.desc(), t.sla_due_at.asc().nulls_last(), t.ticket_id]
     if sort == "age":
         return [t.created_at.asc(), t.ticket_id]
     if sort == "activity":

@@ -113,7 +113,7 @@ def sla_state_condition(state: str, now: datetime):
     """The SQL condition for a queue filter by SLA state (the same rules as sla_state, for open tickets)."""
     t = SupportTicket
     if state == "breached":
-        return sa.and_(t.sla_due_at.is_not(None), t.sla_due_at <= now)
+        return t.sla_due_at <= now  # NULL never compares true
     if state == "at_risk":
         return sa.and_(t.sla_at_risk_at <= now, t.sla_due_at > now)
     if state == "ok":
