@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
@@ -14,4 +16,14 @@ def render(template: str, block: str | None = None, status: int = 200, **context
         body = render_template(template, **context)
     response = make_response(body, status)
     response.vary.add("HX-Request")
+    return response
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def with_toast(response, message: str, level: str = "success"):
+    """Ask the page to show `message` as a toast (portal.js listens for showToast)."""
+    response.headers["HX-Trigger"] = json.dumps({"showToast": {"message": message, "level": level}})
     return response

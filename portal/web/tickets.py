@@ -7,7 +7,6 @@ the ticket as it is now.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -33,7 +32,7 @@ from portal.services.errors import Conflict, DomainError, Forbidden, NotFound
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, staff_queue
 from portal.services.sla import sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
-from portal.web.rendering import render
+from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
 
 bp = Blueprint("tickets", __name__, url_prefix="/staff/tickets")
@@ -43,15 +42,6 @@ WORKERS = (EmployeeRole.TECHNICIAN, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _toast(response, message: str, level: str = "success"):
-    response.headers["HX-Trigger"] = json.dumps({"showToast": {"message": message, "level": level}})
-    return response
 
 
 def _version() -> int | None:
@@ -112,9 +102,9 @@ def take_ticket(ticket_id: int):
         db.session.rollback()
         return _queue_row_error(ticket_id, error)
     db.session.commit()
-    if not _is_htmx():
+    if not is_htmx():
         return redirect(url_for("tickets.show_ticket", ticket_id=ticket_id), code=303)
-    return _toast(_queue_row(ticket_id), f"{ticket.ticket_number} is yours.")
+    return with_toast(_queue_row(ticket_id), f"{ticket.ticket_number} is yours.")
 
 
 def _queue_row(ticket_id: int, status: int = 200):
@@ -136,9 +126,9 @@ def _queue_row_error(ticket_id: int, error: DomainError):
         abort(404)
     if isinstance(error, Forbidden):
         abort(403, description=error.message)
-    if not _is_htmx():
+    if not is_htmx():
         abort(error.status, description=error.message)
-    return _toast(_queue_row(ticket_id, status=409 if isinstance(error, Conflict) else 422), error.message, "error")
+    return with_toast(_queue_row(ticket_id, status=409 if isinstance(error, Conflict) else 422), error.message, "error")
 
 
 @bp.post("/bulk")
@@ -165,11 +155,11 @@ def bulk_update_tickets():
             message += " Not changed: " + "; ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         level = "success" if changed else "error"
     filters = QueueFilters.from_args(request.args)
-    if not _is_htmx():
+    if not is_htmx():
         return redirect(url_for("tickets.queue", **filters.as_args()), code=303)
     response = render("staff/tickets/queue.html", block="queue_results",
                       **_queue_context(principal, filters, None))
-    return _toast(response, message, level)
+    return with_toast(response, message, level)
 
 
 # --- one ticket --------------------------------------------------------------------------------
@@ -221,19 +211,19 @@ def _after_change(ticket_id: int, message: str, error: DomainError | None = None
     """The answer to a change: the ticket panel for htmx, a redirect otherwise."""
     if error is None:
         db.session.commit()
-        if not _is_htmx():
+        if not is_htmx():
             return redirect(url_for("tickets.show_ticket", ticket_id=ticket_id), code=303)
         response = render("staff/tickets/ticket.html", block="ticket_main", **_ticket_context(ticket_id))
-        return _toast(response, message)
+        return with_toast(response, message)
     db.session.rollback()
     if isinstance(error, NotFound):
         abort(404)
     if isinstance(error, Forbidden):
         abort(403, description=error.message)
     status = 409 if isinstance(error, Conflict) else 422
-    response = render("staff/tickets/ticket.html", block="ticket_main" if _is_htmx() else None, status=status,
+    response = render("staff/tickets/ticket.html", block="ticket_main" if is_htmx() else None, status=status,
                       **_ticket_context(ticket_id, error=error, form=request.form.to_dict()))
-    return _toast(response, error.message, "error")
+    return with_toast(response, error.message, "error")
 
 
 @bp.post("/<int:ticket_id>/status")

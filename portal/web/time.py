@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,7 +22,7 @@ from portal.services.timesheets import (
     timesheet_week,
     update_entry,
 )
-from portal.web.rendering import render
+from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
 
 bp = Blueprint("time", __name__, url_prefix="/staff")
@@ -31,15 +30,6 @@ bp = Blueprint("time", __name__, url_prefix="/staff")
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _toast(response, message: str, level: str = "success"):
-    response.headers["HX-Trigger"] = json.dumps({"showToast": {"message": message, "level": level}})
-    return response
 
 
 def _week_arg() -> date:
@@ -109,15 +99,15 @@ def work_picker():
 def _after(week: date, message: str, error: DomainError | None):
     if error is None:
         db.session.commit()
-        if not _is_htmx():
+        if not is_htmx():
             return redirect(url_for("time.timesheet", week=week.isoformat()), code=303)
-        return _toast(_timesheet_page(week), message)
+        return with_toast(_timesheet_page(week), message)
     db.session.rollback()
     if isinstance(error, NotFound):
         abort(404)
     if isinstance(error, Forbidden):
         abort(403, description=error.message)
-    return _toast(_timesheet_page(week, error=error, form=request.form.to_dict(), status=422,
+    return with_toast(_timesheet_page(week, error=error, form=request.form.to_dict(), status=422,
                                   editing=request.view_args.get("entry_id")), error.message, "error")
 
 
@@ -200,11 +190,11 @@ def decide_entries():
                        reason=request.form.get("rejection_reason", ""), now=_now(), ip=client_ip())
     except DomainError as error:
         db.session.rollback()
-        if not _is_htmx():
+        if not is_htmx():
             abort(error.status if error.status in (403, 404, 409) else 422, description=error.message)
-        return _toast(_approvals_page(status=409 if error.status == 409 else 422, error=error), error.message, "error")
+        return with_toast(_approvals_page(status=409 if error.status == 409 else 422, error=error), error.message, "error")
     db.session.commit()
     message = f"{count} entr{'y' if count == 1 else 'ies'} {'approved' if approve else 'rejected'}."
-    if not _is_htmx():
+    if not is_htmx():
         return redirect(url_for("time.approvals", **{k: v for k, v in request.args.items()}), code=303)
-    return _toast(_approvals_page(), message)
+    return with_toast(_approvals_page(), message)
