@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from portal.config import ConfigurationError, database_url, settings_from_environment
 from portal.extensions import csrf, db, mailer, migrate
@@ -49,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
         hops = app.config["TRUST_PROXY_HEADERS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    app.url_map.converters["int"] = BoundedInt  # ids beyond PostgreSQL's integer are 404, not 500
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=False)
     csrf.init_app(app)
@@ -68,6 +70,14 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     register_cli(app)
     return app
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:...>` in URLs, limited to what an `integer` column holds."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _instance_secret_key(instance: Path) -> str:

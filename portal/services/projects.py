@@ -234,6 +234,11 @@ def _phase_values(session, project: Project, form: PhaseForm, phase_id: int | No
     return values
 
 
+def _approval_involved(phase: ProjectPhase) -> bool:
+    """Once the customer was asked (or decided), the phase keeps needing their approval."""
+    return any((phase.approval_requested_at, phase.approved_at, phase.rejected_at))
+
+
 def _manageable(principal: policy.Principal, project: Project) -> None:
     if not policy.may_manage_project(principal, project):
         raise Forbidden("Only the project's manager or an admin changes its phases.")
@@ -264,6 +269,8 @@ def update_phase(session, principal: policy.Principal, phase: ProjectPhase, form
     if phase.phase_status in (PH.COMPLETED, PH.CANCELLED):
         raise Invalid(f"The phase is {phase.phase_status.value}; it can no longer change.", "phase_status")
     values = _phase_values(session, phase.project, form, phase.phase_id)
+    if phase.requires_approval and _approval_involved(phase):
+        values["requires_approval"] = True  # no way around the customer once they are involved
     changes = {k: (getattr(phase, k), v) for k, v in values.items() if getattr(phase, k) != v}
     for key, value in values.items():
         setattr(phase, key, value)
@@ -323,7 +330,7 @@ def change_phase_status(session, principal: policy.Principal, phase: ProjectPhas
     current = PH(phase.phase_status)
     if target not in PHASE_MOVES[current]:
         raise Invalid(f"A {current.value} phase cannot become {target.value}.", "phase_status")
-    if target == PH.ACTIVE and phase.requires_approval and phase.approved_at is None:
+    if target == PH.ACTIVE and (phase.requires_approval or phase.rejected_at) and phase.approved_at is None:
         raise Invalid("This phase waits for the customer's approval before it can start.", "phase_status")
     phase.phase_status = target
     session.flush()

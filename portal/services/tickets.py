@@ -50,6 +50,9 @@ MOVE_LABELS = {
     S.RESOLVED: "Resolve", S.CLOSED: "Close",
 }
 AUTO_CLOSE_AFTER = timedelta(days=7)
+# Who can be assigned a ticket: those who work tickets (policy.may_work_tickets).
+WORKER_ROLES = ("technician", "senior_technician", "admin")
+MAX_BULK = 500
 MAX_BODY = 20_000
 
 
@@ -260,8 +263,9 @@ def assign(session, principal: policy.Principal, ticket: SupportTicket, employee
         raise Invalid("A closed ticket cannot be reassigned.", "assigned_employee_id")
     if employee_id is not None:
         employee = session.get(Employee, employee_id)
-        if employee is None or employee.employment_status != EmploymentStatus.ACTIVE:
-            raise Invalid("Choose an active employee.", "assigned_employee_id")
+        if (employee is None or employee.employment_status != EmploymentStatus.ACTIVE
+                or employee.role not in WORKER_ROLES):
+            raise Invalid("Choose an active technician, senior technician or admin.", "assigned_employee_id")
     before = ticket.assigned_employee_id
     ticket.assigned_employee_id = employee_id
     if employee_id is not None and ticket.assigned_at is None:
@@ -303,10 +307,12 @@ def update_details(session, principal: policy.Principal, ticket: SupportTicket, 
             hours = Decimal(raw) if raw else None
         except InvalidOperation:
             raise Invalid("Enter the estimate in hours, like 2.5.", "estimated_hours") from None
-        if hours is not None and not (Decimal("0") < hours < Decimal("1000")):
-            raise Invalid("The estimate must be more than 0 and under 1000 hours.", "estimated_hours")
         if hours is not None:
+            if not hours.is_finite():
+                raise Invalid("Enter the estimate in hours, like 2.5.", "estimated_hours")
             hours = hours.quantize(Decimal("0.01"))
+            if not (Decimal("0.01") <= hours < Decimal("1000")):
+                raise Invalid("The estimate must be at least 0.01 and under 1000 hours.", "estimated_hours")
         if hours != ticket.estimated_hours:
             changes["estimated_hours"] = (ticket.estimated_hours, hours)
             ticket.estimated_hours = hours
@@ -348,6 +354,11 @@ def add_comment(session, principal: policy.Principal, ticket: SupportTicket, bod
     else:
         if not policy.may_work_tickets(principal):
             raise Forbidden("Your role reads tickets but does not write in them.")
+        if not internal and not policy.may_update_ticket(principal, ticket):
+            # Anyone who works tickets may leave an internal note; only the ticket's owner (or a
+            # senior or admin) answers the customer.
+            raise Forbidden("Only the assigned technician, a senior technician or an admin replies to the "
+                            "customer on this ticket. Leave an internal note instead.")
         comment.author_employee_id = principal.employee_id
         if not internal and ticket.first_response_at is None:
             ticket.first_response_at = now
@@ -374,6 +385,8 @@ def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], act
         raise Forbidden("Only senior technicians and admins change many tickets at once.")
     if not ticket_ids:
         raise Invalid("Choose at least one ticket.", "ticket_ids")
+    if len(ticket_ids) > MAX_BULK:
+        raise Invalid(f"Choose at most {MAX_BULK} tickets at once.", "ticket_ids")
     if action not in BULK_ACTIONS:
         raise Invalid("Choose what to change.", "action")
     tickets = session.scalars(sa.select(SupportTicket).where(SupportTicket.ticket_id.in_(ticket_ids))

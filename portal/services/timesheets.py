@@ -9,11 +9,22 @@ from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 
-from portal.models import ApprovalStatus, Employee, Project, ProjectStatus, SupportTicket, TimeEntry, WorkCategory
+from portal.models import (
+    ApprovalStatus,
+    Employee,
+    Project,
+    ProjectStatus,
+    SupportTicket,
+    TicketStatus,
+    TimeEntry,
+    WorkCategory,
+)
 from portal.services import audit, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 MAX_HOURS = Decimal("24")
+MAX_DECISIONS = 1000
+EARLIEST_WEEK, LATEST_WEEK = date(1900, 1, 1), date(2999, 12, 1)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,8 @@ def _validated(session, principal: policy.Principal, data: NewTimeEntry, now: da
         work = session.get(SupportTicket, data.ticket_id)
         if work is None:
             raise NotFound("No such ticket.", "ticket_id")
+        if work.status == TicketStatus.CLOSED:
+            raise Invalid("The ticket is closed; it takes no more time.", "ticket_id")
     else:
         work = session.get(Project, data.project_id)
         if work is None:
@@ -142,6 +155,9 @@ def ticket_time(session, ticket_id: int) -> tuple[Decimal, Decimal, list[TimeEnt
 # --- my week ---------------------------------------------------------------------------------
 
 def monday_of(day: date) -> date:
+    """The Monday of `day`'s week; days outside 1900-2999 give this week's (never an overflow)."""
+    if not (EARLIEST_WEEK <= day <= LATEST_WEEK):
+        day = date.today()
     return day - timedelta(days=day.weekday())
 
 
@@ -289,7 +305,7 @@ def pending_approvals(session, principal: policy.Principal, filters: ApprovalFil
     if filters.customer_id:
         query = query.where(TimeEntry.customer_id == filters.customer_id)
     if filters.week:
-        monday = monday_of(filters.week)
+        monday = monday_of(filters.week)  # clamped: never overflows
         query = query.where(TimeEntry.work_date.between(monday, monday + timedelta(days=6)))
     entries = session.scalars(query).unique().all()
     hours = sum((e.hours_worked for e in entries), Decimal(0))
@@ -309,6 +325,8 @@ def decide(session, principal: policy.Principal, entry_ids: list[int], *, approv
     ids = sorted(set(entry_ids))
     if not ids:
         raise Invalid("Choose at least one time entry.", "entry_ids")
+    if len(ids) > MAX_DECISIONS:
+        raise Invalid(f"Choose at most {MAX_DECISIONS} entries at once.", "entry_ids")
     reason = (reason or "").strip()
     if not approve and not reason:
         raise Invalid("Say why the time is rejected, so its author can correct it.", "rejection_reason")

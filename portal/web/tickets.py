@@ -28,7 +28,7 @@ from portal.models import (
     WorkCategory,
 )
 from portal.services import policy, tickets
-from portal.services.errors import Conflict, DomainError, Forbidden, NotFound
+from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, staff_queue
 from portal.services.sla import sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
@@ -49,6 +49,9 @@ def _version() -> int | None:
         return int(request.form.get("version", ""))
     except ValueError:
         return None
+
+
+STALE_FORM = Invalid("This form is out of date. Reload the page and make your change again.", "version")
 
 
 # --- the queue -------------------------------------------------------------------------------
@@ -94,7 +97,7 @@ def queue():
 @require(policy.may_work_tickets)
 def take_ticket(ticket_id: int):
     principal = current_principal()
-    ticket = _staff_ticket(ticket_id)
+    ticket = _staff_ticket(ticket_id, lock=True)
     try:
         tickets.assign(db.session, principal, ticket, principal.employee_id, expected_version=_version(),
                        now=_now(), ip=client_ip())
@@ -143,7 +146,7 @@ def bulk_update_tickets():
             continue
     try:
         changed, skipped = tickets.bulk_update(
-            db.session, principal, ids[:500], request.form.get("action", ""), request.form.get("value", ""),
+            db.session, principal, ids, request.form.get("action", ""), request.form.get("value", ""),
             now=_now(), resolution_notes=request.form.get("resolution_notes"), ip=client_ip())
     except DomainError as error:
         db.session.rollback()
@@ -231,6 +234,8 @@ def _after_change(ticket_id: int, message: str, error: DomainError | None = None
 def change_ticket_status(ticket_id: int):
     ticket = _staff_ticket(ticket_id, lock=True)
     to = request.form.get("status", "")
+    if _version() is None:
+        return _after_change(ticket_id, "", STALE_FORM)
     try:
         tickets.change_status(db.session, current_principal(), ticket, to, expected_version=_version(), now=_now(),
                               resolution_notes=request.form.get("resolution_notes"), ip=client_ip())
@@ -243,6 +248,8 @@ def change_ticket_status(ticket_id: int):
 @require(policy.may_work_tickets)
 def assign_ticket(ticket_id: int):
     ticket = _staff_ticket(ticket_id, lock=True)
+    if _version() is None:
+        return _after_change(ticket_id, "", STALE_FORM)
     raw = request.form.get("assigned_employee_id", "")
     try:
         employee_id = int(raw) if raw else None
@@ -260,6 +267,8 @@ def assign_ticket(ticket_id: int):
 @require(policy.may_work_tickets)
 def update_ticket_details(ticket_id: int):
     ticket = _staff_ticket(ticket_id, lock=True)
+    if _version() is None:
+        return _after_change(ticket_id, "", STALE_FORM)
     try:
         tickets.update_details(db.session, current_principal(), ticket, priority=request.form.get("priority"),
                                estimated_hours=request.form.get("estimated_hours"), expected_version=_version(),

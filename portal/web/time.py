@@ -186,7 +186,7 @@ def decide_entries():
             continue
     approve = request.form.get("decision") == "approve"
     try:
-        count = decide(db.session, current_principal(), ids[:1000], approve=approve,
+        count = decide(db.session, current_principal(), ids, approve=approve,
                        reason=request.form.get("rejection_reason", ""), now=_now(), ip=client_ip())
     except DomainError as error:
         db.session.rollback()

@@ -746,11 +746,14 @@ class TestAddComment:
             tickets.add_comment(session, tech[1], ticket, body, now=NOW)
         assert caught.value.field == "body"
 
-    def test_any_technician_may_reply_to_any_ticket(self, session, customer, tech):
+    def test_a_technician_notes_on_a_colleagues_ticket_but_does_not_answer_the_customer(self, session, customer,
+                                                                                         tech):
         colleague, _ = staff(session)
         ticket = ticket_in(session, customer, S.IN_PROGRESS, assignee=colleague)
-        tickets.add_comment(session, tech[1], ticket, "Seen this before: try the driver.", now=NOW)
-        assert ticket.first_response_at == NOW
+        tickets.add_comment(session, tech[1], ticket, "Seen this before: try the driver.", internal=True, now=NOW)
+        assert ticket.first_response_at is None
+        with pytest.raises(Forbidden, match="Leave an internal note instead"):
+            tickets.add_comment(session, tech[1], ticket, "Try the driver.", now=NOW)
 
 
 # --- update_details --------------------------------------------------------------------------

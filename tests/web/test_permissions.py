@@ -77,9 +77,9 @@ MATRIX = {
     "tickets.take_ticket": ("POST", "/staff/tickets/{ticket_id}/take", staff_only(303, roles=WORKERS)),
     "tickets.bulk_update_tickets": ("POST", "/staff/tickets/bulk", staff_only(303, roles=SENIORS)),
     "tickets.change_ticket_status": ("POST", "/staff/tickets/{ticket_id}/status", staff_only(422, roles=WORKERS)),
-    # An empty choice unassigns: seniors and admins may, a technician only takes for themselves.
-    "tickets.assign_ticket": ("POST", "/staff/tickets/{ticket_id}/assign", staff_only(303, roles=SENIORS)),
-    "tickets.update_ticket_details": ("POST", "/staff/tickets/{ticket_id}/details", staff_only(303, roles=WORKERS)),
+    # An empty form lacks the ticket version it was made from: 422 for everyone who works tickets.
+    "tickets.assign_ticket": ("POST", "/staff/tickets/{ticket_id}/assign", staff_only(422, roles=WORKERS)),
+    "tickets.update_ticket_details": ("POST", "/staff/tickets/{ticket_id}/details", staff_only(422, roles=WORKERS)),
     "tickets.add_ticket_comment": ("POST", "/staff/tickets/{ticket_id}/comments", staff_only(422, roles=WORKERS)),
     "tickets.log_ticket_time": ("POST", "/staff/tickets/{ticket_id}/time", staff_only(422, roles=WORKERS)),
     "tickets.new_ticket": ("GET", "/staff/tickets/new", staff_only(200, roles=WORKERS + ["account_manager"])),
