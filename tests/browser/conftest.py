@@ -184,3 +184,10 @@ def new_page(chromium, live_server, page_problems):
 def page(new_page):
     """A fresh desktop-size page in a context of its own."""
     return new_page()
+
+
+def htmx_settled(page) -> None:
+    """Wait until htmx has swapped, settled and wired up the new content (forms post via htmx)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
+        " && Array.from(document.querySelectorAll('[hx-post], [hx-get]')).every(e => e['htmx-internal-data'])")

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PASSWORD, PHONE
+from tests.browser.conftest import PASSWORD, PHONE, htmx_settled
 
 TITLE = "Suspicious sign-in alert for the CFO"
 NOTE = "Internal: checked the sign-in logs, the IP belongs to a VPN exit node."
@@ -39,26 +39,32 @@ def test_technician_works_a_ticket_and_the_customer_sees_only_the_reply(new_page
     expect(page).to_have_url(re.compile(r"assignee=unassigned"))
     row = page.locator("tr", has_text=title)
     expect(row).to_be_visible()
+    htmx_settled(page)
     row.get_by_role("button", name=re.compile("^Take")).click()
     expect(row).to_contain_text("Amanda Lee")
     row.get_by_role("link", name=title).click()
     expect(page.get_by_role("heading", name=title)).to_be_visible()
     page.evaluate("window.__sameDocument = true")
 
+    htmx_settled(page)
     page.get_by_label("Write a reply or an internal note").fill(NOTE)
     page.get_by_role("button", name="Add internal note").click()
     expect(page.locator(".comment--internal", has_text=NOTE)).to_be_visible()
+    htmx_settled(page)
     page.get_by_label("Write a reply or an internal note").fill(REPLY)
     page.get_by_role("button", name="Send reply to customer").click()
     expect(page.locator(".comment", has_text=REPLY)).to_be_visible()
 
+    htmx_settled(page)
     page.get_by_label("Hours", exact=True).fill("1.5")
     page.get_by_label("What you did").fill("Investigated the alert and blocked the sign-in")
     page.get_by_role("button", name="Log time").click()
     expect(page.get_by_text("1.5 h waiting for approval")).to_be_visible()
 
+    htmx_settled(page)
     page.get_by_role("button", name="Start work").click()
     expect(page.locator(".ticket .page-header")).to_contain_text("In progress")
+    htmx_settled(page)
     page.get_by_label("Resolution notes").fill("Done; see the conversation for the details.")
     page.get_by_role("button", name="Resolve").click()
     expect(page.locator(".ticket .page-header")).to_contain_text("Resolved")

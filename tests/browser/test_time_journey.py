@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, htmx_settled
 
 TICKET = "Mail merge sends from the wrong address"
 
@@ -23,6 +23,7 @@ def _sign_in(page, email):
 
 
 def _log(page, day: date, hours: str, what: str):
+    htmx_settled(page)  # after the previous entry the form was swapped in anew
     page.get_by_label("Find a ticket or project").fill("Mail merge")
     work = page.locator("#work")
     # Wait for the search to narrow the list (the placeholder and this one ticket), then choose.
@@ -69,24 +70,29 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     expect(senior).to_have_url(re.compile(r"employee_id=\d+"))  # the filtered list has replaced the old one
     for what in ("Journey: traced the merge profile", "Journey: tested with the user"):
         senior.get_by_role("row", name=re.compile(what)).get_by_role("checkbox").check()
+    htmx_settled(senior)
     senior.get_by_role("button", name="Approve selected").click()
     expect(senior.get_by_text("2 entries approved.")).to_be_visible()
     senior.get_by_role("row", name=re.compile("Journey: wrote it up")).get_by_role("checkbox").check()
     senior.get_by_label("Reason to reject").fill("Knowledge-base writing is not billable: untick Billable")
+    htmx_settled(senior)
     senior.get_by_role("button", name="Reject selected").click()
     expect(senior.get_by_text("1 entry rejected.")).to_be_visible()
 
     tech.reload()
     rejected = tech.locator(".entry--rejected")
     expect(rejected).to_contain_text("Knowledge-base writing is not billable")
+    htmx_settled(tech)
     rejected.get_by_role("link", name="Correct").click()
     tech.locator("#edit-billable").uncheck()
+    htmx_settled(tech)
     tech.get_by_role("button", name="Send again").click()
     expect(tech.locator(".entry", has_text="Journey: wrote it up")).to_contain_text("Pending")
     expect(tech.locator(".entry", has_text="Journey: wrote it up")).to_contain_text("Not billable")
 
     senior.reload()
     senior.get_by_role("row", name=re.compile("Journey: wrote it up")).get_by_role("checkbox").check()
+    htmx_settled(senior)
     senior.get_by_role("button", name="Approve selected").click()
     expect(senior.get_by_text("1 entry approved.")).to_be_visible()
 
