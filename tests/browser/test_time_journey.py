@@ -73,6 +73,7 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     htmx_settled(senior)
     senior.get_by_role("button", name="Approve selected").click()
     expect(senior.get_by_text("2 entries approved.")).to_be_visible()
+    htmx_settled(senior)  # the toast comes before the new list: choose only once it is in
     senior.get_by_role("row", name=re.compile("Journey: wrote it up")).get_by_role("checkbox").check()
     senior.get_by_label("Reason to reject").fill("Knowledge-base writing is not billable: untick Billable")
     htmx_settled(senior)
@@ -80,6 +81,7 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     expect(senior.get_by_text("1 entry rejected.")).to_be_visible()
 
     tech.reload()
+    htmx_settled(tech)
     rejected = tech.locator(".entry--rejected")
     expect(rejected).to_contain_text("Knowledge-base writing is not billable")
     htmx_settled(tech)
@@ -91,6 +93,7 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     expect(tech.locator(".entry", has_text="Journey: wrote it up")).to_contain_text("Not billable")
 
     senior.reload()
+    htmx_settled(senior)
     senior.get_by_role("row", name=re.compile("Journey: wrote it up")).get_by_role("checkbox").check()
     htmx_settled(senior)
     senior.get_by_role("button", name="Approve selected").click()
