@@ -166,6 +166,12 @@ def may_assign_ticket(p: Principal, ticket, employee_id: int | None) -> bool:
             and ticket.assigned_employee_id in (None, p.employee_id))
 
 
+def may_take_ticket(p: Principal, ticket) -> bool:
+    """Offer "take this ticket": open work not already the principal's, which they may assign to themselves."""
+    return (ticket.status != "closed" and ticket.assigned_employee_id != p.employee_id
+            and may_assign_ticket(p, ticket, p.employee_id))
+
+
 def may_assign_to_anyone(p: Principal) -> bool:
     return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
 

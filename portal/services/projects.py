@@ -99,6 +99,11 @@ def _collect(checks) -> dict:
     return values
 
 
+def planned_phases_total(project: Project) -> Decimal:
+    """What the project's phases take of its budget (cancelled phases free theirs), from loaded phases."""
+    return sum((p.budget_allocation for p in project.phases if p.phase_status != PH.CANCELLED), Decimal(0))
+
+
 def _phases_total(session, project_id: int, without: int | None = None) -> Decimal:
     query = sa.select(sa.func.coalesce(sa.func.sum(ProjectPhase.budget_allocation), 0)).where(
         ProjectPhase.project_id == project_id, ProjectPhase.phase_status != PH.CANCELLED)

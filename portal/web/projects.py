@@ -19,6 +19,7 @@ from portal.services.projects import (
     add_phase,
     change_phase_status,
     create_project,
+    planned_phases_total,
     project_for_staff,
     project_list,
     request_phase_approval,
@@ -94,8 +95,7 @@ def _detail(project_id: int, *, error: DomainError | None = None, error_scope: s
     customers, managers = _choices()
     return render("staff/projects/show.html", project=project, may_manage=policy.may_manage_project(principal, project),
                   project_moves=PROJECT_MOVES[project.project_status], phase_moves=PHASE_MOVES,
-                  phases_total=sum((p.budget_allocation for p in project.phases if p.phase_status.value != "cancelled"),
-                                   start=0),
+                  phases_total=planned_phases_total(project),
                   managers=managers, is_admin=policy.may_administer(principal), error=error,
                   error_scope=error_scope, form=request.form if error else {}, status=status)
 

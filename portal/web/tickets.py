@@ -194,8 +194,7 @@ def _ticket_context(ticket_id: int, *, error: DomainError | None = None, form: d
         "ticket": ticket, "now": now, "sla": sla_state(ticket, now), "moves": tickets.allowed_moves(principal, ticket),
         "move_labels": tickets.MOVE_LABELS, "may_update": may_update, "may_work": policy.may_work_tickets(principal),
         "may_assign_anyone": policy.may_assign_to_anyone(principal),
-        "may_take": policy.may_assign_ticket(principal, ticket, principal.employee_id)
-        and ticket.assigned_employee_id != principal.employee_id and ticket.status != "closed",
+        "may_take": policy.may_take_ticket(principal, ticket),
         "technicians": _technicians() if policy.may_assign_to_anyone(principal) else [],
         "time_approved": approved, "time_pending": pending, "time_entries": entries, "history": history,
         "priorities": list(TicketPriority), "work_categories": list(WorkCategory),
