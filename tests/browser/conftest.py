@@ -189,5 +189,6 @@ def page(new_page):
 def htmx_settled(page) -> None:
     """Wait until htmx has swapped, settled and wired up the new content (forms post via htmx)."""
     page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
+        "() => document.readyState === 'complete' && !!window.htmx"
+        " && !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
         " && Array.from(document.querySelectorAll('[hx-post], [hx-get]')).every(e => e['htmx-internal-data'])")

@@ -32,6 +32,7 @@ def test_technician_works_a_ticket_and_the_customer_sees_only_the_reply(new_page
     sign_in(page, "amanda.lee@techserv.com")
     page.get_by_role("link", name="Tickets").click()
     expect(page.get_by_role("heading", name="Ticket queue")).to_be_visible()
+    htmx_settled(page)  # the filters change the list through htmx: choose only once it is wired up
 
     # Filter in place: the URL keeps the filter, the page does not reload.
     page.evaluate("window.__sameDocument = true")

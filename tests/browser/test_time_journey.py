@@ -66,6 +66,9 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     senior = new_page()
     _sign_in(senior, "john.davis@techserv.com")
     senior.get_by_role("link", name="Approvals").click()
+    expect(senior.get_by_role("heading", name="Time to approve")).to_be_visible()
+    senior.wait_for_load_state()
+    htmx_settled(senior)  # the filters change the list through htmx: choose only once it is wired up
     senior.get_by_label("Employee").select_option(label="Amanda Lee")
     expect(senior).to_have_url(re.compile(r"employee_id=\d+"))  # the filtered list has replaced the old one
     for what in ("Journey: traced the merge profile", "Journey: tested with the user"):
