@@ -12,7 +12,7 @@ from portal.services.tenancy import apply_contact_scope, clear_contact_scope
 from tests import factories as f
 
 TENANT_TABLES = ["customers", "contacts", "service_contracts", "support_tickets", "ticket_comments", "projects",
-                 "project_phases", "time_entries", "invoices", "invoice_line_items", "accounts"]
+                 "project_phases", "time_entries", "invoices", "invoice_line_items", "accounts", "ticket_attachments"]
 
 
 @pytest.fixture
@@ -28,6 +28,10 @@ def two_customers(session):
         employee = f.make_employee(session)
         session.execute(sa.text("""INSERT INTO ticket_comments (ticket_id, author_employee_id, body, is_internal)
                                    VALUES (:t, :e, 'public reply', false), (:t, :e, 'internal note', true)"""),
+                        {"t": ticket.ticket_id, "e": employee.employee_id})
+        session.execute(sa.text("""INSERT INTO ticket_attachments (ticket_id, uploaded_by_employee_id, file_name,
+                                   content_type, size_bytes, sha256, storage_name)
+                                   VALUES (:t, :e, 'log.txt', 'text/plain', 3, repeat('0', 64), md5(random()::text))"""),
                         {"t": ticket.ticket_id, "e": employee.employee_id})
         project = f.make_project(session, customer=customer)
         session.execute(sa.text("""INSERT INTO project_phases (project_id, phase_name, budget_allocation,

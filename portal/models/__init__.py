@@ -27,7 +27,7 @@ from portal.models.customers import Contact, Customer
 from portal.models.employees import Employee
 from portal.models.invoices import Invoice, InvoiceLineItem
 from portal.models.projects import Project, ProjectPhase
-from portal.models.tickets import SupportTicket, TicketComment, TicketStatusChange
+from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment, TicketStatusChange
 from portal.models.time_entries import TimeEntry
 
 __all__ = [
@@ -36,5 +36,5 @@ __all__ = [
     "EmployeeRole", "EmploymentStatus", "Invoice", "InvoiceLineItem", "InvoiceStatus",
     "LineItemType", "PhaseStatus", "Project", "ProjectPhase", "ProjectStatus", "ServiceContract",
     "ServiceTier", "SupportTicket", "TicketCategory", "TicketComment", "TicketPriority",
-    "TicketStatus", "TicketStatusChange", "TimeEntry", "WorkCategory",
+    "TicketAttachment", "TicketStatus", "TicketStatusChange", "TimeEntry", "WorkCategory",
 ]

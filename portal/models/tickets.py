@@ -80,6 +80,7 @@ class SupportTicket(Base):
     actual_hours: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2), server_default=sa.text("0"))
     resolution_notes: Mapped[str | None] = mapped_column(sa.Text)
     customer_satisfaction: Mapped[int | None]
+    satisfaction_comment: Mapped[str | None] = mapped_column(sa.Text)
     # The SLA clock (services/sla.py): due times kept on the row so the queue can sort and index them.
     response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
@@ -152,3 +153,28 @@ class TicketStatusChange(Base):
     changed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
     actor_type: Mapped[ActorType]
     actor_id: Mapped[int | None]
+
+
+class TicketAttachment(Base):
+    """A file attached to a ticket (or to one reply of it); the bytes live outside static/."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (
+        sa.CheckConstraint("num_nonnulls(uploaded_by_contact_id, uploaded_by_employee_id) = 1",
+                           name="chk_attachment_uploader"),
+        sa.CheckConstraint("size_bytes > 0 AND size_bytes <= 10485760", name="chk_attachment_size"),
+        sa.CheckConstraint("file_name = btrim(file_name) AND file_name <> ''", name="chk_attachment_file_name"),
+        sa.Index("idx_attachments_ticket", "ticket_id", "created_at"),
+    )
+
+    attachment_id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("support_tickets.ticket_id", ondelete="CASCADE"))
+    comment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket_comments.comment_id", ondelete="CASCADE"))
+    uploaded_by_contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.contact_id"))
+    uploaded_by_employee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("employees.employee_id"))
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = created_at()

@@ -88,6 +88,22 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         None, "A message is written by one contact or one employee."),
     ("ticket_comments", "chk_comment_internal_staff"): ConstraintMessage(
         "is_internal", "Only staff can write internal notes."),
+    # ticket_attachments
+    ("ticket_attachments", "chk_attachment_size"): ConstraintMessage(
+        "attachments", "Each file must be more than 0 bytes and at most 10 MB."),
+    ("ticket_attachments", "chk_attachment_file_name"): ConstraintMessage("attachments", "The file needs a name."),
+    ("ticket_attachments", "chk_attachment_uploader"): ConstraintMessage(
+        None, "A file is attached by one contact or one employee."),
+    ("ticket_attachments", "ticket_attachments_storage_name_key"): ConstraintMessage(
+        "attachments", "Storing the file failed; attach it again.", conflict=True),
+    ("ticket_attachments", "ticket_attachments_ticket_id_fkey"): ConstraintMessage(
+        "ticket_id", "That ticket does not exist."),
+    ("ticket_attachments", "ticket_attachments_comment_id_fkey"): ConstraintMessage(
+        "comment_id", "That reply does not exist."),
+    ("ticket_attachments", "ticket_attachments_uploaded_by_contact_id_fkey"): ConstraintMessage(
+        None, "That contact does not exist."),
+    ("ticket_attachments", "ticket_attachments_uploaded_by_employee_id_fkey"): ConstraintMessage(
+        None, "That employee does not exist."),
     # projects and phases
     ("projects", "projects_project_number_key"): ConstraintMessage(
         "project_number", "A project with this number already exists.", conflict=True),

@@ -36,3 +36,7 @@ def show_ticket(ticket_id: int):
     replies = tickets.public_conversation(db.session, ticket_id)
     return render("portal/ticket.html", ticket=ticket, replies=replies, now=datetime.now(UTC),
                   sla=sla_state(ticket, datetime.now(UTC)))
+
+
+# The portal's other pages register their routes on this same blueprint.
+from portal.web import portal_account, portal_invoices, portal_projects  # noqa: E402,F401

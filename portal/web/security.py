@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin, current_user, logout_user
 from sqlalchemy import event
@@ -211,4 +211,14 @@ def init_security(app: Flask) -> None:
             nav = {"queue": policy.may_view_queue(principal), "approvals": policy.may_approve_time(principal),
                    "people": policy.may_manage_people(principal),
                    "security": policy.may_administer(principal)}
+        elif principal is not None:
+            # The portal's menu: (endpoint, label), only what this contact's flags open.
+            nav = {"portal": [(endpoint, label) for endpoint, label, shown in (
+                ("portal.home", "Home", True),
+                ("portal.tickets", "Tickets", True),
+                ("portal.usage", "Contract usage", policy.may_see_contract_usage(principal)),
+                ("portal.invoices", "Invoices", policy.may_see_invoices(principal)),
+                ("portal.projects", "Projects", policy.may_see_projects(principal)),
+            ) if shown and endpoint in current_app.view_functions],
+                   "profile": "portal.profile" in current_app.view_functions}
         return {"principal": principal, "nav": nav}

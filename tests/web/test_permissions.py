@@ -3,6 +3,7 @@ contacts with each flag combination. A route added without its row here fails th
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -174,8 +175,16 @@ def test_route_answers_each_persona(app, browser, session, endpoint, persona):
         assert response.status_code == want, response.get_data(as_text=True)[:300]
 
 
-# Every /portal route that takes an id, with how to reach another customer's (or a colleague's) row.
-CROSS_TENANT = {"portal.show_ticket": "/portal/tickets/{ticket_id}"}
+# Every /portal route that takes an id: how to make the signed-in contact's own row and another
+# customer's: (path of own, path of theirs) for a GET that answers 200 on one's own row, or
+# (own, theirs, method, expected code on own) otherwise.
+def _tickets(session, own_customer, contact, other_customer):
+    own = f.make_ticket(session, customer=own_customer, contact_id=contact.contact_id)
+    theirs = f.make_ticket(session, customer=other_customer)
+    return f"/portal/tickets/{own.ticket_id}", f"/portal/tickets/{theirs.ticket_id}"
+
+
+CROSS_TENANT = {"portal.show_ticket": _tickets}
 
 
 def test_every_portal_route_with_an_id_has_a_cross_tenant_case(app):
@@ -187,13 +196,15 @@ def test_every_portal_route_with_an_id_has_a_cross_tenant_case(app):
 @pytest.mark.parametrize("endpoint", sorted(CROSS_TENANT))
 def test_another_customers_row_is_a_404(browser, session, endpoint):
     a, b = f.make_customer(session), f.make_customer(session)
-    contact = f.make_contact_login(session, customer=a, is_primary_contact=True)
-    own = f.make_ticket(session, customer=a, contact_id=contact.contact_id)
-    theirs = f.make_ticket(session, customer=b)
+    contact = f.make_contact_login(session, customer=a, is_primary_contact=True, is_billing_contact=True,
+                                   can_approve_projects=True)
+    own, theirs, *code = CROSS_TENANT[endpoint](session, a, contact, b)
     _sign_in_quickly(browser, session, contact)
-    assert browser.client.get(CROSS_TENANT[endpoint].format(ticket_id=own.ticket_id)).status_code == 200
-    assert browser.client.get(CROSS_TENANT[endpoint].format(ticket_id=theirs.ticket_id)).status_code == 404
-    assert browser.client.get(CROSS_TENANT[endpoint].format(ticket_id=999_999_999)).status_code == 404
+    method = browser.client.get if not code or code[0] != "POST" else browser.post
+    assert method(own).status_code == (code[1] if code else 200)
+    assert method(theirs).status_code == 404
+    missing = re.sub(r"/\d+", "/999999999", theirs)
+    assert method(missing).status_code == 404
 
 
 def test_a_colleagues_ticket_is_a_404_unless_primary(browser, session):
