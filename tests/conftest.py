@@ -182,3 +182,19 @@ def browser(app, session):
 @pytest.fixture
 def other_browser(app, session):
     return Browser(app.test_client())
+
+
+def count_queries(session, action) -> int:
+    """How many SQL statements `action()` runs (the harness's savepoints not counted)."""
+    from sqlalchemy import event
+
+    statements = []
+    engine = session.get_bind().engine
+    listener = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    # Savepoints are the test harness's (each request "commits" the test's setup), not the page's.
+    return len([s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))])

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from portal.models import SupportTicket, TicketComment
 from tests import factories as f
+from tests.conftest import count_queries
 
 
 @pytest.fixture
@@ -100,22 +100,6 @@ def test_plain_form_posts_redirect_back(browser, session, tech):
     assert response.status_code == 303 and response.headers["Location"] == f"/staff/tickets/{ticket.ticket_id}"
 
 
-def _count_queries(session, action) -> int:
-    statements = []
-
-    def listener(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = session.get_bind().engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    # Savepoints are the test harness's (each request "commits" the test's setup), not the page's.
-    return len([s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))])
-
-
 @pytest.mark.parametrize("url", ["/staff/tickets/", "/staff/tickets/?q=printer", "/staff/tickets/{ticket_id}",
                                  "/staff/customers/{customer_id}"])
 def test_pages_run_a_fixed_number_of_queries(browser, session, tech, url):
@@ -127,13 +111,13 @@ def test_pages_run_a_fixed_number_of_queries(browser, session, tech, url):
         assert browser.client.get(target).status_code == 200
 
     load()  # warm up
-    few = _count_queries(session, load)
+    few = count_queries(session, load)
     for n in range(57):
         ticket = _ticket(session, customer=customer, title=f"printer {n}")
         session.add(TicketComment(ticket_id=first.ticket_id, author_employee_id=tech.employee_id, body=f"note {n}"))
         f.make_time_entry(session, employee=tech, ticket=first if n % 2 else ticket)
     session.flush()
-    assert _count_queries(session, load) == few
+    assert count_queries(session, load) == few
 
 
 def test_open_a_ticket_for_a_customer(browser, session, tech):

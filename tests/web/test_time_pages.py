@@ -7,10 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from portal.models import TimeEntry
 from tests import factories as f
+from tests.conftest import count_queries
 
 
 def _today():
@@ -76,18 +76,6 @@ def test_approvals_page_approve_and_reject(browser, session):
     assert session.get(TimeEntry, second.entry_id).rejection_reason == "Split it over two days"
 
 
-def _count(session, action) -> int:
-    statements = []
-    engine = session.get_bind().engine
-    listener = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return len([s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))])
-
-
 @pytest.mark.parametrize("url, role", [("/staff/timesheet", "technician"), ("/staff/approvals", "admin")])
 def test_time_pages_run_a_fixed_number_of_queries(browser, session, url, role):
     me = f.make_staff(session, role=role)
@@ -101,9 +89,9 @@ def test_time_pages_run_a_fixed_number_of_queries(browser, session, url, role):
         assert browser.client.get(url).status_code == 200
 
     load()
-    few = _count(session, load)
+    few = count_queries(session, load)
     for n in range(57):
         f.make_time_entry(session, employee=author, ticket=f.make_ticket(session) if n % 3 else ticket,
                           project=None, work_date=_today())
     session.flush()
-    assert _count(session, load) == few
+    assert count_queries(session, load) == few
