@@ -86,6 +86,8 @@ def settings_from_environment() -> dict:
         "SQLALCHEMY_ECHO": os.environ.get("SQLALCHEMY_ECHO") == "1",
         # Times are stored in UTC and shown in this zone (the MSP's own, by default Denver's).
         "DISPLAY_TIMEZONE": _zone_setting("DISPLAY_TIMEZONE", "America/Denver"),
+        # Where ticket attachments are kept (outside static/); default: the instance folder's attachments/.
+        "ATTACHMENTS_PATH": os.environ.get("ATTACHMENTS_PATH") or None,
         "SESSION_IDLE_MINUTES_STAFF": _int_setting("SESSION_IDLE_MINUTES_STAFF", 480),
         "SESSION_IDLE_MINUTES_CONTACT": _int_setting("SESSION_IDLE_MINUTES_CONTACT", 120),
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
@@ -96,6 +98,11 @@ def settings_from_environment() -> dict:
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
         "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "1"),
         "MAIL_FROM": os.environ.get("MAIL_FROM") or None,
+        # Who issues the invoices, printed at the top of every invoice PDF. Address lines are
+        # separated by "|" (or real newlines), so one environment variable holds the whole block.
+        "INVOICE_ISSUER_NAME": os.environ.get("INVOICE_ISSUER_NAME") or "TechServ Solutions",
+        "INVOICE_ISSUER_ADDRESS": os.environ.get("INVOICE_ISSUER_ADDRESS") or "Denver, Colorado|United States",
+        "INVOICE_ISSUER_EMAIL": os.environ.get("INVOICE_ISSUER_EMAIL") or "billing@techserv.com",
     }
 
 
