@@ -19,7 +19,7 @@ from portal.models import (
     ProjectStatus,
 )
 from portal.services import audit, policy
-from portal.services.errors import Forbidden, Invalid, NotFound
+from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.money import to_cents
 from portal.services.numbering import next_number
 
@@ -377,3 +377,240 @@ def project_for_staff(session, project_id: int) -> Project:
     if project is None:
         raise NotFound("No such project.")
     return project
+
+
+# --- the customer's side: projects in the portal and a sponsor's decision on a phase ------------
+
+
+PORTAL_PAGE_SIZE = 20
+REASON_LIMIT = 2_000
+# Open work first; cancelled projects last, still listed so the customer can look them up.
+_CUSTOMER_ORDER = sa.case({P.ACTIVE: 0, P.PLANNING: 1, P.ON_HOLD: 2, P.COMPLETED: 3},
+                          value=Project.project_status, else_=4)
+
+
+def awaiting_decision_clause():
+    """A phase the customer's sponsors are asked to decide on now (the SQL twin of `customer_approval_state`)."""
+    return sa.and_(ProjectPhase.requires_approval.is_(True), ProjectPhase.approval_requested_at.is_not(None),
+                   ProjectPhase.approved_at.is_(None), ProjectPhase.rejected_at.is_(None),
+                   ProjectPhase.phase_status == PH.PLANNING)
+
+
+def customer_approval_state(phase: ProjectPhase) -> str | None:
+    """What the customer is told about a phase's approval.
+
+    None (no approval needed, or a phase no longer planned that nobody decided on), 'approved',
+    'rejected', 'awaiting' (the manager asked; a sponsor may decide now) or 'not_requested'.
+    """
+    if not phase.requires_approval:
+        return None
+    if phase.approved_at is not None:
+        return "approved"
+    if phase.rejected_at is not None:
+        return "rejected"
+    if phase.phase_status != PH.PLANNING:
+        return None
+    return "awaiting" if phase.approval_requested_at is not None else "not_requested"
+
+
+@dataclass(frozen=True)
+class CustomerPhase:
+    phase: ProjectPhase
+    approval: str | None  # see customer_approval_state
+
+    @property
+    def awaiting(self) -> bool:
+        return self.approval == "awaiting"
+
+
+@dataclass(frozen=True)
+class CustomerProject:
+    """A project as its customer sees it: no internal costs or rates, the manager by name only."""
+
+    project: Project
+    phases: list[CustomerPhase]
+    manager_name: str | None
+
+    @property
+    def awaiting(self) -> int:
+        return sum(1 for p in self.phases if p.awaiting)
+
+    @property
+    def budget_used(self) -> int:
+        """Approved work (at the customer's billing rates) against the budget, in percent."""
+        budget = self.project.budget_amount
+        return int(self.project.actual_cost / budget * 100) if budget else 0
+
+
+@dataclass(frozen=True)
+class CustomerProjectsPage:
+    rows: list[CustomerProject]
+    page: int
+    pages: int
+    total: int
+    awaiting: int  # phases awaiting a sponsor's decision, over all the company's projects
+
+
+def _may_see_company_projects(principal: policy.Principal) -> None:
+    if not policy.may_see_company_projects(principal):
+        raise Forbidden("Your company's project sponsors and primary contacts see its projects.")
+
+
+def _customer_project(project: Project, manager_first: str | None, manager_last: str | None) -> CustomerProject:
+    manager = " ".join(part for part in (manager_first, manager_last) if part) or None
+    phases = sorted(project.phases, key=lambda p: (p.start_date, p.phase_id))  # in order, ties as planned
+    return CustomerProject(project, [CustomerPhase(p, customer_approval_state(p)) for p in phases], manager)
+
+
+def _with_manager_name():
+    # Contacts may read only an employee's id and names (column grants): never load the whole row.
+    return (sa.select(Project, Employee.first_name, Employee.last_name)
+            .outerjoin(Employee, Employee.employee_id == Project.project_manager_id))
+
+
+def customer_projects(session, principal: policy.Principal, page: int = 1) -> CustomerProjectsPage:
+    """The contact's company's projects, 20 a page, open ones first and cancelled ones last; three queries.
+
+    :raises Forbidden: the contact is neither a sponsor nor the primary contact (or is staff).
+    """
+    _may_see_company_projects(principal)
+    mine = Project.customer_id == principal.customer_id
+    total, awaiting = session.execute(sa.select(
+        sa.select(sa.func.count()).select_from(Project).where(mine).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(ProjectPhase).join(Project, Project.project_id == ProjectPhase.project_id)
+        .where(mine, awaiting_decision_clause()).scalar_subquery())).one()
+    pages = max(1, -(-total // PORTAL_PAGE_SIZE))
+    page = max(1, min(page, pages))
+    rows = session.execute(
+        _with_manager_name().where(mine)
+        .order_by(_CUSTOMER_ORDER, Project.start_date.desc(), Project.project_id.desc())
+        .limit(PORTAL_PAGE_SIZE).offset((page - 1) * PORTAL_PAGE_SIZE)
+        .options(sa.orm.selectinload(Project.phases))).all()
+    return CustomerProjectsPage([_customer_project(*row) for row in rows], page, pages, total, awaiting)
+
+
+def customer_project(session, principal: policy.Principal, project_id: int) -> CustomerProject:
+    """One of the contact's company's projects with its phases and who decided on them; two queries.
+
+    :raises Forbidden: the contact is neither a sponsor nor the primary contact (or is staff).
+    :raises NotFound: no such project, or another customer's.
+    """
+    _may_see_company_projects(principal)
+    row = session.execute(
+        _with_manager_name().where(Project.project_id == project_id, Project.customer_id == principal.customer_id)
+        .options(sa.orm.selectinload(Project.phases).joinedload(ProjectPhase.approved_by_contact),
+                 sa.orm.selectinload(Project.phases).joinedload(ProjectPhase.rejected_by_contact))
+        .execution_options(populate_existing=True)).one_or_none()
+    if row is None:
+        raise NotFound("No such project.")
+    return _customer_project(*row)
+
+
+@dataclass(frozen=True)
+class PhaseDecision:
+    """What happened, for the page's answer and the project manager's email."""
+
+    phase: ProjectPhase
+    project: Project
+    approved: bool
+    reason: str | None
+    decided_by: str
+    company_name: str | None
+    decided_at: datetime
+
+
+def _day_text(moment: datetime) -> str:
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def _already_decided(principal: policy.Principal, phase: ProjectPhase) -> str | None:
+    def who(contact_id, contact):
+        if contact_id == principal.contact_id:
+            return "You"
+        return contact.full_name if contact is not None else "Another sponsor"
+
+    if phase.approved_at is not None:
+        return (f"{who(phase.approved_by_contact_id, phase.approved_by_contact)} approved this phase on "
+                f"{_day_text(phase.approved_at)}; it cannot be decided again.")
+    if phase.rejected_at is not None:
+        return (f"{who(phase.rejected_by_contact_id, phase.rejected_by_contact)} rejected this phase on "
+                f"{_day_text(phase.rejected_at)}; the project manager will revise it and ask again.")
+    return None
+
+
+def decide_phase(session, principal: policy.Principal, phase_id_or_phase: int | ProjectPhase, *, approve: bool,
+                 reason: str | None, now: datetime, ip: str | None = None,
+                 project_id: int | None = None) -> PhaseDecision:
+    """A sponsor approves, or rejects saying why, a phase the project manager asked them about.
+
+    The phase's row is locked (SELECT ... FOR UPDATE) while deciding, so two sponsors deciding at
+    once cannot both win: the second sees the first's decision and is refused.
+
+    :raises Forbidden: not a sponsor, or the customer's account is suspended (read-only).
+    :raises NotFound: no such phase among the contact's company's projects (or not in `project_id`).
+    :raises Conflict: the phase was decided already (says who and when).
+    :raises Invalid: the phase needs no approval, was not sent for approval, or is no longer planned;
+        a rejection without a reason or with one over 2,000 characters (field `reason`).
+    """
+    if not policy.may_decide_phase(principal):
+        if principal.is_contact and principal.read_only:
+            raise Forbidden("Your company's account is suspended, so the portal is read-only.")
+        raise Forbidden("Only your company's project sponsors approve or reject phases.")
+    phase_id = phase_id_or_phase.phase_id if isinstance(phase_id_or_phase, ProjectPhase) else phase_id_or_phase
+    query = (sa.select(ProjectPhase, Project).join(Project, Project.project_id == ProjectPhase.project_id)
+             .where(ProjectPhase.phase_id == phase_id, Project.customer_id == principal.customer_id)
+             .with_for_update(of=ProjectPhase).execution_options(populate_existing=True))
+    if project_id is not None:
+        query = query.where(ProjectPhase.project_id == project_id)
+    row = session.execute(query).one_or_none()
+    if row is None:
+        raise NotFound("No such phase.")
+    phase, project = row
+    decided = _already_decided(principal, phase)
+    if decided:
+        raise Conflict(decided)
+    if not phase.requires_approval:
+        raise Invalid("This phase does not need your approval.")
+    if phase.phase_status != PH.PLANNING:
+        raise Invalid(f"This phase is {phase.phase_status.value}; only a planned phase can be approved or rejected.")
+    if phase.approval_requested_at is None:
+        raise Invalid("The project manager has not asked for your approval of this phase yet.")
+    text = None
+    if not approve:
+        text = (reason or "").strip()
+        if not text:
+            raise Invalid("Say why you reject the phase, so the project manager can revise it.", "reason")
+        if len(text) > REASON_LIMIT:
+            raise Invalid(f"The reason can be at most {REASON_LIMIT:,} characters (it has {len(text):,}).", "reason")
+        if "\x00" in text:
+            raise Invalid("The reason contains a character that is not allowed.", "reason")
+    if approve:
+        phase.approved_at = now
+        phase.approved_by_contact_id = principal.contact_id
+        changes = {"approved_at": (None, now), "approved_by_contact_id": (None, principal.contact_id)}
+    else:
+        phase.rejected_at = now
+        phase.rejection_reason = text
+        phase.rejected_by_contact_id = principal.contact_id
+        changes = {"rejected_at": (None, now), "rejection_reason": (None, text),
+                   "rejected_by_contact_id": (None, principal.contact_id)}
+    session.flush()
+    audit.record(session, principal.actor(ip), "phase.approved" if approve else "phase.rejected",
+                 table="project_phases", row_id=phase.phase_id, changes=changes)
+    return PhaseDecision(phase, project, approve, text, principal.name, principal.customer_name, now)
+
+
+def project_manager_address(session, project: Project) -> tuple[str, str] | None:
+    """(name, email) of the project's manager, for the mail telling them of a sponsor's decision.
+
+    A contact's transaction may read no employee's email (column grants): it asks the database
+    function portal_project_manager_email (migration 0007), which answers only for a project of
+    the contact's own customer. The address goes into the mail only, never onto a page.
+    """
+    if project.project_manager_id is None:
+        return None
+    row = session.execute(
+        sa.select(Employee.first_name + " " + Employee.last_name,
+                  sa.func.portal_project_manager_email(project.project_id))
+        .where(Employee.employee_id == project.project_manager_id)).one_or_none()
+    return (row[0], row[1]) if row and row[1] else None

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, request, url_for
 
-from portal.extensions import db, mailer
+from portal.extensions import db
 from portal.models import Customer, Employee, EmployeeRole, ProjectPhase
-from portal.services import policy
+from portal.services import notifications, policy
 from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.services.projects import (
     PHASE_MOVES,
@@ -182,16 +182,11 @@ def request_approval(project_id: int, phase_id: int):
         sponsors = request_phase_approval(db.session, principal, phase, now=_now(), ip=client_ip())
     except DomainError as error:
         return _finish(project_id, "", error, f"phase-{phase_id}")
+    # Built before the commit expires the rows; sent once the request is saved.
+    mails = notifications.phase_approval_requested(
+        phase.project, phase, sponsors, principal.name,
+        url_for("portal.show_project", project_id=project_id, _external=True) + f"#phase-{phase_id}")
     db.session.commit()
-    project = phase.project
-    for sponsor in sponsors:
-        if sponsor.communication_preference.value != "email":
-            continue  # phone and SMS contacts are called by the project manager
-        mailer.send(sponsor.email, f"Please approve: {project.project_name}, phase “{phase.phase_name}”",
-                    f"Hello {sponsor.full_name},\n\n{principal.name} asks you to approve the phase "
-                    f"“{phase.phase_name}” of {project.project_name} ({project.project_number}): budget "
-                    f"{phase.budget_allocation:,.2f}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
-                    f"\n\nDeliverables: {phase.deliverables or 'see the portal'}\n\nSign in to TechServ Portal to "
-                    f"approve or reject it: {url_for('auth.login', _external=True)}\n")
+    notifications.send(mails)
     names = ", ".join(s.full_name for s in sponsors)
     return _finish(project_id, f"Approval requested from {names}.", None, f"phase-{phase_id}")
