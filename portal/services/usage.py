@@ -1,0 +1,289 @@
+"""Contract usage for a contact: a month's included hours, what is used, what is left, and the work
+not yet invoiced, priced by the invoicing rules (services/invoicing.py) so the portal and the
+invoice never disagree.
+
+Only the customer's prices appear (the contract's fee and additional rate, each entry's client
+billing rate through the estimate); never an employee's internal rate, a rejection or a note.
+A draft invoice has not reached the customer (contacts never see drafts), so the work on it still
+shows as "not yet invoiced": the draft is the next invoice that will carry it. Four queries,
+whatever the number of entries: the contracts, the month's entries (hours only), one page of the
+not-yet-invoiced list, and the other months with work not yet invoiced.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from portal.models import (
+    ApprovalStatus,
+    Invoice,
+    InvoiceLineItem,
+    InvoiceStatus,
+    Project,
+    ServiceContract,
+    SupportTicket,
+    TimeEntry,
+)
+from portal.services import policy
+from portal.services.errors import Forbidden, Invalid
+from portal.services.invoicing import (
+    ISSUED_STATUSES,
+    PricedTime,
+    allowance_key,
+    billing_contract,
+    billing_contracts,
+    contract_on,
+    included_on_line,
+    month_end,
+    price_time,
+)
+from portal.services.money import to_cents
+
+PER_PAGE = 50
+EARLIEST_MONTH = date(2000, 1, 1)
+MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class UnbilledRow:
+    """One entry of work not yet invoiced, as the customer may see it."""
+
+    entry_id: int
+    work_date: date
+    hours: Decimal
+    description: str
+    ticket_id: int | None
+    ticket_number: str | None
+    ticket_title: str | None
+    project_number: str | None
+    project_name: str | None
+    included: Decimal  # hours the plan covers
+    estimate: Decimal  # what the invoice will charge for it
+
+    @property
+    def fully_included(self) -> bool:
+        return self.estimate == 0 and self.included == self.hours
+
+
+@dataclass(frozen=True)
+class ContractUsage:
+    month: date  # the first day of the month shown
+    today: date
+    contract: ServiceContract | None  # the contract on the month's reference day
+    included: Decimal  # the contract's included hours for the month (0 without a contract)
+    approved: Decimal  # approved billable support hours of the month under that contract
+    pending: Decimal  # support hours of the month still waiting for approval
+    left: Decimal  # included hours not yet used (never negative)
+    over: Decimal  # approved hours beyond the included ones, billed at the additional rate
+    rows: list[UnbilledRow]  # one page of the month's work not yet invoiced
+    page: int
+    pages: int
+    unbilled_count: int
+    unbilled_hours: Decimal
+    estimate: Decimal  # what the next invoice will charge for that work (before tax and fees)
+    other_months: list[tuple[date, Decimal]]  # (month, hours) of other months' work not yet invoiced
+
+    @property
+    def is_current_month(self) -> bool:
+        return self.month == self.today.replace(day=1)
+
+    @property
+    def previous_month(self) -> date | None:
+        if self.month <= EARLIEST_MONTH:
+            return None
+        return (self.month.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+    @property
+    def next_month(self) -> date | None:
+        """None when the next month is still in the future."""
+        following = month_end(self.month) + timedelta(days=1)
+        return following if following <= self.today else None
+
+    @property
+    def over_pending(self) -> Decimal:
+        """Hours that would be billed beyond the plan if the pending hours are approved as they are."""
+        return max(self.approved + self.pending - self.included, ZERO) - self.over
+
+    @property
+    def bar(self) -> list[tuple[str, Decimal, Decimal]]:
+        """The usage bar as (part, start %, width %): approved within the plan, approved over it,
+        pending, and what is left; its full length is the allowance or the hours used, if more."""
+        scale = max(self.included, self.approved + self.pending)
+        if scale == 0:
+            return []
+        parts, start = [], ZERO
+        for part, hours in (("approved", min(self.approved, self.included) if self.contract else self.approved),
+                            ("over", self.over), ("pending", self.pending), ("left", self.left)):
+            width = (hours * 100 / scale).quantize(Decimal("0.01"))
+            if width > 0:
+                parts.append((part, start, width))
+                start += width
+        return parts
+
+    @property
+    def included_mark(self) -> Decimal | None:
+        """Where the allowance ends on the bar (%), when the hours used run past it."""
+        scale = self.approved + self.pending
+        if not self.contract or self.included == 0 or scale <= self.included:
+            return None
+        return (self.included * 100 / scale).quantize(Decimal("0.01"))
+
+
+def parse_month(value: str | None, *, today: date) -> date:
+    """The first day of the month named "YYYY-MM" (this month when empty).
+
+    :raises Invalid: not a month, before 2000, or in the future.
+    """
+    current = today.replace(day=1)
+    if value is None or not value.strip():
+        return current
+    match = MONTH_PATTERN.fullmatch(value.strip())
+    month = None
+    if match and 1 <= int(match.group(2)) <= 12:
+        month = date(int(match.group(1)), int(match.group(2)), 1)
+    if month is None:
+        raise Invalid("Choose a month as year and month, for example "
+                      f"{current:%Y-%m} for {current:%B %Y}.", "month")
+    if month > current:
+        raise Invalid(f"There is no usage yet for {month:%B %Y}: choose {current:%B %Y} or an earlier month.",
+                      "month")
+    if month < EARLIEST_MONTH:
+        raise Invalid("Choose a month from January 2000 onwards.", "month")
+    return month
+
+
+def _not_invoiced():
+    """The entry is on no line of an invoice the customer received (drafts are not bills yet)."""
+    return ~sa.exists().where(
+        InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
+        InvoiceLineItem.invoice_id == Invoice.invoice_id,
+        Invoice.invoice_status != InvoiceStatus.DRAFT,
+    )
+
+
+def contract_usage(session, principal: policy.Principal, *, today: date, month: str | None = None,
+                   page: int | None = 1) -> ContractUsage:
+    """The usage of the contact's customer for `month` ("YYYY-MM"; this month by default).
+
+    :raises Forbidden: the principal is not a contact.
+    :raises Invalid: `month` is not a month, or is in the future (field "month").
+    """
+    if not policy.may_see_contract_usage(principal):
+        raise Forbidden("Contract usage is for the customer's contacts.")
+    first = parse_month(month, today=today)
+    last = month_end(first)
+    customer_id = principal.customer_id
+    contracts = billing_contracts(session, customer_id, first, last)
+    if first == today.replace(day=1):
+        contract = contract_on(contracts, today)
+    else:  # a past month: the contract at its end, or the last one that covered some of it
+        contract = contract_on(contracts, last) or (contracts[-1] if contracts else None)
+
+    # Every billable entry of the month that is approved or waiting, with its line on an invoice the
+    # customer received, if any: hours and keys only (the descriptions come with the page below).
+    issued = sa.and_(Invoice.invoice_id == InvoiceLineItem.invoice_id, Invoice.invoice_status != InvoiceStatus.DRAFT)
+    facts = session.execute(
+        sa.select(TimeEntry.entry_id, TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked,
+                  TimeEntry.billing_rate, TimeEntry.approval_status, SupportTicket.contract_id,
+                  InvoiceLineItem.quantity, InvoiceLineItem.unit_price, Invoice.invoice_status)
+        .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
+        .outerjoin(InvoiceLineItem, InvoiceLineItem.time_entry_id == TimeEntry.entry_id)
+        .outerjoin(Invoice, issued)
+        .where(
+            TimeEntry.customer_id == customer_id,
+            TimeEntry.work_date.between(first, last),
+            TimeEntry.is_billable.is_(True),
+            TimeEntry.approval_status.in_([ApprovalStatus.APPROVED, ApprovalStatus.PENDING]),
+        )
+        .order_by(TimeEntry.work_date, TimeEntry.entry_id)
+    ).all()
+
+    approved = pending = ZERO
+    already_included: dict[tuple[int, date], Decimal] = {}
+    unbilled = []
+    for row in facts:
+        row_contract = billing_contract(contracts, row, row.contract_id)
+        counts = row.ticket_id is not None and (
+            contract is None or (row_contract is not None and row_contract.contract_id == contract.contract_id))
+        if row.approval_status == ApprovalStatus.PENDING:
+            pending += row.hours_worked if counts else ZERO
+            continue
+        approved += row.hours_worked if counts else ZERO
+        if row.invoice_status is None:
+            unbilled.append((row, row.contract_id))
+        elif row.invoice_status in ISSUED_STATUSES and row_contract is not None:
+            key = allowance_key(row_contract, row.work_date)
+            already_included[key] = already_included.get(key, ZERO) + included_on_line(
+                row.hours_worked, row.quantity, row.unit_price)
+        # On a cancelled invoice's line: the entry stays with that invoice until the line lets it go.
+
+    priced: dict[int, PricedTime] = {p.entry.entry_id: p for p in
+                                     price_time(unbilled, contracts, already_included=already_included)}
+    included = Decimal(contract.included_hours) if contract else ZERO
+    unbilled_count = len(priced)
+    pages = max(1, -(-unbilled_count // PER_PAGE))
+    page = max(1, min(page or 1, pages))
+    rows = _unbilled_page(session, customer_id, first, last, page, priced) if unbilled_count else []
+    other_months = _other_unbilled_months(session, customer_id, first, today)
+    return ContractUsage(
+        month=first, today=today, contract=contract, included=included, approved=approved, pending=pending,
+        left=max(included - approved, ZERO) if contract else ZERO,
+        over=max(approved - included, ZERO) if contract else ZERO,
+        rows=rows, page=page, pages=pages, unbilled_count=unbilled_count,
+        unbilled_hours=sum((p.entry.hours_worked for p in priced.values()), ZERO),
+        estimate=to_cents(sum((p.amount for p in priced.values()), ZERO)),
+        other_months=other_months,
+    )
+
+
+def _other_unbilled_months(session, customer_id: int, shown: date, today: date) -> list[tuple[date, Decimal]]:
+    """The twelve latest other months up to today holding approved billable work not yet invoiced."""
+    month = sa.func.date_trunc("month", TimeEntry.work_date).cast(sa.Date)
+    return [(m, hours) for m, hours in session.execute(
+        sa.select(month, sa.func.sum(TimeEntry.hours_worked))
+        .where(
+            TimeEntry.customer_id == customer_id,
+            TimeEntry.work_date <= today,
+            sa.not_(TimeEntry.work_date.between(shown, month_end(shown))),
+            TimeEntry.is_billable.is_(True),
+            TimeEntry.approval_status == ApprovalStatus.APPROVED,
+            _not_invoiced(),
+        )
+        .group_by(month).order_by(month.desc()).limit(12)
+    ).all()]
+
+
+def _unbilled_page(session, customer_id: int, first: date, last: date, page: int,
+                   priced: dict[int, PricedTime]) -> list[UnbilledRow]:
+    result = session.execute(
+        sa.select(TimeEntry.entry_id, TimeEntry.work_date, TimeEntry.hours_worked, TimeEntry.description,
+                  SupportTicket.ticket_id, SupportTicket.ticket_number, SupportTicket.title,
+                  Project.project_number, Project.project_name)
+        .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
+        .outerjoin(Project, Project.project_id == TimeEntry.project_id)
+        .where(
+            TimeEntry.customer_id == customer_id,
+            TimeEntry.work_date.between(first, last),
+            TimeEntry.is_billable.is_(True),
+            TimeEntry.approval_status == ApprovalStatus.APPROVED,
+            _not_invoiced(),
+        )
+        .order_by(TimeEntry.work_date, TimeEntry.entry_id)
+        .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    ).all()
+    rows = []
+    for r in result:
+        p = priced.get(r.entry_id)
+        rows.append(UnbilledRow(
+            entry_id=r.entry_id, work_date=r.work_date, hours=r.hours_worked, description=r.description,
+            ticket_id=r.ticket_id, ticket_number=r.ticket_number, ticket_title=r.title,
+            project_number=r.project_number, project_name=r.project_name,
+            included=p.included if p else ZERO, estimate=p.amount if p else ZERO,
+        ))
+    return rows
