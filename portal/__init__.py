@@ -30,7 +30,8 @@ def create_app(config: dict | None = None) -> Flask:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=25 * 1024 * 1024,
+        # Up to five attachments of 10 MB each and the form around them; bigger is refused (413).
+        MAX_CONTENT_LENGTH=51 * 1024 * 1024,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
@@ -38,6 +39,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+    if not app.config.get("ATTACHMENTS_PATH"):
+        app.config["ATTACHMENTS_PATH"] = os.path.join(app.instance_path, "attachments")
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config, app.instance_path)
 

@@ -24,15 +24,20 @@ def pg(tmp_path_factory):
         handle.cleanup()
 
 
+ATTACHMENTS: dict[str, str] = {}  # "root": where the test app keeps attachment files (set by `app`)
+
+
 @pytest.fixture(scope="session")
-def app(pg):
+def app(pg, tmp_path_factory):
     name = pg.create_database()
+    ATTACHMENTS["root"] = str(tmp_path_factory.mktemp("attachments"))
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": pg.url_for(name),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "MAIL_BACKEND": "memory",
+        "ATTACHMENTS_PATH": ATTACHMENTS["root"],
     })
     with app.app_context():
         upgrade()
@@ -54,6 +59,12 @@ class _TestSession(orm.scoped_session):
     def remove(self) -> None:
         if self.registry.has():
             self.registry().rollback()
+            # A contact's request that committed ended its transaction, and with it the contact's
+            # role and settings (SET LOCAL). Here a commit only released a savepoint of the test's
+            # one transaction, so end the request's scope by hand as its commit would have.
+            from portal.services.tenancy import clear_contact_scope
+
+            clear_contact_scope(self.registry().connection())
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import itertools
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -147,3 +149,19 @@ def make_contact_login(session, customer=None, **kw) -> Contact:
     contact = make_contact(session, customer=customer, **kw)
     make_account(session, contact)
     return contact
+
+
+def make_attachment(session, ticket, *, data: bytes = b"line one\nline two\n", file_name: str = "error.log",
+                    comment=None, contact=None, employee=None):
+    """An attachment stored under the test app's attachments folder (tests.conftest.ATTACHMENTS)."""
+    from portal.services import attachments
+    from portal.services.policy import Principal
+    from tests.conftest import ATTACHMENTS
+
+    if contact is None and employee is None:
+        employee = make_employee(session)
+    principal = Principal(account_id=0, email="", name="", contact_id=contact.contact_id if contact else None,
+                          employee_id=employee.employee_id if employee else None)
+    checked = attachments.check(attachments.Upload(file_name, io.BytesIO(data)))
+    return attachments.attach(session, attachments.Storage(ATTACHMENTS["root"]), principal, ticket, [checked],
+                              comment=comment)[0]

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from portal.models import Account, AuthToken, ProjectPhase, TicketComment
+from portal.models import Account, AuthToken, ProjectPhase, TicketAttachment, TicketComment
 from tests import factories as f
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -31,6 +31,17 @@ def _comment(session, **kw):
     if values.pop("by_contact", False):
         values["author_contact_id"] = f.make_contact(session).contact_id
     session.add(TicketComment(**values))
+
+
+def _attachment(session, **kw):
+    ticket = f.make_ticket(session)
+    values = dict(ticket_id=ticket.ticket_id, uploaded_by_employee_id=f.make_employee(session).employee_id,
+                  file_name="log.txt", content_type="text/plain", size_bytes=10, sha256="0" * 64,
+                  storage_name=f"{f._n():032x}")
+    values.update(kw)
+    if values.pop("by_both", False):
+        values["uploaded_by_contact_id"] = f.make_contact(session).contact_id
+    session.add(TicketAttachment(**values))
 
 
 def _account(session, owner="contact", **kw):
@@ -217,6 +228,14 @@ CASES = [
      lambda s: _comment(s, is_internal=True)),
     ("chk_comment_body", "ticket_comments", lambda s: _comment(s, body="  \n "),
      lambda s: _comment(s, body="ok")),
+    ("chk_attachment_size", "ticket_attachments", lambda s: _attachment(s, size_bytes=10 * 1024 * 1024 + 1),
+     lambda s: _attachment(s, size_bytes=10 * 1024 * 1024)),
+    ("chk_attachment_size", "ticket_attachments", lambda s: _attachment(s, size_bytes=0),
+     lambda s: _attachment(s, size_bytes=1)),
+    ("chk_attachment_file_name", "ticket_attachments", lambda s: _attachment(s, file_name=" log.txt"),
+     lambda s: _attachment(s, file_name="log.txt")),
+    ("chk_attachment_uploader", "ticket_attachments", lambda s: _attachment(s, by_both=True),
+     lambda s: _attachment(s)),
 ]
 
 

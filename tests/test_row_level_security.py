@@ -194,7 +194,7 @@ def test_contact_request_runs_under_rls(browser, session, two_customers):
         f.make_ticket(session, customer=customer_b)
     browser.sign_in(contact.email)
     page = browser.get("/portal/").get_data(as_text=True)
-    assert '<dd class="stat__value">1</dd>' in page  # A's one open ticket, none of B's four
+    assert '<dd class="stat__value"><a href="/portal/tickets">1</a></dd>' in page  # A's one open ticket, none of B's four
 
 
 def test_a_forgotten_filter_in_a_contact_request_still_shows_nothing_of_others(browser, session, two_customers,
@@ -213,4 +213,4 @@ def test_a_forgotten_filter_in_a_contact_request_still_shows_nothing_of_others(b
     monkeypatch.setattr("portal.web.customer.portal_summary", unfiltered_summary)
     browser.sign_in(contact.email)
     page = browser.get("/portal/").get_data(as_text=True)
-    assert '<dd class="stat__value">1</dd>' in page
+    assert '<dd class="stat__value"><a href="/portal/tickets">1</a></dd>' in page

@@ -5,6 +5,14 @@
   it, the type found from the content, the size and a sha256. Contacts read the attachments of
   their customer's tickets (an attachment of an internal note never) and add their own.
 - support_tickets.satisfaction_comment: what the contact wrote with the 1-5 rating.
+- Contacts may name (as NULL) the columns the ORM writes in every new ticket and comment; the
+  insert policy of support_tickets now also requires a contact's new ticket to be open and empty
+  of staff fields.
+- support_tickets.public_search_vector (generated from title and description, GIN-indexed as
+  idx_tickets_public_search): what a contact's search looks in. Never the conversation: the staff
+  search vector also holds internal notes. Stored, because under row-level security PostgreSQL
+  may not use an index for a non-leakproof operator like @@ and must match row by row; matching a
+  stored vector is cheap, computing one per row is not.
 
 Revision ID: 0007_customer_portal
 Revises: 0006_queue_indexes
@@ -12,6 +20,7 @@ Create Date: 2026-11-25
 """
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 revision = "0007_customer_portal"
 down_revision = "0006_queue_indexes"
@@ -22,6 +31,28 @@ OF_CUSTOMER = ("EXISTS (SELECT 1 FROM support_tickets t WHERE t.ticket_id = tick
                " AND t.customer_id = portal_customer_id())")
 NOT_INTERNAL = ("(comment_id IS NULL OR EXISTS (SELECT 1 FROM ticket_comments c"
                 " WHERE c.comment_id = ticket_attachments.comment_id AND NOT c.is_internal))")
+
+
+# Written as PostgreSQL prints it back, so that autogenerate sees no difference.
+PUBLIC_DOCUMENT = "to_tsvector('english'::regconfig, (((title)::text || ' '::text) || description))"
+
+
+OPENED_BY_CONTACT = "customer_id = portal_customer_id() AND contact_id = portal_contact_id()"
+EMPTY_ON_OPEN = ("assigned_employee_id", "assigned_at", "first_response_at", "resolved_at", "closed_at",
+                 "estimated_hours", "resolution_notes", "customer_satisfaction", "satisfaction_comment")
+
+
+# A sponsor's decision emails the project's manager, but a contact may read no employee's email:
+# this returns that one address, only for a project of the contact's own customer (staff, whose
+# transactions set no customer, may read employees' emails anyway).
+MANAGER_EMAIL = """
+CREATE FUNCTION portal_project_manager_email(p_project_id integer) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT e.email FROM projects p JOIN employees e ON e.employee_id = p.project_manager_id
+    WHERE p.project_id = p_project_id
+      AND (portal_customer_id() IS NULL OR p.customer_id = portal_customer_id())  -- staff: no customer set
+$$;
+"""
 
 
 def upgrade():
@@ -51,6 +82,16 @@ def upgrade():
         sa.UniqueConstraint("storage_name"),
     )
     op.create_index("idx_attachments_ticket", "ticket_attachments", ["ticket_id", "created_at"])
+    # Contacts search their tickets by title and description only: the staff search vector also
+    # holds internal notes, which a contact's search must not be able to probe.
+    op.add_column("support_tickets", sa.Column(
+        "public_search_vector", postgresql.TSVECTOR(), sa.Computed(PUBLIC_DOCUMENT, persisted=True), nullable=True))
+    op.create_index("idx_tickets_public_search", "support_tickets", ["public_search_vector"], postgresql_using="gin")
+    # A contact's list: one company's tickets, latest activity first, counted by status and submitter
+    # from the index alone (docs/performance.md, "The customer portal").
+    op.create_index("idx_tickets_customer_activity", "support_tickets",
+                    ["customer_id", sa.text("last_activity_at DESC"), sa.text("ticket_id DESC")],
+                    postgresql_include=["status", "contact_id"])
     op.execute("ALTER TABLE ticket_attachments ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE ticket_attachments FORCE ROW LEVEL SECURITY")
     op.execute("CREATE POLICY staff_all ON ticket_attachments USING (current_user <> 'portal_contact')"
@@ -63,9 +104,26 @@ def upgrade():
     op.execute("GRANT SELECT, INSERT ON ticket_attachments TO portal_contact")
     op.execute("GRANT USAGE ON SEQUENCE ticket_attachments_attachment_id_seq TO portal_contact")
     op.execute("GRANT UPDATE (satisfaction_comment) ON support_tickets TO portal_contact")
+    # The ORM names every column of a new row, NULL where it has no value: contacts may name these
+    # columns in an INSERT, and the policies make sure a contact's new row leaves them empty.
+    op.execute(f"GRANT INSERT ({', '.join(EMPTY_ON_OPEN)}, search_vector) ON support_tickets TO portal_contact")
+    op.execute("GRANT INSERT (author_employee_id) ON ticket_comments TO portal_contact")
+    op.execute(MANAGER_EMAIL)
+    op.execute("DROP POLICY contact_insert ON support_tickets")
+    op.execute("CREATE POLICY contact_insert ON support_tickets FOR INSERT TO portal_contact WITH CHECK"
+               f" ({OPENED_BY_CONTACT} AND status = 'open' AND {' AND '.join(f'{c} IS NULL' for c in EMPTY_ON_OPEN)})")
 
 
 def downgrade():
+    op.execute("DROP FUNCTION portal_project_manager_email(integer)")
+    op.execute("DROP POLICY contact_insert ON support_tickets")
+    op.execute(f"CREATE POLICY contact_insert ON support_tickets FOR INSERT TO portal_contact WITH CHECK"
+               f" ({OPENED_BY_CONTACT})")
+    op.execute("REVOKE INSERT (author_employee_id) ON ticket_comments FROM portal_contact")
+    op.execute(f"REVOKE INSERT ({', '.join(EMPTY_ON_OPEN)}, search_vector) ON support_tickets FROM portal_contact")
     op.execute("REVOKE UPDATE (satisfaction_comment) ON support_tickets FROM portal_contact")
+    op.drop_index("idx_tickets_customer_activity", table_name="support_tickets")
+    op.drop_index("idx_tickets_public_search", table_name="support_tickets")
+    op.drop_column("support_tickets", "public_search_vector")
     op.drop_table("ticket_attachments")  # its policies and grants go with it
     op.drop_column("support_tickets", "satisfaction_comment")

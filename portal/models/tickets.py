@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from portal.models.employees import Employee
 
 
+# What a contact's search looks in: title and description, never the conversation (which holds
+# internal notes). Written as PostgreSQL prints it back, so that autogenerate sees no change.
+PUBLIC_DOCUMENT = "to_tsvector('english'::regconfig, (((title)::text || ' '::text) || description))"
+
+
 class SupportTicket(Base):
     __tablename__ = "support_tickets"
     __table_args__ = (
@@ -57,6 +62,9 @@ class SupportTicket(Base):
         sa.Index("idx_tickets_open_activity", "last_activity_at",
                  postgresql_where=sa.text("status <> 'closed'")),
         sa.Index("idx_tickets_search", "search_vector", postgresql_using="gin"),
+        sa.Index("idx_tickets_public_search", "public_search_vector", postgresql_using="gin"),
+        sa.Index("idx_tickets_customer_activity", "customer_id", sa.text("last_activity_at DESC"),
+                 sa.text("ticket_id DESC"), postgresql_include=["status", "contact_id"]),
     )
 
     ticket_id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,6 +100,8 @@ class SupportTicket(Base):
     # so a second technician's change to a ticket that moved on fails instead of overwriting.
     __mapper_args__ = {"version_id_col": version}
     search_vector: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True)
+    public_search_vector: Mapped[str | None] = mapped_column(
+        TSVECTOR, sa.Computed(PUBLIC_DOCUMENT, persisted=True), deferred=True)
 
     customer: Mapped[Customer] = relationship(back_populates="tickets")
     contract: Mapped[ServiceContract | None] = relationship()

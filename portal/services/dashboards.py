@@ -18,6 +18,7 @@ from portal.models import (
     TimeEntry,
 )
 from portal.services import policy
+from portal.services.projects import awaiting_decision_clause
 
 OPEN_STATUSES = [s for s in TicketStatus if s not in (TicketStatus.RESOLVED, TicketStatus.CLOSED)]
 
@@ -27,7 +28,7 @@ class PortalSummary:
     open_tickets: int
     invoices_due: int | None  # None: this contact does not see invoices
     phases_awaiting: int | None  # None: this contact does not see projects
-    recent_tickets: list = field(default_factory=list)
+    recent_tickets: list = field(default_factory=list)  # open ones, what needs the contact first
 
 
 def portal_summary(session, principal: policy.Principal) -> PortalSummary:
@@ -41,11 +42,12 @@ def portal_summary(session, principal: policy.Principal) -> PortalSummary:
         Invoice.customer_id == principal.customer_id,
         Invoice.invoice_status.in_([InvoiceStatus.SENT, InvoiceStatus.OVERDUE])).scalar_subquery()
     phases = sa.select(sa.func.count()).select_from(ProjectPhase).join(Project).where(
-        Project.customer_id == principal.customer_id, ProjectPhase.requires_approval.is_(True),
-        ProjectPhase.approved_at.is_(None), ProjectPhase.phase_status == "planning").scalar_subquery()
+        Project.customer_id == principal.customer_id, awaiting_decision_clause()).scalar_subquery()
     row = session.execute(sa.select(open_tickets, invoices, phases)).one()
-    recent = session.scalars(sa.select(SupportTicket).where(*ticket_filter[:1], *ticket_filter[2:])
-                             .order_by(SupportTicket.last_activity_at.desc()).limit(10)).all()
+    # The open ones, the one waiting for the customer and then the most urgent SLA first.
+    recent = session.scalars(sa.select(SupportTicket).where(*ticket_filter).order_by(
+        (SupportTicket.status == TicketStatus.WAITING_CUSTOMER).desc(), SupportTicket.sla_due_at.asc().nulls_last(),
+        SupportTicket.last_activity_at.desc()).limit(10)).all()
     return PortalSummary(
         recent_tickets=list(recent),
         open_tickets=row[0],

@@ -116,8 +116,10 @@ def may_reply_to_ticket(p: Principal, ticket) -> bool:
 
 
 def may_rate_ticket(p: Principal, ticket) -> bool:
+    """The contact who opened it, once it is resolved (or closed after that), once."""
     return (p.is_contact and not p.read_only and ticket.contact_id == p.contact_id
-            and ticket.status == "resolved" and ticket.customer_satisfaction is None)
+            and ticket.status in ("resolved", "closed") and ticket.resolved_at is not None
+            and ticket.customer_satisfaction is None)
 
 
 def may_see_invoices(p: Principal) -> bool:
@@ -126,10 +128,20 @@ def may_see_invoices(p: Principal) -> bool:
     return p.is_billing_contact or p.is_primary_contact
 
 
+def may_see_company_invoices(p: Principal) -> bool:
+    """The portal's invoices pages: billing and primary contacts, for their own customer (staff use theirs)."""
+    return p.is_contact and may_see_invoices(p)
+
+
 def may_see_projects(p: Principal) -> bool:
     if p.is_employee:
         return True
     return p.can_approve_projects or p.is_primary_contact
+
+
+def may_see_company_projects(p: Principal) -> bool:
+    """The portal's projects pages: sponsors and primary contacts, for their own customer (staff use theirs)."""
+    return p.is_contact and may_see_projects(p)
 
 
 def may_decide_phase(p: Principal, phase=None) -> bool:
@@ -138,6 +150,11 @@ def may_decide_phase(p: Principal, phase=None) -> bool:
 
 def may_see_contract_usage(p: Principal) -> bool:
     return p.is_contact
+
+
+def may_edit_profile(p: Principal) -> bool:
+    """A contact changes their own name, phones and communication preference, unless read-only."""
+    return p.is_contact and not p.read_only
 
 
 # --- staff -----------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from portal.models import (
     Customer,
     Employee,
     EmployeeRole,
-    Invoice,
     InvoiceStatus,
     PhaseStatus,
     Project,

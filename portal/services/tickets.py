@@ -7,7 +7,8 @@ version of the ticket that is no longer current raises Conflict (optimistic lock
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -28,11 +29,12 @@ from portal.models import (
     TicketStatus,
     TicketStatusChange,
 )
-from portal.services import audit, policy
+from portal.services import audit, notifications, policy
 from portal.services.actors import Actor
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.numbering import next_number
-from portal.services.sla import refresh_sla
+from portal.services.queue import TICKET_NUMBER
+from portal.services.sla import refresh_sla, sla_state
 
 S = TicketStatus
 # Moves staff may make (DESIGN.md: open -> assigned -> in_progress <-> waiting_customer -> resolved -> closed;
@@ -245,6 +247,8 @@ def change_status(session, principal: policy.Principal, ticket: SupportTicket, t
     refresh_sla(session, ticket)
     audit.record(session, actor, "ticket.status_changed", table="support_tickets", row_id=ticket.ticket_id,
                  changes={"status": (current, target)})
+    if target == S.RESOLVED:
+        notifications.queue(session, notifications.ticket_resolved(ticket, ticket.contact))
     return ticket
 
 
@@ -362,6 +366,8 @@ def add_comment(session, principal: policy.Principal, ticket: SupportTicket, bod
         comment.author_employee_id = principal.employee_id
         if not internal and ticket.first_response_at is None:
             ticket.first_response_at = now
+        if not internal:
+            notifications.queue(session, notifications.ticket_replied(ticket, ticket.contact, principal.name, text))
     session.add(comment)
     ticket.last_activity_at = now
     session.flush()
@@ -428,3 +434,130 @@ def close_resolved(session, *, now: datetime) -> int:
                      changes={"status": (S.RESOLVED, S.CLOSED)})
     session.flush()
     return len(tickets)
+
+
+# --- the customer portal -----------------------------------------------------------------------
+
+PORTAL_PER_PAGE = 20
+PORTAL_STATUSES = {
+    "open": "Open (not yet resolved)",
+    "waiting_customer": "Waiting for your answer",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "all": "All",
+}
+SEARCH_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class PortalTicketFilters:
+    status: str = "open"
+    q: str = ""
+    submitter: int | None = None  # a colleague's contact id (primary contacts only)
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "PortalTicketFilters":
+        """From the query string; anything unknown falls back to the default (never an error)."""
+        status = (args.get("status") or "open").strip()
+        try:
+            submitter = int(args.get("submitter", ""))
+        except ValueError:
+            submitter = None
+        try:
+            page = int(args.get("page", "1"))
+        except ValueError:
+            page = 1
+        return cls(status=status if status in PORTAL_STATUSES else "open", q=(args.get("q") or "").strip()[:200],
+                   submitter=submitter if submitter and 0 < submitter < 2**31 else None,
+                   page=min(max(page, 1), 10_000))
+
+    def as_args(self, **override) -> dict:
+        merged = replace(self, **override)
+        defaults = PortalTicketFilters()
+        return {name: getattr(merged, name) for name in self.__dataclass_fields__
+                if getattr(merged, name) != getattr(defaults, name)}
+
+
+@dataclass
+class PortalTicketPage:
+    rows: list[tuple[SupportTicket, str | None, str | None]]  # (ticket, submitter's name, SLA state)
+    total: int
+    page: int
+    pages: int
+    colleagues: list[tuple[int, str]]  # the submitter filter's choices (primary contacts), else []
+
+
+def _search_condition(q: str):
+    """Number, or words as the contact types them (each word a prefix), over title and description only."""
+    number = TICKET_NUMBER.match(q)
+    if number:
+        return SupportTicket.ticket_number == f"TKT-{number.group(1)}-{int(number.group(2)):06d}"
+    words = SEARCH_WORD.findall(q)[:10]
+    if not words:
+        return None
+    query = " & ".join(f"{word}:*" for word in words)
+    return SupportTicket.public_search_vector.op("@@")(sa.func.to_tsquery("english", query))
+
+
+def contact_tickets(session, principal: policy.Principal, filters: PortalTicketFilters, *, now: datetime,
+                    per_page: int = PORTAL_PER_PAGE) -> PortalTicketPage:
+    """A contact's tickets (a primary contact's: the company's), latest activity first; three queries."""
+    t = SupportTicket
+    where = [t.customer_id == principal.customer_id]
+    company_wide = policy.may_see_all_company_tickets(principal)
+    if not company_wide:
+        where.append(t.contact_id == principal.contact_id)
+    elif filters.submitter:
+        where.append(t.contact_id == filters.submitter)
+    if filters.status == "open":
+        where.append(t.status.in_([S.OPEN, S.ASSIGNED, S.IN_PROGRESS, S.WAITING_CUSTOMER]))
+    elif filters.status != "all":
+        where.append(t.status == filters.status)
+    if filters.q:
+        condition = _search_condition(filters.q)
+        if condition is not None:
+            where.append(condition)
+    total = session.scalar(sa.select(sa.func.count()).select_from(t).where(*where))
+    pages = max(1, -(-total // per_page))
+    page = min(filters.page, pages)
+    rows = session.execute(
+        sa.select(t, Contact.first_name + " " + Contact.last_name)
+        .outerjoin(Contact, Contact.contact_id == t.contact_id)
+        .where(*where).order_by(t.last_activity_at.desc(), t.ticket_id.desc())
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    colleagues = []
+    if company_wide:
+        colleagues = [tuple(row) for row in session.execute(
+            sa.select(Contact.contact_id, Contact.first_name + " " + Contact.last_name)
+            .where(Contact.customer_id == principal.customer_id).order_by(Contact.first_name, Contact.last_name))]
+    return PortalTicketPage(rows=[(ticket, name, sla_state(ticket, now)) for ticket, name in rows],
+                            total=total, page=page, pages=pages, colleagues=colleagues)
+
+
+def rate_ticket(session, principal: policy.Principal, ticket: SupportTicket, rating: str | int | None,
+                comment: str | None, *, now: datetime, ip: str | None = None) -> SupportTicket:
+    """The opener's one 1-5 rating of a resolved ticket, with an optional comment.
+
+    :raises Forbidden: not the opener, not resolved yet, or rated already.
+    :raises Invalid: no rating from 1 to 5, or a comment over 2,000 characters.
+    """
+    if ticket.customer_satisfaction is not None:
+        raise Forbidden("You rated this ticket already. Thank you!")
+    if not policy.may_rate_ticket(principal, ticket):
+        raise Forbidden("Only the person who opened the ticket rates it, once it is resolved.")
+    try:
+        value = int(str(rating).strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 5:
+        raise Invalid("Choose a rating from 1 to 5.", "customer_satisfaction")
+    text = (comment or "").strip()
+    if len(text) > 2000:
+        raise Invalid("The comment can be at most 2,000 characters.", "satisfaction_comment")
+    ticket.customer_satisfaction = value
+    ticket.satisfaction_comment = text or None
+    session.flush()
+    audit.record(session, actor_of(principal, ip), "ticket.rated", table="support_tickets", row_id=ticket.ticket_id,
+                 changes={"customer_satisfaction": (None, value)})
+    return ticket

@@ -184,7 +184,7 @@ def init_security(app: Flask) -> None:
         if g.get("tenant") is not None:
             g.tenant = None
             try:
-                if db.session.in_transaction():
+                if db.session().in_transaction():
                     clear_contact_scope(db.session)
             except Exception:  # the transaction failed; rolling it back ends the scope anyway
                 db.session.rollback()

@@ -27,11 +27,12 @@ from portal.models import (
     TicketPriority,
     WorkCategory,
 )
-from portal.services import policy, tickets
+from portal.services import attachments, policy, tickets
 from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, staff_queue
 from portal.services.sla import sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
+from portal.web.customer import send_attachment
 from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
 
@@ -199,6 +200,7 @@ def _ticket_context(ticket_id: int, *, error: DomainError | None = None, form: d
         "time_approved": approved, "time_pending": pending, "time_entries": entries, "history": history,
         "priorities": list(TicketPriority), "work_categories": list(WorkCategory),
         "error": error, "form": form or {}, "today": now.date().isoformat(),
+        "attachments": attachments.ticket_attachments(db.session, ticket_id, include_internal=True),
     }
 
 
@@ -207,6 +209,17 @@ def _ticket_context(ticket_id: int, *, error: DomainError | None = None, form: d
 def show_ticket(ticket_id: int):
     _staff_ticket(ticket_id)
     return render("staff/tickets/ticket.html", block="ticket_main", **_ticket_context(ticket_id))
+
+
+@bp.get("/<int:ticket_id>/attachments/<int:attachment_id>")
+@require(policy.may_view_queue)
+def download_attachment(ticket_id: int, attachment_id: int):
+    ticket = _staff_ticket(ticket_id)
+    try:
+        row = attachments.attachment_of(db.session, ticket, attachment_id, include_internal=True)
+    except NotFound:
+        abort(404)
+    return send_attachment(row)
 
 
 def _after_change(ticket_id: int, message: str, error: DomainError | None = None):

@@ -118,3 +118,41 @@
     if (busy) event.preventDefault();
   });
 })();
+
+// Attachments: say at once when a file is too big or there are too many (the server checks
+// again), and show the upload's progress on forms that htmx sends.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+    var maxBytes = parseInt(input.getAttribute("data-max-bytes"), 10);
+    var maxFiles = parseInt(input.getAttribute("data-max-files"), 10);
+    var problem = "";
+    if (input.files.length > maxFiles) {
+      problem = "Attach at most " + maxFiles + " files at once.";
+    } else {
+      Array.prototype.forEach.call(input.files, function (file) {
+        if (!problem && file.size > maxBytes) problem = file.name + " is larger than 10 MB. Attach a smaller file.";
+      });
+    }
+    if (problem) {
+      input.value = "";
+      if (window.portal) window.portal.showToast(problem, "error");
+    }
+  });
+  function bar(form) {
+    return form && form.querySelector ? form.querySelector(".upload-progress") : null;
+  }
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var progress = bar(event.target);
+    var detail = event.detail || {};
+    if (!progress || !detail.lengthComputable || !detail.total) return;
+    progress.hidden = false;
+    progress.value = Math.round((detail.loaded / detail.total) * 100);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var progress = bar(event.target);
+    if (progress) progress.hidden = true;
+  });
+})();

@@ -192,3 +192,12 @@ def htmx_settled(page) -> None:
         "() => document.readyState === 'complete' && !!window.htmx"
         " && !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
         " && Array.from(document.querySelectorAll('[hx-post], [hx-get]')).every(e => e['htmx-internal-data'])")
+
+
+def sign_in(page, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form (by default as a person of the demo data)."""
+    page.goto("/login")
+    page.get_by_role("textbox", name="Email", exact=True).fill(email)
+    page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()

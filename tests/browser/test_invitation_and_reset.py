@@ -6,18 +6,11 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, sign_in
 
 
 def _link_in(mail) -> str:
     return re.search(r"https?://[^/\s]+(/\S+)", mail.body).group(1)
-
-
-def _sign_in(page, email, password):
-    page.goto("/login")
-    page.get_by_role("textbox", name="Email", exact=True).fill(email)
-    page.get_by_role("textbox", name="Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_forgotten_password_reset_in_the_browser(new_page, page_problems, outbox, tmp_path):
@@ -38,7 +31,7 @@ def test_forgotten_password_reset_in_the_browser(new_page, page_problems, outbox
     person.get_by_role("textbox", name="Repeat the new password").fill("teal orchard compass")
     person.get_by_role("button", name="Save the password").click()
     expect(person.get_by_text("Your password is changed")).to_be_visible()
-    _sign_in(person, "billing@mvdental.com", "teal orchard compass")
+    sign_in(person, "billing@mvdental.com", "teal orchard compass")
     expect(person).to_have_url(re.compile(r"/portal/$"))
     person.goto(_link_in(mail))
     expect(person.get_by_text("This link has expired or was already used")).to_be_visible()
@@ -61,7 +54,7 @@ def test_admin_invites_a_new_employee_who_sets_a_password_and_signs_in(new_page,
         db.session.remove()
 
     admin = new_page()
-    _sign_in(admin, "priya.natarajan@techserv.com", PASSWORD)
+    sign_in(admin, "priya.natarajan@techserv.com", PASSWORD)
     admin.goto("/staff/people?kind=employees")
     row = admin.get_by_role("row", name=re.compile("Noor Haddad"))
     expect(row).to_contain_text("No login")
@@ -76,7 +69,7 @@ def test_admin_invites_a_new_employee_who_sets_a_password_and_signs_in(new_page,
     newcomer.get_by_role("textbox", name="Repeat the new password").fill("lantern river quartz")
     newcomer.get_by_role("button", name="Save the password").click()
     expect(newcomer.get_by_text("Your login is ready")).to_be_visible()
-    _sign_in(newcomer, "noor.haddad@techserv.com", "lantern river quartz")
+    sign_in(newcomer, "noor.haddad@techserv.com", "lantern river quartz")
     expect(newcomer).to_have_url(re.compile(r"/staff/$"))
     expect(newcomer.get_by_role("heading", name="Good to see you, Noor")).to_be_visible()
     assert page_problems.all() == []

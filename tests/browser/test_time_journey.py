@@ -9,17 +9,9 @@ from decimal import Decimal
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, htmx_settled
+from tests.browser.conftest import htmx_settled, sign_in
 
 TICKET = "Mail merge sends from the wrong address"
-
-
-def _sign_in(page, email):
-    page.goto("/login")
-    page.get_by_role("textbox", name="Email", exact=True).fill(email)
-    page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
 
 
 def _log(page, day: date, hours: str, what: str):
@@ -52,7 +44,7 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     monday = date.today() - timedelta(days=date.today().weekday())
     before = _approved_hours(live_app)
     tech = new_page()
-    _sign_in(tech, "amanda.lee@techserv.com")
+    sign_in(tech, "amanda.lee@techserv.com")
     tech.get_by_role("link", name="Timesheet").click()
     tech.evaluate("window.__sameDocument = true")
     # Across the days of this week so far (never a future day, which is refused).
@@ -64,7 +56,7 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     assert tech.evaluate("window.__sameDocument") is True
 
     senior = new_page()
-    _sign_in(senior, "john.davis@techserv.com")
+    sign_in(senior, "john.davis@techserv.com")
     senior.get_by_role("link", name="Approvals").click()
     expect(senior.get_by_role("heading", name="Time to approve")).to_be_visible()
     senior.wait_for_load_state()

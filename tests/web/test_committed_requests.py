@@ -94,7 +94,7 @@ def test_later_transactions_of_a_contact_request_stay_scoped(committed, monkeypa
     browser = _browser(app)
     browser.sign_in(people["contact_a"])
     page = browser.get("/portal/").get_data(as_text=True)
-    assert '<dd class="stat__value">1</dd>' in page  # A's one ticket; B's four stay invisible
+    assert '<dd class="stat__value"><a href="/portal/tickets">1</a></dd>' in page  # A's one ticket; B's four stay invisible
 
     # Nothing of the contact's scope is left on the pooled connection for the next request.
     admin = _browser(app)

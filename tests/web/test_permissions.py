@@ -49,6 +49,14 @@ def contacts_only(code):
     return {"anonymous": LOGIN, **{r: 403 for r in EMPLOYEE_ROLES}, **{c: code for c in CONTACTS}}
 
 
+INVOICE_READERS = ("primary", "billing", "primary_billing_sponsor", "suspended_customer")  # billing or primary
+
+
+def invoice_readers(code):
+    """The portal's invoices pages: billing and primary contacts; other contacts and all staff 403."""
+    return {**contacts_only(403), **{c: code for c in INVOICE_READERS}}
+
+
 # endpoint -> (method, path (may use {employee_id} {contact_id}), expected answer per persona)
 MATRIX = {
     "main.home": ("GET", "/", everyone(302)),
@@ -64,6 +72,10 @@ MATRIX = {
     "account.enable_two_factor": ("POST", "/account/two-factor/enable", staff_only(422)),
     "account.disable_two_factor": ("POST", "/account/two-factor/disable", staff_only(422)),
     "portal.home": ("GET", "/portal/", contacts_only(200)),
+    "portal.usage": ("GET", "/portal/usage", contacts_only(200)),
+    "portal.profile": ("GET", "/portal/profile", contacts_only(200)),
+    # An empty form misses the names (422); a suspended customer's portal is read-only (403).
+    "portal.update_profile": ("POST", "/portal/profile", {**contacts_only(422), "suspended_customer": 403}),
     "staff.home": ("GET", "/staff/", staff_only(200)),
     "staff.people": ("GET", "/staff/people", staff_only(200, roles=["account_manager", "admin"])),
     "staff.invite_employee": ("POST", "/staff/people/employees/{employee_id}/invite",
@@ -73,6 +85,20 @@ MATRIX = {
     "staff.security_settings": ("GET", "/staff/security", staff_only(200, roles=["admin"])),
     "staff.show_customer": ("GET", "/staff/customers/{customer_id}", staff_only(200)),
     "portal.show_ticket": ("GET", "/portal/tickets/{own_ticket_id}", contacts_only(200)),
+    "portal.tickets": ("GET", "/portal/tickets", contacts_only(200)),
+    "portal.new_ticket": ("GET", "/portal/tickets/new", {**contacts_only(200), "contact_read_only_flags": 403,
+                                                        "billing": 403, "suspended_customer": 403}),
+    # An empty reply: 422 with the reason; a suspended customer's portal is read-only (403).
+    "portal.reply_to_ticket": ("POST", "/portal/tickets/{own_ticket_id}/replies",
+                               {**contacts_only(422), "suspended_customer": 403}),
+    # The ticket is not resolved yet: nobody rates it.
+    "portal.rate_ticket": ("POST", "/portal/tickets/{own_ticket_id}/rating", contacts_only(403)),
+    "portal.download_attachment": ("GET", "/portal/tickets/{own_ticket_id}/attachments/{own_attachment_id}",
+                                   contacts_only(200)),
+    "tickets.download_attachment": ("GET", "/staff/tickets/{ticket_id}/attachments/{attachment_id}", staff_only(200)),
+    "portal.invoices": ("GET", "/portal/invoices", invoice_readers(200)),
+    "portal.show_invoice": ("GET", "/portal/invoices/{own_invoice_id}", invoice_readers(200)),
+    "portal.invoice_pdf": ("GET", "/portal/invoices/{own_invoice_id}/pdf", invoice_readers(200)),
     "tickets.queue": ("GET", "/staff/tickets/", staff_only(200)),
     "tickets.show_ticket": ("GET", "/staff/tickets/{ticket_id}", staff_only(200)),
     "tickets.take_ticket": ("POST", "/staff/tickets/{ticket_id}/take", staff_only(303, roles=WORKERS)),
@@ -107,6 +133,16 @@ MATRIX = {
     # The customer has no sponsor to ask: refused with the reason (422).
     "projects.request_approval": ("POST", "/staff/projects/{project_id}/phases/{phase_id}/request-approval",
                                   staff_only(422, roles=["admin"])),
+    # The company's projects: sponsors and primary contacts. Here {project_id} is another customer's (404).
+    "portal.projects": ("GET", "/portal/projects", {**contacts_only(403), **dict.fromkeys(
+        ["primary", "sponsor", "primary_billing_sponsor", "suspended_customer"], 200)}),
+    "portal.show_project": ("GET", "/portal/projects/{project_id}", {**contacts_only(403), **dict.fromkeys(
+        ["primary", "sponsor", "primary_billing_sponsor", "suspended_customer"], 404)}),
+    # Only sponsors of active customers decide; here on another customer's phase (404).
+    "portal.approve_phase": ("POST", "/portal/projects/{project_id}/phases/{phase_id}/approve",
+                             {**contacts_only(403), **dict.fromkeys(["sponsor", "primary_billing_sponsor"], 404)}),
+    "portal.reject_phase": ("POST", "/portal/projects/{project_id}/phases/{phase_id}/reject",
+                            {**contacts_only(403), **dict.fromkeys(["sponsor", "primary_billing_sponsor"], 404)}),
     "tickets.contact_picker": ("GET", "/staff/tickets/pickers/contacts?customer_id={customer_id}",
                                staff_only(200, roles=WORKERS + ["account_manager"])),
 }
@@ -144,6 +180,14 @@ def _sign_in_quickly(browser, session, person) -> None:
     browser.get("/account/password")  # a page every signed-in person may open: picks up the CSRF token
 
 
+def _own_invoice(session, person, customer):
+    """A sent invoice of the contact's customer (of some customer, for staff and anonymous)."""
+    owner = session.get(Customer, person.customer_id) if isinstance(person, Contact) else customer
+    invoice = f.make_invoice(session, customer=owner, invoice_status="sent")
+    f.make_line(session, invoice)
+    return invoice
+
+
 CASES = [(endpoint, persona) for endpoint in MATRIX for persona in PERSONAS]
 
 
@@ -163,10 +207,14 @@ def test_route_answers_each_persona(app, browser, session, endpoint, persona):
     session.flush()
     own = (f.make_ticket(session, customer=session.get(Customer, person.customer_id), contact_id=person.contact_id)
            if isinstance(person, Contact) else f.make_ticket(session))
+    ticket = f.make_ticket(session, customer=customer)
     url = path.format(employee_id=f.make_employee(session).employee_id, contact_id=f.make_contact(session).contact_id,
-                      customer_id=customer.customer_id, ticket_id=f.make_ticket(session, customer=customer).ticket_id,
+                      customer_id=customer.customer_id, ticket_id=ticket.ticket_id,
+                      attachment_id=f.make_attachment(session, ticket).attachment_id,
+                      own_attachment_id=f.make_attachment(session, own).attachment_id,
                       own_ticket_id=own.ticket_id, entry_id=f.make_time_entry(session).entry_id,
-                      project_id=project.project_id, phase_id=phase.phase_id)
+                      project_id=project.project_id, phase_id=phase.phase_id,
+                      own_invoice_id=_own_invoice(session, person, customer).invoice_id)
     response = browser.client.get(url) if method == "GET" else browser.post(url)
     want = expected[persona]
     if want == LOGIN:
@@ -184,7 +232,71 @@ def _tickets(session, own_customer, contact, other_customer):
     return f"/portal/tickets/{own.ticket_id}", f"/portal/tickets/{theirs.ticket_id}"
 
 
-CROSS_TENANT = {"portal.show_ticket": _tickets}
+def _invoices(session, own_customer, contact, other_customer):
+    own = f.make_invoice(session, customer=own_customer, invoice_status="sent")
+    theirs = f.make_invoice(session, customer=other_customer, invoice_status="sent")
+    return f"/portal/invoices/{own.invoice_id}", f"/portal/invoices/{theirs.invoice_id}"
+
+
+def _invoice_pdfs(session, own_customer, contact, other_customer):
+    own, theirs = _invoices(session, own_customer, contact, other_customer)
+    return f"{own}/pdf", f"{theirs}/pdf"
+
+
+CROSS_TENANT = {"portal.show_ticket": _tickets, "portal.show_invoice": _invoices, "portal.invoice_pdf": _invoice_pdfs}
+
+
+def _projects(session, own_customer, contact, other_customer):
+    own = f.make_project(session, customer=own_customer)
+    theirs = f.make_project(session, customer=other_customer)
+    return f"/portal/projects/{own.project_id}", f"/portal/projects/{theirs.project_id}"
+
+
+def _phase_decision(action, code_on_own):
+    """A phase awaiting approval in each company: an empty form cannot reject it (422). For approve, one's own
+    is approved already (409): a request that commits would leave this harness's connection in the
+    contact's role (SET LOCAL outlives a released savepoint) and spoil the next request of the test."""
+    def build(session, own_customer, contact, other_customer):
+        urls = []
+        for customer in (own_customer, other_customer):
+            project = f.make_project(session, customer=customer)
+            decided = action == "approve" and customer is own_customer
+            phase = ProjectPhase(project_id=project.project_id, phase_name="Phase", budget_allocation=1,
+                                 start_date=project.start_date, end_date=project.planned_end_date,
+                                 requires_approval=True, approval_requested_at=sa.func.now(),
+                                 approved_at=sa.func.now() if decided else None,
+                                 approved_by_contact_id=contact.contact_id if decided else None)
+            session.add(phase)
+            session.flush()
+            urls.append(f"/portal/projects/{project.project_id}/phases/{phase.phase_id}/{action}")
+        return urls[0], urls[1], "POST", code_on_own
+    return build
+
+
+CROSS_TENANT.update({"portal.show_project": _projects, "portal.approve_phase": _phase_decision("approve", 409),
+                     "portal.reject_phase": _phase_decision("reject", 422)})
+
+
+def _reply(session, own_customer, contact, other_customer):
+    own, theirs = _tickets(session, own_customer, contact, other_customer)
+    return f"{own}/replies", f"{theirs}/replies", "POST", 422  # an empty reply: refused with the reason
+
+
+def _rating(session, own_customer, contact, other_customer):
+    own, theirs = _tickets(session, own_customer, contact, other_customer)
+    return f"{own}/rating", f"{theirs}/rating", "POST", 403  # not resolved yet
+
+
+def _attachment(session, own_customer, contact, other_customer):
+    own = f.make_ticket(session, customer=own_customer, contact_id=contact.contact_id)
+    theirs = f.make_ticket(session, customer=other_customer)
+    mine, other = f.make_attachment(session, own, contact=contact), f.make_attachment(session, theirs)
+    return (f"/portal/tickets/{own.ticket_id}/attachments/{mine.attachment_id}",
+            f"/portal/tickets/{theirs.ticket_id}/attachments/{other.attachment_id}")
+
+
+CROSS_TENANT.update({"portal.reply_to_ticket": _reply, "portal.rate_ticket": _rating,
+                     "portal.download_attachment": _attachment})
 
 
 def test_every_portal_route_with_an_id_has_a_cross_tenant_case(app):

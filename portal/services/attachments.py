@@ -1,0 +1,204 @@
+"""Ticket attachments: checked, stored outside static/ under random names, read back only for
+someone who may see the ticket.
+
+A file is accepted when its name's extension is on the allow-list AND its content is what that
+extension claims (magic bytes through the `filetype` library; text is valid UTF-8 without NUL
+bytes and does not look like HTML or SVG). The stored type comes from that check, never from
+the browser. SVG and HTML are never accepted: a browser would run their scripts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import filetype
+import sqlalchemy as sa
+
+from portal.models import TicketAttachment, TicketComment
+from portal.services import policy
+from portal.services.errors import Invalid, NotFound
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_FILES = 5
+# extension -> (content type we store and serve, what `filetype` may find in the content; None: text)
+ALLOWED: dict[str, tuple[str, frozenset[str] | None]] = {
+    "png": ("image/png", frozenset({"png"})),
+    "jpg": ("image/jpeg", frozenset({"jpg"})),
+    "jpeg": ("image/jpeg", frozenset({"jpg"})),
+    "gif": ("image/gif", frozenset({"gif"})),
+    "webp": ("image/webp", frozenset({"webp"})),
+    "bmp": ("image/bmp", frozenset({"bmp"})),
+    "heic": ("image/heic", frozenset({"heic"})),
+    "pdf": ("application/pdf", frozenset({"pdf"})),
+    "txt": ("text/plain", None),
+    "log": ("text/plain", None),
+    "csv": ("text/csv", None),
+    "json": ("application/json", None),
+    "doc": ("application/msword", frozenset({"doc"})),
+    "xls": ("application/vnd.ms-excel", frozenset({"xls", "doc"})),  # both are OLE2 containers
+    "ppt": ("application/vnd.ms-powerpoint", frozenset({"ppt", "doc"})),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", frozenset({"docx", "zip"})),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", frozenset({"xlsx", "zip"})),
+    "pptx": ("application/vnd.openxmlformats-officedocument.presentationml.presentation",
+             frozenset({"pptx", "zip"})),
+    "odt": ("application/vnd.oasis.opendocument.text", frozenset({"odt", "zip"})),
+    "ods": ("application/vnd.oasis.opendocument.spreadsheet", frozenset({"ods", "zip"})),
+    "odp": ("application/vnd.oasis.opendocument.presentation", frozenset({"odp", "zip"})),
+    "rtf": ("application/rtf", frozenset({"rtf"})),
+    # An Office or OpenDocument file is a ZIP too (filetype names the first by what it finds inside).
+    "zip": ("application/zip", frozenset({"zip", "docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})),
+}
+ACCEPT = ",".join(f".{extension}" for extension in ALLOWED)  # for <input type=file accept=...>
+KINDS_IN_WORDS = "images (PNG, JPEG, GIF, WebP), PDF, text and log files, CSV, Office documents and ZIP"
+MARKUP = re.compile(rb"^\s*(<\?xml|<!doctype|<html|<svg|<script|<head|<body|<iframe)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as the web layer received it: the name the browser sent and a readable stream."""
+
+    file_name: str
+    stream: object  # has .read(n)
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    file_name: str
+    content_type: str
+    data: bytes
+
+
+def clean_file_name(raw: str | None) -> str:
+    """The last part of the name, without control characters or path separators, at most 255 characters."""
+    name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
+    if len(name) > 255:
+        stem, dot, extension = name.rpartition(".")
+        name = (stem[: 255 - len(extension) - 1] + dot + extension) if dot and len(extension) < 20 else name[:255]
+    return name or "attachment"
+
+
+def _is_text(data: bytes) -> bool:
+    if b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not MARKUP.match(data.removeprefix(b"\xef\xbb\xbf"))
+
+
+def check(upload: Upload) -> CheckedFile:
+    """Read and check one file.
+
+    :raises Invalid: too big, empty, a type not on the list, or content that is not what the name says.
+    """
+    name = clean_file_name(upload.file_name)
+    data = upload.stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise Invalid(f"{name} is larger than 10 MB. Attach a smaller file (a ZIP of it, or a part).", "attachments")
+    if not data:
+        raise Invalid(f"{name} is empty.", "attachments")
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    if extension not in ALLOWED:
+        raise Invalid(f"{name}: this kind of file cannot be attached. Attach {KINDS_IN_WORDS}.", "attachments")
+    content_type, kinds = ALLOWED[extension]
+    if kinds is None:
+        ok = _is_text(data)
+    else:
+        found = filetype.guess(data[:8192])
+        ok = found is not None and found.extension in kinds
+    if not ok:
+        raise Invalid(f"{name} is not a real .{extension} file (its content says otherwise).", "attachments")
+    return CheckedFile(name, content_type, data)
+
+
+def check_all(uploads: list[Upload]) -> list[CheckedFile]:
+    """:raises Invalid: more than MAX_FILES files, or one of them is refused (the first reason)."""
+    uploads = [u for u in uploads if u.file_name]
+    if len(uploads) > MAX_FILES:
+        raise Invalid(f"Attach at most {MAX_FILES} files at once.", "attachments")
+    return [check(upload) for upload in uploads]
+
+
+class Storage:
+    """Files on disk under random names, two levels of folders by the name's first characters."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, storage_name: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{32}", storage_name):
+            raise NotFound("No such file.")
+        return self.root / storage_name[:2] / storage_name
+
+    def write(self, data: bytes) -> str:
+        name = secrets.token_hex(16)
+        target = self.path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".part")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+        return name
+
+    def remove(self, storage_name: str) -> None:
+        try:
+            self.path(storage_name).unlink()
+        except (FileNotFoundError, NotFound):
+            pass
+
+
+def attach(session, storage: Storage, principal: policy.Principal, ticket, files: list[CheckedFile], *,
+           comment: TicketComment | None = None) -> list[TicketAttachment]:
+    """Store checked files and record them on the ticket (and the reply they came with).
+
+    The caller commits; if it rolls back instead it calls `storage.remove` for each returned
+    attachment (see `discard`), so no orphan file is left behind.
+    """
+    rows = []
+    for checked in files:
+        row = TicketAttachment(
+            ticket_id=ticket.ticket_id, comment_id=comment.comment_id if comment is not None else None,
+            uploaded_by_contact_id=principal.contact_id, uploaded_by_employee_id=principal.employee_id,
+            file_name=checked.file_name, content_type=checked.content_type, size_bytes=len(checked.data),
+            sha256=hashlib.sha256(checked.data).hexdigest(), storage_name=storage.write(checked.data))
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def discard(storage: Storage, rows: list[TicketAttachment]) -> None:
+    """Remove the files of attachments whose transaction did not commit."""
+    for row in rows:
+        storage.remove(row.storage_name)
+
+
+def _visible(ticket_id: int, include_internal: bool):
+    query = (sa.select(TicketAttachment)
+             .outerjoin(TicketComment, TicketComment.comment_id == TicketAttachment.comment_id)
+             .where(TicketAttachment.ticket_id == ticket_id))
+    if not include_internal:
+        query = query.where(sa.or_(TicketAttachment.comment_id.is_(None), TicketComment.is_internal.is_(False)))
+    return query
+
+
+def ticket_attachments(session, ticket_id: int, *, include_internal: bool) -> list[TicketAttachment]:
+    """A ticket's attachments, oldest first; those of internal notes only when asked (staff)."""
+    return list(session.scalars(_visible(ticket_id, include_internal)
+                                .order_by(TicketAttachment.created_at, TicketAttachment.attachment_id)))
+
+
+def attachment_of(session, ticket, attachment_id: int, *, include_internal: bool) -> TicketAttachment:
+    """:raises NotFound: no such attachment on this ticket (or one of an internal note, for a contact)."""
+    row = session.scalar(_visible(ticket.ticket_id, include_internal)
+                         .where(TicketAttachment.attachment_id == attachment_id))
+    if row is None:
+        raise NotFound("No such file.")
+    return row
