@@ -87,8 +87,8 @@ def _decide(project_id: int, phase_id: int, approve: bool):
             return with_toast(_phase_answer(project_id, phase_id, error=error, reason=reason, status=status),
                               error.message, "error")
         return _project_page(project_id, error=error, error_phase=phase_id, reason=reason, status=status)
+    notifications.queue(db.session, mails)  # sent once the commit succeeds
     db.session.commit()
-    notifications.send(mails)
     if not is_htmx():
         flash(message, "success")
         return redirect(url_for("portal.show_project", project_id=project_id) + f"#phase-{phase_id}", code=303)

@@ -182,11 +182,11 @@ def request_approval(project_id: int, phase_id: int):
         sponsors = request_phase_approval(db.session, principal, phase, now=_now(), ip=client_ip())
     except DomainError as error:
         return _finish(project_id, "", error, f"phase-{phase_id}")
-    # Built before the commit expires the rows; sent once the request is saved.
+    # Built before the commit expires the rows.
     mails = notifications.phase_approval_requested(
         phase.project, phase, sponsors, principal.name,
         url_for("portal.show_project", project_id=project_id, _external=True) + f"#phase-{phase_id}")
+    notifications.queue(db.session, mails)  # sent once the commit succeeds
     db.session.commit()
-    notifications.send(mails)
     names = ", ".join(s.full_name for s in sponsors)
     return _finish(project_id, f"Approval requested from {names}.", None, f"phase-{phase_id}")
