@@ -7,13 +7,17 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
 from portal.config import ConfigurationError, database_url, settings_from_environment
 from portal.extensions import csrf, db, mailer, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# The pages that take attachments (portal.services.attachments: 5 files of 10 MB).
+UPLOAD_ENDPOINTS = frozenset({"portal.new_ticket", "portal.reply_to_ticket"})
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -30,8 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        # Up to five attachments of 10 MB each and the form around them; bigger is refused (413).
-        MAX_CONTENT_LENGTH=51 * 1024 * 1024,
+        # Any form; the pages that take attachments allow more (UPLOAD_MAX_CONTENT_LENGTH). Bigger is a 413.
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        # Up to five attachments of 10 MB each and the form around them.
+        UPLOAD_MAX_CONTENT_LENGTH=51 * 1024 * 1024,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
@@ -56,6 +62,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedInt  # ids beyond PostgreSQL's integer are 404, not 500
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=False)
+    @app.before_request
+    def allow_uploads():
+        # Before the CSRF check, which is the first to read the form.
+        if request.endpoint in UPLOAD_ENDPOINTS:
+            request.max_content_length = app.config["UPLOAD_MAX_CONTENT_LENGTH"]
+
     csrf.init_app(app)
     mailer.init_app(app)
 

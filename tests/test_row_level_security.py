@@ -214,3 +214,42 @@ def test_a_forgotten_filter_in_a_contact_request_still_shows_nothing_of_others(b
     browser.sign_in(contact.email)
     page = browser.get("/portal/").get_data(as_text=True)
     assert '<dd class="stat__value"><a href="/portal/tickets">1</a></dd>' in page
+
+
+def test_a_contact_cannot_read_the_staff_search_words_of_internal_notes(session, two_customers):
+    a = two_customers["a"]
+    with as_contact_of(session, a["customer"], a["contact"]):
+        _refused(session, "SELECT search_vector FROM support_tickets")
+        _refused(session, "SELECT count(*) FROM support_tickets WHERE search_vector @@ to_tsquery('internal')")
+        assert _count(session, "SELECT count(*) FROM support_tickets WHERE public_search_vector IS NOT NULL") == 1
+
+
+def test_a_contacts_new_rows_point_only_at_their_own_customers_rows(session, two_customers):
+    a, b = two_customers["a"], two_customers["b"]
+    contract_b = session.execute(sa.text("SELECT contract_id FROM service_contracts WHERE customer_id = :c"),
+                                 {"c": b["customer"]}).scalar_one()
+    other_ticket = f.make_ticket(session, customer=session.get(Customer, a["customer"]))
+    reply = session.execute(sa.text("""INSERT INTO ticket_comments (ticket_id, author_contact_id, body)
+                                       VALUES (:t, :c, 'on the other ticket') RETURNING comment_id"""),
+                            {"t": other_ticket.ticket_id, "c": a["contact"]}).scalar_one()
+    with as_contact_of(session, a["customer"], a["contact"]):
+        _refused(session, """INSERT INTO support_tickets (ticket_number, customer_id, contact_id, contract_id, title,
+                             description, category) VALUES ('TKT-Y', :c, :p, :k, 't', 'd', 'other')""",
+                 {"c": a["customer"], "p": a["contact"], "k": contract_b})
+        _refused(session, """INSERT INTO ticket_attachments (ticket_id, comment_id, uploaded_by_contact_id, file_name,
+                             content_type, size_bytes, sha256, storage_name)
+                             VALUES (:t, :r, :c, 'a.txt', 'text/plain', 1, repeat('0', 64), md5('x'))""",
+                 {"t": a["ticket"], "r": reply, "c": a["contact"]})
+
+
+def test_the_managers_email_function_answers_contacts_for_their_own_projects_only(session, two_customers):
+    a, b = two_customers["a"], two_customers["b"]
+    manager = f.make_employee(session, email="pm@techserv.example")
+    session.execute(sa.text("UPDATE projects SET project_manager_id = :m"), {"m": manager.employee_id})
+    ask = "SELECT portal_project_manager_email(:p)"
+    with as_contact_of(session, a["customer"], a["contact"]):
+        assert session.execute(sa.text(ask), {"p": a["project"]}).scalar_one() == "pm@techserv.example"
+        assert session.execute(sa.text(ask), {"p": b["project"]}).scalar_one() is None
+    privileges = session.execute(sa.text(
+        "SELECT has_function_privilege('public', 'portal_project_manager_email(integer)', 'EXECUTE')")).scalar_one()
+    assert privileges is False

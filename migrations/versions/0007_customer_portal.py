@@ -30,7 +30,8 @@ depends_on = None
 OF_CUSTOMER = ("EXISTS (SELECT 1 FROM support_tickets t WHERE t.ticket_id = ticket_attachments.ticket_id"
                " AND t.customer_id = portal_customer_id())")
 NOT_INTERNAL = ("(comment_id IS NULL OR EXISTS (SELECT 1 FROM ticket_comments c"
-                " WHERE c.comment_id = ticket_attachments.comment_id AND NOT c.is_internal))")
+                " WHERE c.comment_id = ticket_attachments.comment_id AND NOT c.is_internal"
+                " AND c.ticket_id = ticket_attachments.ticket_id))")
 
 
 # Written as PostgreSQL prints it back, so that autogenerate sees no difference.
@@ -38,20 +39,35 @@ PUBLIC_DOCUMENT = "to_tsvector('english'::regconfig, (((title)::text || ' '::tex
 
 
 OPENED_BY_CONTACT = "customer_id = portal_customer_id() AND contact_id = portal_contact_id()"
+OWN_CONTRACT = ("(contract_id IS NULL OR EXISTS (SELECT 1 FROM service_contracts k"
+                " WHERE k.contract_id = support_tickets.contract_id AND k.customer_id = portal_customer_id()))")
 EMPTY_ON_OPEN = ("assigned_employee_id", "assigned_at", "first_response_at", "resolved_at", "closed_at",
                  "estimated_hours", "resolution_notes", "customer_satisfaction", "satisfaction_comment")
 
 
 # A sponsor's decision emails the project's manager, but a contact may read no employee's email:
-# this returns that one address, only for a project of the contact's own customer (staff, whose
-# transactions set no customer, may read employees' emails anyway).
+# this returns that one address, only for a project of the contact's own customer, and only
+# contacts may call it (staff read employees directly).
 MANAGER_EMAIL = """
 CREATE FUNCTION portal_project_manager_email(p_project_id integer) RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT e.email FROM projects p JOIN employees e ON e.employee_id = p.project_manager_id
-    WHERE p.project_id = p_project_id
-      AND (portal_customer_id() IS NULL OR p.customer_id = portal_customer_id())  -- staff: no customer set
+    WHERE p.project_id = p_project_id AND p.customer_id = portal_customer_id()
 $$;
+REVOKE EXECUTE ON FUNCTION portal_project_manager_email(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION portal_project_manager_email(integer) TO portal_contact;
+"""
+
+# Every column of support_tickets but search_vector, as `cols` for `action`.
+READABLE_TICKET_COLUMNS = """
+DO $$
+DECLARE cols text;
+BEGIN
+    SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) INTO cols
+    FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name = 'support_tickets' AND column_name <> 'search_vector';
+    {action};
+END $$;
 """
 
 
@@ -111,10 +127,18 @@ def upgrade():
     op.execute(MANAGER_EMAIL)
     op.execute("DROP POLICY contact_insert ON support_tickets")
     op.execute("CREATE POLICY contact_insert ON support_tickets FOR INSERT TO portal_contact WITH CHECK"
-               f" ({OPENED_BY_CONTACT} AND status = 'open' AND {' AND '.join(f'{c} IS NULL' for c in EMPTY_ON_OPEN)})")
+               f" ({OPENED_BY_CONTACT} AND {OWN_CONTRACT} AND status = 'open'"
+               f" AND {' AND '.join(f'{c} IS NULL' for c in EMPTY_ON_OPEN)})")
+    # The staff search vector holds the words of internal notes: contacts read every other column.
+    op.execute(READABLE_TICKET_COLUMNS.format(action="REVOKE SELECT ON support_tickets FROM portal_contact; "
+                                                     "EXECUTE format('GRANT SELECT (%s) ON support_tickets"
+                                                     " TO portal_contact', cols)"))
 
 
 def downgrade():
+    op.execute(READABLE_TICKET_COLUMNS.format(action="EXECUTE format('REVOKE SELECT (%s) ON support_tickets"
+                                                     " FROM portal_contact', cols); "
+                                                     "GRANT SELECT ON support_tickets TO portal_contact"))
     op.execute("DROP FUNCTION portal_project_manager_email(integer)")
     op.execute("DROP POLICY contact_insert ON support_tickets")
     op.execute(f"CREATE POLICY contact_insert ON support_tickets FOR INSERT TO portal_contact WITH CHECK"

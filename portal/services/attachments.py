@@ -19,6 +19,7 @@ from pathlib import Path
 
 import filetype
 import sqlalchemy as sa
+from sqlalchemy import event, orm
 
 from portal.models import TicketAttachment, TicketComment
 from portal.services import policy
@@ -158,26 +159,36 @@ def attach(session, storage: Storage, principal: policy.Principal, ticket, files
            comment: TicketComment | None = None) -> list[TicketAttachment]:
     """Store checked files and record them on the ticket (and the reply they came with).
 
-    The caller commits; if it rolls back instead it calls `storage.remove` for each returned
-    attachment (see `discard`), so no orphan file is left behind.
+    The caller commits. If the transaction rolls back instead, for whatever reason, the files
+    written here are deleted again (see the session listeners below): no orphan file stays.
     """
     rows = []
+    written = session.info.setdefault("stored_files", [])
     for checked in files:
+        storage_name = storage.write(checked.data)
+        written.append(storage.path(storage_name))
         row = TicketAttachment(
             ticket_id=ticket.ticket_id, comment_id=comment.comment_id if comment is not None else None,
             uploaded_by_contact_id=principal.contact_id, uploaded_by_employee_id=principal.employee_id,
             file_name=checked.file_name, content_type=checked.content_type, size_bytes=len(checked.data),
-            sha256=hashlib.sha256(checked.data).hexdigest(), storage_name=storage.write(checked.data))
+            sha256=hashlib.sha256(checked.data).hexdigest(), storage_name=storage_name)
         session.add(row)
         rows.append(row)
     session.flush()
     return rows
 
 
-def discard(storage: Storage, rows: list[TicketAttachment]) -> None:
-    """Remove the files of attachments whose transaction did not commit."""
-    for row in rows:
-        storage.remove(row.storage_name)
+@event.listens_for(orm.Session, "after_commit")
+def _keep_stored_files(session) -> None:
+    if not session.in_nested_transaction():  # the whole transaction (this also fires for a savepoint)
+        session.info.pop("stored_files", None)
+
+
+@event.listens_for(orm.Session, "after_soft_rollback")
+def _remove_stored_files(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint inside it
+        for path in session.info.pop("stored_files", []):
+            path.unlink(missing_ok=True)
 
 
 def _visible(ticket_id: int, include_internal: bool):

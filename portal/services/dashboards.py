@@ -52,7 +52,7 @@ def portal_summary(session, principal: policy.Principal) -> PortalSummary:
         recent_tickets=list(recent),
         open_tickets=row[0],
         invoices_due=row[1] if policy.may_see_invoices(principal) else None,
-        phases_awaiting=row[2] if principal.can_approve_projects else None,
+        phases_awaiting=row[2] if policy.may_decide_phase(principal) else None,
     )
 
 

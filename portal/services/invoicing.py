@@ -76,6 +76,8 @@ def month_end(day: date) -> date:
     return _add_month(day.replace(day=1)) - timedelta(days=1)
 
 
+INVOICE_RUN_LOCK = 7301  # the first key of the advisory lock an invoice run takes (the customer is the second)
+
 # Invoices whose lines use up a month's included hours: every one but a cancelled invoice (which
 # frees its time entries for a new invoice).
 ALLOWANCE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE)
@@ -202,6 +204,10 @@ def generate_invoice(
     if request.period_end < request.period_start:
         raise Invalid("The period must end on or after its start.", "billing_period_end")
     customer = session.get(Customer, request.customer_id)
+    if customer is not None:
+        # One invoice run per customer at a time: what earlier invoices of a month used of its
+        # included hours is read below, and two runs at once would both see none used.
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(INVOICE_RUN_LOCK, customer.customer_id)))
     if customer is None:
         raise NotFound("No such customer.", "customer_id")
 

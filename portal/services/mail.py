@@ -50,6 +50,7 @@ class Mailer:
         return self._state()["outbox"]
 
     def send(self, to: str, subject: str, body: str) -> None:
+        subject = " ".join(subject.split())  # a header is one line, whatever a title held
         state = self._state()
         settings = state["settings"]
         mail = Mail(to, subject, body)

@@ -48,6 +48,8 @@ def queued(session) -> list[Mail]:
 
 @event.listens_for(orm.Session, "after_commit")
 def _send_queued(session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released (this fires for those too): the change is not saved yet
     messages = session.info.pop("pending_mail", [])
     if messages and has_app_context():
         send(messages)

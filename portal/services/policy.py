@@ -112,7 +112,13 @@ def may_see_ticket(p: Principal, ticket) -> bool:
 
 
 def may_reply_to_ticket(p: Principal, ticket) -> bool:
-    return may_see_ticket(p, ticket) and may_change_anything(p)
+    """Anyone who sees an open ticket and may change things; a closed ticket takes no reply."""
+    return may_see_ticket(p, ticket) and may_change_anything(p) and ticket.status != "closed"
+
+
+def may_see_internal_notes(p: Principal) -> bool:
+    """Internal notes (and the files attached to them) are for staff only."""
+    return p.is_employee
 
 
 def may_rate_ticket(p: Principal, ticket) -> bool:

@@ -393,10 +393,14 @@ def awaiting_decision_clause():
     """A phase the customer's sponsors are asked to decide on now (the SQL twin of `customer_approval_state`)."""
     return sa.and_(ProjectPhase.requires_approval.is_(True), ProjectPhase.approval_requested_at.is_not(None),
                    ProjectPhase.approved_at.is_(None), ProjectPhase.rejected_at.is_(None),
-                   ProjectPhase.phase_status == PH.PLANNING)
+                   ProjectPhase.phase_status == PH.PLANNING, Project.project_status.in_(DECIDABLE_PROJECTS))
 
 
-def customer_approval_state(phase: ProjectPhase) -> str | None:
+# A phase of a completed or cancelled project is decided by nobody any more.
+DECIDABLE_PROJECTS = (P.PLANNING, P.ACTIVE, P.ON_HOLD)
+
+
+def customer_approval_state(phase: ProjectPhase, project: Project | None = None) -> str | None:
     """What the customer is told about a phase's approval.
 
     None (no approval needed, or a phase no longer planned that nobody decided on), 'approved',
@@ -408,7 +412,7 @@ def customer_approval_state(phase: ProjectPhase) -> str | None:
         return "approved"
     if phase.rejected_at is not None:
         return "rejected"
-    if phase.phase_status != PH.PLANNING:
+    if phase.phase_status != PH.PLANNING or (project is not None and project.project_status not in DECIDABLE_PROJECTS):
         return None
     return "awaiting" if phase.approval_requested_at is not None else "not_requested"
 
@@ -459,7 +463,7 @@ def _may_see_company_projects(principal: policy.Principal) -> None:
 def _customer_project(project: Project, manager_first: str | None, manager_last: str | None) -> CustomerProject:
     manager = " ".join(part for part in (manager_first, manager_last) if part) or None
     phases = sorted(project.phases, key=lambda p: (p.start_date, p.phase_id))  # in order, ties as planned
-    return CustomerProject(project, [CustomerPhase(p, customer_approval_state(p)) for p in phases], manager)
+    return CustomerProject(project, [CustomerPhase(p, customer_approval_state(p, project)) for p in phases], manager)
 
 
 def _with_manager_name():
@@ -573,6 +577,9 @@ def decide_phase(session, principal: policy.Principal, phase_id_or_phase: int | 
         raise Invalid("This phase does not need your approval.")
     if phase.phase_status != PH.PLANNING:
         raise Invalid(f"This phase is {phase.phase_status.value}; only a planned phase can be approved or rejected.")
+    if project.project_status not in DECIDABLE_PROJECTS:
+        raise Invalid(f"This project is {project.project_status.value.replace('_', ' ')}: its phases are not "
+                      "decided any more.")
     if phase.approval_requested_at is None:
         raise Invalid("The project manager has not asked for your approval of this phase yet.")
     text = None
@@ -604,13 +611,14 @@ def project_manager_address(session, project: Project) -> tuple[str, str] | None
     """(name, email) of the project's manager, for the mail telling them of a sponsor's decision.
 
     A contact's transaction may read no employee's email (column grants): it asks the database
-    function portal_project_manager_email (migration 0007), which answers only for a project of
-    the contact's own customer. The address goes into the mail only, never onto a page.
+    function portal_project_manager_email (migration 0007), which only contacts may call and which
+    answers only for a project of their own customer. Staff read the column. The address goes into
+    the mail only, never onto a page.
     """
     if project.project_manager_id is None:
         return None
-    row = session.execute(
-        sa.select(Employee.first_name + " " + Employee.last_name,
-                  sa.func.portal_project_manager_email(project.project_id))
-        .where(Employee.employee_id == project.project_manager_id)).one_or_none()
+    as_contact = session.scalar(sa.select(sa.func.portal_customer_id())) is not None
+    email = (sa.func.portal_project_manager_email(project.project_id) if as_contact else Employee.email)
+    row = session.execute(sa.select(Employee.first_name + " " + Employee.last_name, email)
+                          .where(Employee.employee_id == project.project_manager_id)).one_or_none()
     return (row[0], row[1]) if row and row[1] else None

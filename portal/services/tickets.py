@@ -153,7 +153,7 @@ def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: d
     errors: dict[str, str] = {}
     values = {}
     for name, check in (
-        ("title", lambda: _clean_text(data.title, "title", "title", 255)),
+        ("title", lambda: _clean_text(" ".join((data.title or "").split()), "title", "title", 255)),  # one line
         ("description", lambda: _clean_text(data.description, "description", "description", MAX_BODY)),
         ("category", lambda: _choice(data.category, TicketCategory, "category", "category")),
         ("priority", lambda: _choice(data.priority or "medium", TicketPriority, "priority", "priority")),

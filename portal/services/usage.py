@@ -145,7 +145,7 @@ def parse_month(value: str | None, *, today: date) -> date:
         return current
     match = MONTH_PATTERN.fullmatch(value.strip())
     month = None
-    if match and 1 <= int(match.group(2)) <= 12:
+    if match and 1 <= int(match.group(2)) <= 12 and int(match.group(1)) >= 1:  # date() has no year 0
         month = date(int(match.group(1)), int(match.group(2)), 1)
     if month is None:
         raise Invalid("Choose a month as year and month, for example "

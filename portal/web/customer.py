@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 
 from portal.extensions import db
 from portal.models import TicketCategory, TicketPriority
@@ -13,6 +12,7 @@ from portal.services import attachments, policy, tickets
 from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.services.sla import sla_state
 from portal.services.dashboards import portal_summary
+from portal.web.files import attachment_storage, send_attachment
 from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
 
@@ -25,6 +25,7 @@ def home():
     principal = current_principal()
     now = _now()
     return render("portal/home.html", summary=portal_summary(db.session, principal), now=now,
+                  may_open=policy.may_open_ticket(principal),
                   sla_of=lambda ticket: sla_state(ticket, now))
 
 
@@ -32,10 +33,6 @@ def home():
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _storage() -> attachments.Storage:
-    return attachments.Storage(current_app.config["ATTACHMENTS_PATH"])
 
 
 def _uploads() -> list[attachments.Upload]:
@@ -62,7 +59,6 @@ def new_ticket():
     if request.method == "POST":
         data = tickets.NewTicket(title=form.get("title", ""), description=form.get("description", ""),
                                  category=form.get("category", ""), priority=form.get("priority", "medium"))
-        stored: list = []
         try:
             try:
                 files = attachments.check_all(_uploads())
@@ -74,11 +70,10 @@ def new_ticket():
                 raise Invalid(error.message, error.field, {**(error.errors or {}), **errors}) from None
             if errors:
                 raise Invalid(errors["attachments"], "attachments", errors)
-            stored = attachments.attach(db.session, _storage(), principal, ticket, files)
+            attachments.attach(db.session, attachment_storage(), principal, ticket, files)
             db.session.commit()
         except DomainError as error:
-            db.session.rollback()
-            attachments.discard(_storage(), stored)
+            db.session.rollback()  # also deletes any file already stored
             if isinstance(error, Forbidden):
                 abort(403, description=error.message)
             errors = error.errors or {error.field or "title": error.message}
@@ -103,14 +98,16 @@ def _ticket_page(ticket, *, error: DomainError | None = None, form: dict | None 
     """The ticket as the customer sees it: the public conversation only, never internal notes."""
     principal = current_principal()
     now = _now()
-    files = attachments.ticket_attachments(db.session, ticket.ticket_id, include_internal=False)
+    files = attachments.ticket_attachments(db.session, ticket.ticket_id,
+                                           include_internal=policy.may_see_internal_notes(principal))
     by_comment: dict = {}
     for row in files:
         by_comment.setdefault(row.comment_id, []).append(row)
     return render("portal/ticket.html", block="ticket_main", status=status, ticket=ticket,
                   replies=tickets.public_conversation(db.session, ticket.ticket_id), files=by_comment, now=now,
                   sla=sla_state(ticket, now), error=error, form=form or {},
-                  may_reply=policy.may_reply_to_ticket(principal, ticket) and ticket.status != "closed",
+                  may_reply=policy.may_reply_to_ticket(principal, ticket),
+                  may_open=policy.may_open_ticket(principal),
                   may_rate=policy.may_rate_ticket(principal, ticket), accept=attachments.ACCEPT,
                   max_files=attachments.MAX_FILES, kinds=attachments.KINDS_IN_WORDS)
 
@@ -142,17 +139,14 @@ def _after_ticket_change(ticket_id: int, message: str, error: DomainError | None
 def reply_to_ticket(ticket_id: int):
     principal = current_principal()
     ticket = _visible(ticket_id, lock=True)
-    stored: list = []
     try:
         files = attachments.check_all(_uploads())
         comment = tickets.add_comment(db.session, principal, ticket, request.form.get("body", ""), now=_now(),
                                       ip=client_ip())
-        stored = attachments.attach(db.session, _storage(), principal, ticket, files, comment=comment)
-        response = _after_ticket_change(ticket_id, "Reply sent. We will answer here and by email.")
+        attachments.attach(db.session, attachment_storage(), principal, ticket, files, comment=comment)
     except DomainError as error:
-        attachments.discard(_storage(), stored)
-        return _after_ticket_change(ticket_id, "", error)
-    return response
+        return _after_ticket_change(ticket_id, "", error)  # its rollback deletes any file already stored
+    return _after_ticket_change(ticket_id, "Reply sent. We will answer here and by email.")
 
 
 @bp.post("/tickets/<int:ticket_id>/rating")
@@ -172,23 +166,11 @@ def rate_ticket(ticket_id: int):
 def download_attachment(ticket_id: int, attachment_id: int):
     ticket = _visible(ticket_id)
     try:
-        row = attachments.attachment_of(db.session, ticket, attachment_id, include_internal=False)
+        row = attachments.attachment_of(db.session, ticket, attachment_id,
+                                        include_internal=policy.may_see_internal_notes(current_principal()))
     except NotFound:
         abort(404)
     return send_attachment(row)
-
-
-def send_attachment(row):
-    """The stored file as a download (never shown inline), under the name it was attached with."""
-    try:
-        data = _storage().path(row.storage_name).read_bytes()  # at most 10 MB
-        response = send_file(io.BytesIO(data), mimetype=row.content_type, as_attachment=True,
-                             download_name=row.file_name, max_age=0, conditional=False, etag=False)
-    except (FileNotFoundError, NotFound):
-        abort(404)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
 
 
 # The portal's other pages register their routes on this same blueprint.

@@ -10,7 +10,7 @@ from jinja2_fragments.flask import render_block
 
 def render(template: str, block: str | None = None, status: int = 200, **context):
     """Render `template`, or only `block` of it for an htmx request; always `Vary: HX-Request`."""
-    if block and request.headers.get("HX-Request") == "true":
+    if block and is_htmx():
         body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)
@@ -20,7 +20,9 @@ def render(template: str, block: str | None = None, status: int = 200, **context
 
 
 def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """An htmx request that swaps a part of the page (a history restore wants the whole page)."""
+    return (request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-History-Restore-Request") != "true")
 
 
 def with_toast(response, message: str, level: str = "success"):

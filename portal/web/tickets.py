@@ -32,7 +32,7 @@ from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, No
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, staff_queue
 from portal.services.sla import sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
-from portal.web.customer import send_attachment
+from portal.web.files import send_attachment
 from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
 
@@ -200,7 +200,8 @@ def _ticket_context(ticket_id: int, *, error: DomainError | None = None, form: d
         "time_approved": approved, "time_pending": pending, "time_entries": entries, "history": history,
         "priorities": list(TicketPriority), "work_categories": list(WorkCategory),
         "error": error, "form": form or {}, "today": now.date().isoformat(),
-        "attachments": attachments.ticket_attachments(db.session, ticket_id, include_internal=True),
+        "attachments": attachments.ticket_attachments(db.session, ticket_id,
+                                                      include_internal=policy.may_see_internal_notes(principal)),
     }
 
 
@@ -216,7 +217,8 @@ def show_ticket(ticket_id: int):
 def download_attachment(ticket_id: int, attachment_id: int):
     ticket = _staff_ticket(ticket_id)
     try:
-        row = attachments.attachment_of(db.session, ticket, attachment_id, include_internal=True)
+        row = attachments.attachment_of(db.session, ticket, attachment_id,
+                                        include_internal=policy.may_see_internal_notes(current_principal()))
     except NotFound:
         abort(404)
     return send_attachment(row)

@@ -376,3 +376,16 @@ def test_two_sponsors_deciding_at_once_cannot_both_win(pg, app):
     finally:
         engine.dispose()
         pg.drop_database(name)
+
+
+@pytest.mark.parametrize("status", ["cancelled", "completed"])
+def test_phases_of_a_cancelled_or_completed_project_are_decided_by_nobody(session, world, status):
+    world.project.project_status = status
+    if status == "completed":
+        world.project.actual_end_date = world.project.planned_end_date
+    session.flush()
+    with pytest.raises(Invalid, match=f"This project is {status}"):
+        decide_phase(session, world.as_sponsor(), world.design.phase_id, approve=True, reason=None, now=NOW)
+    view = customer_project(session, world.as_sponsor(), world.project.project_id)
+    assert [p.approval for p in view.phases] == [None, None]
+    assert customer_projects(session, world.as_sponsor()).awaiting == 0

@@ -104,7 +104,10 @@ def test_outstanding_is_the_unpaid_rest_of_sent_and_overdue_invoices_only(sessio
     by_id = {row.invoice.invoice_id: row for row in page.rows}
     assert by_id[sent.invoice_id].outstanding == D("200.00") and by_id[paid.invoice_id].outstanding == 0
     assert by_id[overdue.invoice_id].days_overdue == (TODAY - overdue.due_date).days
-    assert by_id[sent.invoice_id].days_overdue is None
+    # A sent invoice past its due date is late by the calendar even before the daily scan marks it.
+    assert by_id[sent.invoice_id].days_overdue == (TODAY - sent.due_date).days > 0
+    assert by_id[sent.invoice_id].status_label == "Awaiting payment"
+    assert customer_invoices(session, who, today=sent.due_date).rows[0].days_overdue is None  # due today: not late
     assert by_id[overdue.invoice_id].status_label == "Overdue"
     assert by_id[sent.invoice_id].status_label == "Awaiting payment"
 

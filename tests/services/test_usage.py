@@ -256,7 +256,7 @@ def test_the_contract_shown_is_the_one_active_on_the_day(session):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("2026-13", "for example"), ("June", "for example"), ("2026-6", "for example"), ("20266-01", "for example"),
+    ("2026-13", "for example"), ("0000-01", "for example"), ("June", "for example"), ("2026-6", "for example"), ("20266-01", "for example"),
     ("2026-07", "no usage yet for July 2026"), ("9999-12", "no usage yet"), ("1999-12", "from January 2000"),
     ("0000-00", "for example"),
 ])

@@ -135,6 +135,13 @@ def test_an_upload_over_the_request_limit_is_a_clear_413(browser, session, compa
     gc.collect()
 
 
+def test_only_the_upload_pages_take_large_requests(browser, session, company):
+    customer, me = company
+    browser.sign_in(me.email)
+    big = {"phone": "1" * (2 * 1024 * 1024)}
+    assert browser.post("/portal/profile", big).status_code == 413  # 2 MB: far more than any form needs
+
+
 def test_a_reply_appears_in_place_and_reopens_a_resolved_ticket(browser, session, company):
     customer, me = company
     ticket = f.make_ticket(session, customer=customer, contact_id=me.contact_id, status="resolved",
@@ -217,3 +224,11 @@ def test_a_contact_who_may_not_open_tickets_gets_no_button_and_a_403(browser, se
     browser.sign_in(reader.email)
     assert "Ask for help" not in browser.get("/portal/tickets").get_data(as_text=True)
     assert browser.client.get("/portal/tickets/new").status_code == 403
+
+
+def test_a_history_restore_gets_the_whole_page(browser, session, company):
+    """htmx re-fetches a page missing from its history cache; that answer replaces the whole body."""
+    customer, me = company
+    browser.sign_in(me.email)
+    page = browser.get("/portal/tickets?status=all", headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert "<h1>Your tickets</h1>" in page.get_data(as_text=True) and 'id="ticket-filters"' in page.get_data(as_text=True)

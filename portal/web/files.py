@@ -1,0 +1,27 @@
+"""Stored files as downloads: the attachments of tickets, for the portal's and the staff's routes."""
+
+from __future__ import annotations
+
+import io
+
+from flask import abort, current_app, send_file
+
+from portal.services import attachments
+from portal.services.errors import NotFound
+
+
+def attachment_storage() -> attachments.Storage:
+    return attachments.Storage(current_app.config["ATTACHMENTS_PATH"])
+
+
+def send_attachment(row):
+    """The stored file as a download (never shown inline), under the name it was attached with."""
+    try:
+        data = attachment_storage().path(row.storage_name).read_bytes()  # at most 10 MB
+        response = send_file(io.BytesIO(data), mimetype=row.content_type, as_attachment=True,
+                             download_name=row.file_name, max_age=0, conditional=False, etag=False)
+    except (FileNotFoundError, NotFound):
+        abort(404)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
