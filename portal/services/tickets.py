@@ -141,15 +141,7 @@ def _choice(value: str | None, enum_class, field: str, label: str):
         raise Invalid(f"Choose a {label} from the list.", field) from None
 
 
-def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: datetime,
-                ip: str | None = None) -> SupportTicket:
-    """Open a ticket: a contact for its own customer, or staff on behalf of a customer's contact.
-
-    The number comes from the sequence, the contract is the customer's active one on the day,
-    and the SLA clock starts.
-    :raises Forbidden: the principal may not open tickets.
-    :raises Invalid: a field is missing or wrong (the field is named).
-    """
+def _checked_fields(data: NewTicket) -> tuple[dict, dict[str, str]]:
     errors: dict[str, str] = {}
     values = {}
     for name, check in (
@@ -162,6 +154,24 @@ def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: d
             values[name] = check()
         except Invalid as error:
             errors[name] = error.message
+    return values, errors
+
+
+def ticket_field_errors(data: NewTicket) -> dict[str, str]:
+    """What is wrong with a new ticket's own fields, without opening it (no number is used up)."""
+    return _checked_fields(data)[1]
+
+
+def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: datetime,
+                ip: str | None = None) -> SupportTicket:
+    """Open a ticket: a contact for its own customer, or staff on behalf of a customer's contact.
+
+    The number comes from the sequence, the contract is the customer's active one on the day,
+    and the SLA clock starts.
+    :raises Forbidden: the principal may not open tickets.
+    :raises Invalid: a field is missing or wrong (the field is named).
+    """
+    values, errors = _checked_fields(data)
     if principal.is_contact:
         if not policy.may_open_ticket(principal):
             raise Forbidden("Your login may follow tickets but not open them. Ask your company's primary contact.")
@@ -493,6 +503,8 @@ def _search_condition(q: str):
     number = TICKET_NUMBER.match(q)
     if number:
         return SupportTicket.ticket_number == f"TKT-{number.group(1)}-{int(number.group(2)):06d}"
+    if q.strip().isdigit() and len(q.strip()) <= 9:  # the number's last part, as people quote it: "48"
+        return SupportTicket.ticket_number.like(f"TKT-____-{int(q):06d}")
     words = SEARCH_WORD.findall(q)[:10]
     if not words:
         return None

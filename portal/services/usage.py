@@ -119,7 +119,9 @@ class ContractUsage:
             return []
         parts, start = [], ZERO
         for part, hours in (("approved", min(self.approved, self.included) if self.contract else self.approved),
-                            ("over", self.over), ("pending", self.pending), ("left", self.left)):
+                            ("over", self.over), ("pending", self.pending),
+                            # What is left once the pending hours are approved too (they are drawn already).
+                            ("left", max(self.left - self.pending, ZERO))):
             width = (hours * 100 / scale).quantize(Decimal("0.01"))
             if width > 0:
                 parts.append((part, start, width))

@@ -59,17 +59,15 @@ def new_ticket():
     if request.method == "POST":
         data = tickets.NewTicket(title=form.get("title", ""), description=form.get("description", ""),
                                  category=form.get("category", ""), priority=form.get("priority", "medium"))
+        chosen_files = any(f.filename for f in request.files.getlist("attachments"))
         try:
             try:
                 files = attachments.check_all(_uploads())
             except Invalid as error:
-                files, errors = [], {"attachments": error.message}
-            try:
-                ticket = tickets.open_ticket(db.session, principal, data, now=_now(), ip=client_ip())
-            except Invalid as error:
-                raise Invalid(error.message, error.field, {**(error.errors or {}), **errors}) from None
-            if errors:
-                raise Invalid(errors["attachments"], "attachments", errors)
+                # Say what is wrong with the fields too, without opening the ticket (no number used up).
+                raise Invalid(error.message, "attachments",
+                              {**tickets.ticket_field_errors(data), "attachments": error.message}) from None
+            ticket = tickets.open_ticket(db.session, principal, data, now=_now(), ip=client_ip())
             attachments.attach(db.session, attachment_storage(), principal, ticket, files)
             db.session.commit()
         except DomainError as error:
@@ -77,7 +75,7 @@ def new_ticket():
             if isinstance(error, Forbidden):
                 abort(403, description=error.message)
             errors = error.errors or {error.field or "title": error.message}
-            if request.files.getlist("attachments") and "attachments" not in errors:
+            if chosen_files and "attachments" not in errors:
                 errors["attachments"] = "Choose your files again: a browser cannot keep them after a mistake."
         else:
             flash(f"Ticket {ticket.ticket_number} is open. We will answer here and by email.", "success")

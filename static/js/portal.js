@@ -78,6 +78,8 @@
       showToast("You may not do that. If you think you should, ask your administrator.", "error");
     } else if (xhr.status === 404) {
       showToast("That item no longer exists. Reload the page to see the current state.", "error");
+    } else if (xhr.status === 413) {
+      showToast("The upload is too large: attach at most 5 files of 10 MB each.", "error");
     } else if (xhr.status === 409) {
       showToast("Someone changed this in the meantime. Reload the page and try again.", "error");
     } else {
@@ -154,5 +156,44 @@
   document.addEventListener("htmx:afterRequest", function (event) {
     var progress = bar(event.target);
     if (progress) progress.hidden = true;
+  });
+})();
+
+// Back and forward: htmx restores the list it swapped, but not what the filter controls show;
+// set every filter form that pushes its URL from the address bar again.
+(function () {
+  "use strict";
+  function syncFilters() {
+    var params = new URLSearchParams(window.location.search);
+    Array.prototype.forEach.call(document.querySelectorAll("form[hx-push-url]"), function (form) {
+      Array.prototype.forEach.call(form.elements, function (control) {
+        if (!control.name || control.type === "hidden" || control.type === "submit") return;
+        if (!params.has(control.name) && (control.type === "month" || control.type === "date")) return;
+        var value = params.get(control.name) || "";
+        if (control.tagName === "SELECT") {
+          var match = Array.prototype.some.call(control.options, function (o) { return o.value === value; });
+          control.value = match ? value : (control.options.length ? control.options[0].value : "");
+        } else if (control.type === "checkbox" || control.type === "radio") {
+          control.checked = params.getAll(control.name).indexOf(control.value) !== -1;
+        } else {
+          control.value = value;
+        }
+      });
+    });
+  }
+  document.addEventListener("htmx:historyRestore", syncFilters);
+  window.addEventListener("popstate", function () { window.setTimeout(syncFilters, 0); });
+
+  // After a reply is sent in place, keyboard and screen-reader users land on it.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || target.id !== "ticket-main" || !event.detail.successful) return;
+    var comments = target.querySelectorAll(".comment");
+    var last = comments[comments.length - 1];
+    var config = event.detail.requestConfig || {};
+    if (last && config.verb === "post" && /\/replies$/.test(config.path || "")) {
+      last.setAttribute("tabindex", "-1");
+      last.focus({ preventScroll: false });
+    }
   });
 })();

@@ -236,7 +236,7 @@ def test_search_matches_words_as_typed_and_numbers_but_never_internal_notes(sess
     assert found("tray stuck") == [printer.ticket_id]
     assert found("tunnel") == [vpn.ticket_id]
     assert found("zebracorn") == []  # only in an internal note: a contact's search never sees it
-    assert found("tkt-2026-987654") == found("TKT-2026-987654") == [vpn.ticket_id]
+    assert found("tkt-2026-987654") == found("TKT-2026-987654") == found("987654") == [vpn.ticket_id]
     assert set(found("!!! ???")) == {printer.ticket_id, vpn.ticket_id}  # nothing to search for: no filter
     assert set(found("'\"):* & |")) == {printer.ticket_id, vpn.ticket_id}  # query syntax is not a word: no filter
     assert found("print & zebracorn") == []  # "&" is not an operator here: both words must match

@@ -303,3 +303,14 @@ def test_only_contacts_have_contract_usage(session):
     staff = f.make_staff(session, role="admin")
     with pytest.raises(Forbidden):
         contract_usage(session, principal(session, staff), today=TODAY)
+
+
+def test_the_bar_never_draws_pending_hours_twice(session):
+    w = World(session)
+    w.entry(date(2026, 6, 2), "2.00")
+    w.entry(date(2026, 6, 3), "3.00", status="pending")
+    usage = w.usage()
+    parts = {part: (start, width) for part, start, width in usage.bar}
+    assert set(parts) == {"approved", "pending", "left"}
+    assert sum(width for _, width in parts.values()) <= 100
+    assert parts["left"][0] == parts["pending"][0] + parts["pending"][1]

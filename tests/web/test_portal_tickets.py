@@ -97,6 +97,7 @@ def test_a_mistake_keeps_what_was_typed_and_says_what_is_wrong_beside_the_field(
     assert 'id="title-error" role="alert">Enter the title.' in page
     assert 'id="category-error" role="alert">Choose a category from the list.' in page
     assert ">Kept text</textarea>" in page
+    assert "Choose your files again" not in page  # no file was chosen
     assert session.scalar(sa.select(sa.func.count()).select_from(SupportTicket)) == before
 
 
@@ -110,6 +111,7 @@ def test_a_refused_attachment_opens_no_ticket(browser, session, company, name, d
     browser.sign_in(me.email)
     browser.get("/portal/tickets/new")
     before = session.scalar(sa.select(sa.func.count()).select_from(SupportTicket))
+    number = session.scalar(sa.text("SELECT last_value FROM ticket_number_seq"))
     response = browser.post("/portal/tickets/new", {"title": "Good title", "description": "Good text",
                                                     "category": "software", **files((name, data))},
                             content_type="multipart/form-data")
@@ -118,6 +120,7 @@ def test_a_refused_attachment_opens_no_ticket(browser, session, company, name, d
     assert 'value="Good title"' in page
     assert session.scalar(sa.select(sa.func.count()).select_from(SupportTicket)) == before
     assert session.scalar(sa.select(sa.func.count()).select_from(TicketAttachment)) == 0
+    assert session.scalar(sa.text("SELECT last_value FROM ticket_number_seq")) == number  # no number used up
 
 
 # Werkzeug stops reading at the limit and leaves its spooled temporary file to the garbage
