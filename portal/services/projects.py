@@ -320,6 +320,12 @@ def request_phase_approval(session, principal: policy.Principal, phase: ProjectP
     return list(sponsors)
 
 
+def phase_moves(phase: ProjectPhase) -> tuple[PhaseStatus, ...]:
+    """The moves a phase may make now: one that needs the customer's approval starts only once approved."""
+    waiting = (phase.requires_approval or phase.rejected_at) and phase.approved_at is None
+    return tuple(move for move in PHASE_MOVES[PH(phase.phase_status)] if not (move == PH.ACTIVE and waiting))
+
+
 def change_phase_status(session, principal: policy.Principal, phase: ProjectPhase, to: str, *,
                         ip: str | None = None) -> ProjectPhase:
     """Move a phase; one that requires approval becomes active only once a sponsor approved it.
@@ -335,7 +341,7 @@ def change_phase_status(session, principal: policy.Principal, phase: ProjectPhas
     current = PH(phase.phase_status)
     if target not in PHASE_MOVES[current]:
         raise Invalid(f"A {current.value} phase cannot become {target.value}.", "phase_status")
-    if target == PH.ACTIVE and (phase.requires_approval or phase.rejected_at) and phase.approved_at is None:
+    if target not in phase_moves(phase):
         raise Invalid("This phase waits for the customer's approval before it can start.", "phase_status")
     phase.phase_status = target
     session.flush()

@@ -645,7 +645,7 @@ class _Loader:
                         hours = Decimal("5.00")  # 10 h a month against 8 included: 2 h are billed
                     specs.append((index, n, category, self.rng.choice(["low", "medium", "high"]), "closed",
                                   created, title, f"{title}. Reported by phone.",
-                                  [("tech", "Done; see the time entry for details.")], hours))
+                                  [("tech", "Fixed remotely and checked with you that it works.")], hours))
                     index += 1
         return specs
 

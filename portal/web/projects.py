@@ -12,13 +12,13 @@ from portal.models import Customer, Employee, EmployeeRole, ProjectPhase
 from portal.services import notifications, policy
 from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.services.projects import (
-    PHASE_MOVES,
     PROJECT_MOVES,
     PhaseForm,
     ProjectForm,
     add_phase,
     change_phase_status,
     create_project,
+    phase_moves,
     planned_phases_total,
     project_for_staff,
     project_list,
@@ -94,7 +94,7 @@ def _detail(project_id: int, *, error: DomainError | None = None, error_scope: s
         abort(404)
     customers, managers = _choices()
     return render("staff/projects/show.html", project=project, may_manage=policy.may_manage_project(principal, project),
-                  project_moves=PROJECT_MOVES[project.project_status], phase_moves=PHASE_MOVES,
+                  project_moves=PROJECT_MOVES[project.project_status], phase_moves=phase_moves,
                   phases_total=planned_phases_total(project),
                   managers=managers, is_admin=policy.may_administer(principal), error=error,
                   error_scope=error_scope, form=request.form if error else {}, status=status)

@@ -272,6 +272,8 @@ def test_the_project_manager_sees_the_decisions(browser, other_browser, session,
     page = staff.get(f"/staff/projects/{world['project'].project_id}").get_data(as_text=True)
     assert "Approved by Ann Sponsor on " in page
     assert "Ann Sponsor rejected it on " in page and "Budget is too high." in page
+    # The approved phase may start; the rejected one offers no Start until it is approved.
+    assert page.count('name="phase_status" value="active"') == 1
 
 
 def test_asking_for_approval_emails_the_sponsors_who_chose_email(browser, session, world, outbox):
