@@ -61,9 +61,9 @@ def _drop_queued(session, previous_transaction) -> None:
         session.info.pop("pending_mail", None)
 
 
-def _link(endpoint: str, **values) -> str:
+def _link(endpoint: str, anchor: str | None = None, **values) -> str:
     if has_request_context():
-        return url_for(endpoint, _external=True, **values)
+        return url_for(endpoint, _external=True, _anchor=anchor, **values)
     return "Sign in to TechServ Portal to see it."
 
 
@@ -91,18 +91,18 @@ def ticket_resolved(ticket, contact) -> list[Mail]:
 
 # --- projects --------------------------------------------------------------------------------
 
-def phase_approval_requested(project, phase, sponsors, asked_by_name: str, login_url: str) -> list[Mail]:
+def phase_approval_requested(project, phase, sponsors, asked_by_name: str) -> list[Mail]:
     """The project manager asks the customer's sponsors to approve a phase; phone and SMS sponsors are called."""
     return [Mail(sponsor.email, f"Please approve: {project.project_name}, phase \u201c{phase.phase_name}\u201d",
                  f"Hello {sponsor.full_name},\n\n{asked_by_name} asks you to approve the phase "
                  f"\u201c{phase.phase_name}\u201d of {project.project_name} ({project.project_number}): budget "
                  f"{phase.budget_allocation:,.2f}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
                  f"\n\nDeliverables: {phase.deliverables or 'see the portal'}\n\nSign in to TechServ Portal to "
-                 f"approve or reject it: {login_url}\n")
+                 f"approve or reject it: {_link('portal.show_project', f'phase-{phase.phase_id}', project_id=project.project_id)}\n")
             for sponsor in sponsors if wants_email(sponsor)]
 
 
-def phase_decided(decision, manager: tuple[str, str] | None, project_url: str) -> list[Mail]:
+def phase_decided(decision, manager: tuple[str, str] | None) -> list[Mail]:
     """A sponsor approved or rejected a phase: the project manager (an employee, always by email) is told.
 
     `decision` is a projects.PhaseDecision; `manager` the (name, email) of the project's manager, or None.
@@ -122,4 +122,5 @@ def phase_decided(decision, manager: tuple[str, str] | None, project_url: str) -
         outcome = (f"{who} rejected the phase \u201c{phase.phase_name}\u201d of {project.project_name} "
                    f"({project.project_number}) on {when}.\n\nTheir reason:\n{decision.reason}\n\n"
                    "Revise the phase and ask the customer again.")
+    project_url = _link("projects.show_project", f"phase-{phase.phase_id}", project_id=project.project_id)
     return [Mail(email, subject, f"Hello {name},\n\n{outcome}\n\nThe project: {project_url}\n")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -18,7 +18,7 @@ from portal.models import (
     ProjectPhase,
     ProjectStatus,
 )
-from portal.services import audit, policy
+from portal.services import audit, notifications, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.money import to_cents
 from portal.services.numbering import next_number
@@ -317,6 +317,8 @@ def request_phase_approval(session, principal: policy.Principal, phase: ProjectP
     session.flush()
     audit.record(session, principal.actor(ip), "phase.approval_requested", table="project_phases",
                  row_id=phase.phase_id, changes={"sponsors": (None, [s.email for s in sponsors])})
+    notifications.queue(session, notifications.phase_approval_requested(phase.project, phase, sponsors,
+                                                                        principal.name))
     return list(sponsors)
 
 
@@ -527,6 +529,7 @@ class PhaseDecision:
     decided_by: str
     company_name: str | None
     decided_at: datetime
+    manager_told: bool = False  # the project manager is emailed once the decision commits
 
 
 def _day_text(moment: datetime) -> str:
@@ -610,7 +613,10 @@ def decide_phase(session, principal: policy.Principal, phase_id_or_phase: int | 
     session.flush()
     audit.record(session, principal.actor(ip), "phase.approved" if approve else "phase.rejected",
                  table="project_phases", row_id=phase.phase_id, changes=changes)
-    return PhaseDecision(phase, project, approve, text, principal.name, principal.customer_name, now)
+    decision = PhaseDecision(phase, project, approve, text, principal.name, principal.customer_name, now)
+    mails = notifications.phase_decided(decision, project_manager_address(session, project))
+    notifications.queue(session, mails)
+    return replace(decision, manager_told=bool(mails))
 
 
 def project_manager_address(session, project: Project) -> tuple[str, str] | None:

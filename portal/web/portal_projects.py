@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from flask import abort, flash, redirect, request, url_for
 
 from portal.extensions import db
-from portal.services import notifications, policy
+from portal.services import policy
 from portal.services.errors import Conflict, DomainError, Forbidden, NotFound
-from portal.services.projects import customer_project, customer_projects, decide_phase, project_manager_address
+from portal.services.projects import customer_project, customer_projects, decide_phase
 from portal.web.customer import bp
 from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
@@ -70,12 +70,9 @@ def _decide(project_id: int, phase_id: int, approve: bool):
     try:
         decision = decide_phase(db.session, principal, phase_id, approve=approve, reason=None if approve else reason,
                                 now=_now(), ip=client_ip(), project_id=project_id)
-        mails = notifications.phase_decided(
-            decision, project_manager_address(db.session, decision.project),
-            url_for("projects.show_project", project_id=project_id, _external=True) + f"#phase-{phase_id}")
         message = (f"Phase \u201c{decision.phase.phase_name}\u201d "
                    + ("approved." if approve else "rejected.")
-                   + (" The project manager has been told." if mails else ""))
+                   + (" The project manager has been told." if decision.manager_told else ""))
     except DomainError as error:
         db.session.rollback()
         if isinstance(error, NotFound):
@@ -87,8 +84,7 @@ def _decide(project_id: int, phase_id: int, approve: bool):
             return with_toast(_phase_answer(project_id, phase_id, error=error, reason=reason, status=status),
                               error.message, "error")
         return _project_page(project_id, error=error, error_phase=phase_id, reason=reason, status=status)
-    notifications.queue(db.session, mails)  # sent once the commit succeeds
-    db.session.commit()
+    db.session.commit()  # the service queued the project manager's email: it goes out now
     if not is_htmx():
         flash(message, "success")
         return redirect(url_for("portal.show_project", project_id=project_id) + f"#phase-{phase_id}", code=303)

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 
 from portal.extensions import db
 from portal.models import Customer, Employee, EmployeeRole, ProjectPhase
-from portal.services import notifications, policy
+from portal.services import policy
 from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.services.projects import (
     PROJECT_MOVES,
@@ -182,11 +182,6 @@ def request_approval(project_id: int, phase_id: int):
         sponsors = request_phase_approval(db.session, principal, phase, now=_now(), ip=client_ip())
     except DomainError as error:
         return _finish(project_id, "", error, f"phase-{phase_id}")
-    # Built before the commit expires the rows.
-    mails = notifications.phase_approval_requested(
-        phase.project, phase, sponsors, principal.name,
-        url_for("portal.show_project", project_id=project_id, _external=True) + f"#phase-{phase_id}")
-    notifications.queue(db.session, mails)  # sent once the commit succeeds
-    db.session.commit()
+    db.session.commit()  # the service queued the sponsors' emails: they go out now
     names = ", ".join(s.full_name for s in sponsors)
     return _finish(project_id, f"Approval requested from {names}.", None, f"phase-{phase_id}")

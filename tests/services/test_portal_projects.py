@@ -389,3 +389,17 @@ def test_phases_of_a_cancelled_or_completed_project_are_decided_by_nobody(sessio
     view = customer_project(session, world.as_sponsor(), world.project.project_id)
     assert [p.approval for p in view.phases] == [None, None]
     assert customer_projects(session, world.as_sponsor()).awaiting == 0
+
+
+def test_the_services_queue_the_emails_for_after_the_commit(session, world):
+    from portal.services import notifications
+
+    session.info.pop("pending_mail", None)
+    world.phase("Handover", "1000")  # asks the sponsors
+    [asked] = notifications.queued(session)
+    assert asked.to == world.sponsor.email and "Handover" in asked.subject
+    decision = decide_phase(session, world.as_sponsor(), world.design.phase_id, approve=False, reason="Too early",
+                            now=NOW)
+    told = notifications.queued(session)[-1]
+    assert decision.manager_told and told.to == world.pm.email and "Too early" in told.body
+    session.info.pop("pending_mail", None)
