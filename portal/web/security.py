@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin, current_user, logout_user
 from sqlalchemy import event
@@ -219,6 +219,5 @@ def init_security(app: Flask) -> None:
                 ("portal.usage", "Contract usage", policy.may_see_contract_usage(principal)),
                 ("portal.invoices", "Invoices", policy.may_see_invoices(principal)),
                 ("portal.projects", "Projects", policy.may_see_projects(principal)),
-            ) if shown and endpoint in current_app.view_functions],
-                   "profile": "portal.profile" in current_app.view_functions}
+            ) if shown], "profile": True}
         return {"principal": principal, "nav": nav}
