@@ -253,3 +253,15 @@ def test_the_managers_email_function_answers_contacts_for_their_own_projects_onl
     privileges = session.execute(sa.text(
         "SELECT has_function_privilege('public', 'portal_project_manager_email(integer)', 'EXECUTE')")).scalar_one()
     assert privileges is False
+
+
+def test_only_the_opener_rates_a_ticket_and_only_once_even_in_sql(session, two_customers):
+    a = two_customers["a"]
+    colleague = f.make_contact_login(session, customer=session.get(Customer, a["customer"]))
+    rate = "UPDATE support_tickets SET customer_satisfaction = :n WHERE ticket_id = :t"
+    with as_contact_of(session, a["customer"], colleague.contact_id):
+        _refused(session, rate, {"n": 1, "t": a["ticket"]}, match="rates it, once")
+    with as_contact_of(session, a["customer"], a["contact"]):
+        session.execute(sa.text(rate), {"n": 5, "t": a["ticket"]})
+        _refused(session, rate, {"n": 1, "t": a["ticket"]}, match="rates it, once")
+    assert _count(session, "SELECT customer_satisfaction FROM support_tickets WHERE ticket_id = :t", t=a["ticket"]) == 5

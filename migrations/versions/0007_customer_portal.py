@@ -58,6 +58,22 @@ REVOKE EXECUTE ON FUNCTION portal_project_manager_email(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION portal_project_manager_email(integer) TO portal_contact;
 """
 
+# Only the contact who opened a ticket rates it, once (row-level security cannot tell columns apart).
+RATING_GUARD = """
+CREATE FUNCTION support_ticket_rating_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_user = 'portal_contact'
+       AND (NEW.customer_satisfaction IS DISTINCT FROM OLD.customer_satisfaction
+            OR NEW.satisfaction_comment IS DISTINCT FROM OLD.satisfaction_comment)
+       AND (OLD.contact_id IS DISTINCT FROM portal_contact_id() OR OLD.customer_satisfaction IS NOT NULL) THEN
+        RAISE EXCEPTION 'only the contact who opened a ticket rates it, once' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER trg_ticket_rating_guard BEFORE UPDATE OF customer_satisfaction, satisfaction_comment
+    ON support_tickets FOR EACH ROW EXECUTE FUNCTION support_ticket_rating_guard();
+"""
+
 # Every column of support_tickets but search_vector, as `cols` for `action`.
 READABLE_TICKET_COLUMNS = """
 DO $$
@@ -125,6 +141,7 @@ def upgrade():
     op.execute(f"GRANT INSERT ({', '.join(EMPTY_ON_OPEN)}, search_vector) ON support_tickets TO portal_contact")
     op.execute("GRANT INSERT (author_employee_id) ON ticket_comments TO portal_contact")
     op.execute(MANAGER_EMAIL)
+    op.execute(RATING_GUARD)
     op.execute("DROP POLICY contact_insert ON support_tickets")
     op.execute("CREATE POLICY contact_insert ON support_tickets FOR INSERT TO portal_contact WITH CHECK"
                f" ({OPENED_BY_CONTACT} AND {OWN_CONTRACT} AND status = 'open'"
@@ -139,6 +156,8 @@ def downgrade():
     op.execute(READABLE_TICKET_COLUMNS.format(action="EXECUTE format('REVOKE SELECT (%s) ON support_tickets"
                                                      " FROM portal_contact', cols); "
                                                      "GRANT SELECT ON support_tickets TO portal_contact"))
+    op.execute("DROP TRIGGER trg_ticket_rating_guard ON support_tickets")
+    op.execute("DROP FUNCTION support_ticket_rating_guard()")
     op.execute("DROP FUNCTION portal_project_manager_email(integer)")
     op.execute("DROP POLICY contact_insert ON support_tickets")
     op.execute(f"CREATE POLICY contact_insert ON support_tickets FOR INSERT TO portal_contact WITH CHECK"
