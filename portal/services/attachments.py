@@ -148,12 +148,6 @@ class Storage:
         os.replace(temporary, target)
         return name
 
-    def remove(self, storage_name: str) -> None:
-        try:
-            self.path(storage_name).unlink()
-        except (FileNotFoundError, NotFound):
-            pass
-
 
 def attach(session, storage: Storage, principal: policy.Principal, ticket, files: list[CheckedFile], *,
            comment: TicketComment | None = None) -> list[TicketAttachment]:

@@ -503,7 +503,7 @@ def _search_condition(q: str):
     number = TICKET_NUMBER.match(q)
     if number:
         return SupportTicket.ticket_number == f"TKT-{number.group(1)}-{int(number.group(2)):06d}"
-    if q.strip().isdigit() and len(q.strip()) <= 9:  # the number's last part, as people quote it: "48"
+    if re.fullmatch(r"[0-9]{1,9}", q.strip()):  # the number's last part, as people quote it: "48"
         return SupportTicket.ticket_number.like(f"TKT-____-{int(q):06d}")
     words = SEARCH_WORD.findall(q)[:10]
     if not words:

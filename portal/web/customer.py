@@ -12,7 +12,7 @@ from portal.services import attachments, policy, tickets
 from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.services.sla import sla_state
 from portal.services.dashboards import portal_summary
-from portal.web.files import attachment_storage, send_attachment
+from portal.web.files import attachment_storage, download_ticket_attachment
 from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
 
@@ -162,13 +162,7 @@ def rate_ticket(ticket_id: int):
 @bp.get("/tickets/<int:ticket_id>/attachments/<int:attachment_id>")
 @require(policy.may_use_portal)
 def download_attachment(ticket_id: int, attachment_id: int):
-    ticket = _visible(ticket_id)
-    try:
-        row = attachments.attachment_of(db.session, ticket, attachment_id,
-                                        include_internal=policy.may_see_internal_notes(current_principal()))
-    except NotFound:
-        abort(404)
-    return send_attachment(row)
+    return download_ticket_attachment(_visible(ticket_id), attachment_id)
 
 
 # The portal's other pages register their routes on this same blueprint.

@@ -6,8 +6,10 @@ import io
 
 from flask import abort, current_app, send_file
 
-from portal.services import attachments
+from portal.extensions import db
+from portal.services import attachments, policy
 from portal.services.errors import NotFound
+from portal.web.security import current_principal
 
 
 def attachment_storage() -> attachments.Storage:
@@ -25,3 +27,13 @@ def send_attachment(row):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+def download_ticket_attachment(ticket, attachment_id: int):
+    """One of `ticket`'s files for whoever may see the ticket; a file of an internal note for staff only."""
+    try:
+        row = attachments.attachment_of(db.session, ticket, attachment_id,
+                                        include_internal=policy.may_see_internal_notes(current_principal()))
+    except NotFound:
+        abort(404)
+    return send_attachment(row)

@@ -32,7 +32,7 @@ from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, No
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, staff_queue
 from portal.services.sla import sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
-from portal.web.files import send_attachment
+from portal.web.files import download_ticket_attachment
 from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
 
@@ -215,13 +215,7 @@ def show_ticket(ticket_id: int):
 @bp.get("/<int:ticket_id>/attachments/<int:attachment_id>")
 @require(policy.may_view_queue)
 def download_attachment(ticket_id: int, attachment_id: int):
-    ticket = _staff_ticket(ticket_id)
-    try:
-        row = attachments.attachment_of(db.session, ticket, attachment_id,
-                                        include_internal=policy.may_see_internal_notes(current_principal()))
-    except NotFound:
-        abort(404)
-    return send_attachment(row)
+    return download_ticket_attachment(_staff_ticket(ticket_id), attachment_id)
 
 
 def _after_change(ticket_id: int, message: str, error: DomainError | None = None):

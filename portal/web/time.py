@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -48,8 +50,9 @@ def _entry_data(form) -> NewTimeEntry:
 
     work = form.get("work", "")  # "ticket:12" or "project:3"
     kind, _, number = work.partition(":")
-    ticket_id = int(number) if kind == "ticket" and number.isdigit() else None
-    project_id = int(number) if kind == "project" and number.isdigit() else None
+    number = int(number) if re.fullmatch(r"[0-9]{1,9}", number) else None  # "²" is a digit to isdigit(), not to int()
+    ticket_id = number if kind == "ticket" else None
+    project_id = number if kind == "project" else None
     return NewTimeEntry(work_date=form.get("work_date", ""), hours=form.get("hours", ""),
                         start_time=form.get("start_time", ""), end_time=form.get("end_time", ""),
                         work_category=form.get("work_category", "support"), is_billable=form.get("is_billable") == "1",

@@ -240,6 +240,7 @@ def test_search_matches_words_as_typed_and_numbers_but_never_internal_notes(sess
     assert set(found("!!! ???")) == {printer.ticket_id, vpn.ticket_id}  # nothing to search for: no filter
     assert set(found("'\"):* & |")) == {printer.ticket_id, vpn.ticket_id}  # query syntax is not a word: no filter
     assert found("print & zebracorn") == []  # "&" is not an operator here: both words must match
+    assert found("²³") == []  # digits that are no ticket number (int() would fail on them): a word, found nowhere
 
 
 def test_filters_from_the_query_string_never_fail():

@@ -95,3 +95,10 @@ def test_a_rejected_phase_cannot_be_started_by_dropping_the_approval(session):
     assert phase.requires_approval is True
     with pytest.raises(Invalid, match="waits for the customer's approval"):
         change_phase_status(session, me, phase, "active")
+
+
+@pytest.mark.parametrize("work", ["ticket:²", "project:١٢", "ticket:", "ticket:99999999999", "nonsense"])
+def test_a_time_entry_for_no_real_work_is_a_message_not_a_500(browser, session, admin, work):
+    browser.get("/staff/timesheet")
+    response = browser.post("/staff/timesheet/entries", {"work": work, "work_date": "2026-11-02", "hours": "1"})
+    assert response.status_code == 422 and "field__error" in response.get_data(as_text=True)
