@@ -12,6 +12,8 @@ from werkzeug.routing import IntegerConverter
 
 from portal.config import ConfigurationError, database_url, settings_from_environment
 from portal.extensions import csrf, db, mailer, migrate
+from portal.models.base import in_our_schema
+from portal.services import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["ATTACHMENTS_PATH"] = os.path.join(app.instance_path, "attachments")
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config, app.instance_path)
+    clock.set_business_zone(app.config["DISPLAY_TIMEZONE"])
 
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -61,7 +64,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.url_map.converters["int"] = BoundedInt  # ids beyond PostgreSQL's integer are 404, not 500
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=False)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=False,
+                     include_name=in_our_schema)
     @app.before_request
     def allow_uploads():
         # Before the CSRF check, which is the first to read the form.

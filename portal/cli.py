@@ -20,20 +20,45 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(generate_command)
     app.cli.add_command(close_resolved_command)
+    app.cli.add_command(worker_command)
 
 
 @click.command("close-resolved")
 @with_appcontext
 def close_resolved_command() -> None:
-    """Close tickets resolved more than 7 days ago (run it daily from a scheduler)."""
-    from datetime import UTC, datetime
-
+    """Close tickets resolved more than 7 days ago (the worker does it every few minutes; this is by hand)."""
     from portal.extensions import db
+    from portal.services.policy import Principal
     from portal.services.tickets import close_resolved
 
-    closed = close_resolved(db.session, now=datetime.now(UTC))
+    closed = close_resolved(db.session, Principal.system("flask close-resolved"))
     db.session.commit()
     click.echo(f"Closed {closed} ticket{'s' if closed != 1 else ''} resolved more than 7 days ago.")
+
+
+@click.command("worker")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Jobs run at once by this worker (default WORKER_CONCURRENCY, 4).")
+@click.option("--queue", "queues", multiple=True, help="Only these queues (mail, webhooks, scans, default); all by default.")
+@click.option("--burst", is_flag=True, help="Stop once no job is waiting (for cron, or to drain the queue).")
+@with_appcontext
+def worker_command(concurrency: int | None, queues: tuple[str, ...], burst: bool) -> None:
+    """Run the worker: mails, webhook deliveries and the scheduled scans (run as many as you like)."""
+    from portal.config import ConfigurationError, public_base_url
+    from portal.jobs.runner import run_worker
+
+    app = current_app._get_current_object()
+    try:
+        base = public_base_url(app.config)
+    except ConfigurationError as error:
+        raise click.ClickException(str(error.code)) from None
+    click.echo(f"Worker started (links point to {base}); Ctrl+C stops it after the jobs in hand.")
+    options = {"wait": not burst}
+    if concurrency:
+        options["concurrency"] = concurrency
+    if queues:
+        options["queues"] = list(queues)
+    run_worker(app, **options)
 
 
 @click.command("seed")
@@ -99,11 +124,25 @@ def demo_command(host: str, port: int, password: str) -> None:
     for kind, name, email, what in logins:
         click.echo(f"  {kind:<9} {email:<34} {name} - {what}")
     click.echo("")
-    click.echo(f"Serving TechServ Portal on http://{host}:{port}/  (Ctrl+C to stop)")
+    if not app.config.get("PUBLIC_BASE_URL"):
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        app.config["PUBLIC_BASE_URL"] = f"http://{shown_host}:{port}"
+    click.echo(f"Serving TechServ Portal on http://{host}:{port}/ with a worker beside it (Ctrl+C stops both)")
     # app.run() refuses to run inside a `flask` command; Werkzeug's server is what it would start.
+    import threading
+
     from werkzeug.serving import run_simple
 
-    run_simple(host, port, app, threaded=True)
+    from portal.jobs.runner import run_worker
+
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(app,), kwargs={"stop": stop}, name="worker", daemon=True)
+    worker.start()
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        stop.set()
+        worker.join(timeout=15)
 
 
 @click.command("generate")

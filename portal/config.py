@@ -103,7 +103,44 @@ def settings_from_environment() -> dict:
         "INVOICE_ISSUER_NAME": os.environ.get("INVOICE_ISSUER_NAME") or "TechServ Solutions",
         "INVOICE_ISSUER_ADDRESS": os.environ.get("INVOICE_ISSUER_ADDRESS") or "Denver, Colorado|United States",
         "INVOICE_ISSUER_EMAIL": os.environ.get("INVOICE_ISSUER_EMAIL") or "billing@techserv.com",
+        # Every absolute link (in mails, later in webhooks) starts with this, never with the Host a
+        # request claims. Required when DATABASE_URL is set (production); the demo's address otherwise.
+        "PUBLIC_BASE_URL": _url_setting("PUBLIC_BASE_URL"),
+        # The worker (`flask worker`): jobs run at once, a heartbeat every few seconds, and the jobs of
+        # a worker silent for WORKER_STALLED_SECONDS are given to another.
+        "WORKER_CONCURRENCY": _int_setting("WORKER_CONCURRENCY", 4) or 1,
+        "WORKER_HEARTBEAT_SECONDS": _int_setting("WORKER_HEARTBEAT_SECONDS", 10) or 1,
+        "WORKER_STALLED_SECONDS": _int_setting("WORKER_STALLED_SECONDS", 60) or 1,
     }
+
+
+DEMO_BASE_URL = "http://127.0.0.1:5000"
+
+
+def _url_setting(name: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    value = (os.environ.get(name) or "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(f"{name} must be the portal's address, like https://portal.example.com, got {value!r}")
+    return value.rstrip("/")
+
+
+def public_base_url(settings: dict) -> str:
+    """PUBLIC_BASE_URL, or the demo's address when the portal runs on its embedded database.
+
+    :raises ConfigurationError: DATABASE_URL is set (a real deployment) but PUBLIC_BASE_URL is not,
+        so mails would carry links to nowhere (`flask worker` checks it when it starts).
+    """
+    if settings.get("PUBLIC_BASE_URL"):
+        return settings["PUBLIC_BASE_URL"]
+    if settings.get("DATABASE_URL"):
+        raise ConfigurationError("PUBLIC_BASE_URL must be set with DATABASE_URL: it is the address in every "
+                                 "link the portal mails (https://portal.example.com)")
+    return DEMO_BASE_URL
 
 
 class EmbeddedDatabase:

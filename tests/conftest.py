@@ -140,13 +140,83 @@ def savepoint(session):
     return Savepoint()
 
 
+def run_due_jobs(app, session, *, limit: int = 1000) -> int:
+    """Do what the worker would: run the jobs waiting in the queue, one after the other, here.
+
+    Each job runs in the test's own transaction (so it sees what the test wrote), through the same
+    task body and per-job unit of work as in the worker. Returns how many ran. A job that fails is
+    marked failed and its error re-raised, so a test never passes over a broken job.
+    """
+    from portal.jobs.runner import TASK_BODIES, run_in_app
+    import portal.jobs.tasks  # noqa: F401  (registers the tasks)
+
+    ran = 0
+    while ran < limit:
+        row = session.execute(sa.text(
+            "UPDATE procrastinate_jobs SET status = 'doing', attempts = attempts + 1 WHERE id = ("
+            " SELECT id FROM procrastinate_jobs WHERE status = 'todo'"
+            " AND (scheduled_at IS NULL OR scheduled_at <= now())"
+            " ORDER BY priority DESC, id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id, task_name, args")).one_or_none()
+        if row is None:
+            return ran
+        job_id, task_name, args = row
+        try:
+            run_in_app(app, TASK_BODIES[task_name], args)
+        except Exception:
+            session.execute(sa.text("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = :id"), {"id": job_id})
+            raise
+        session.execute(sa.text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = :id"), {"id": job_id})
+        ran += 1
+    return ran
+
+
+class MailOutbox:
+    """The mails sent (SMTP is the one thing we cannot run here), read after the worker's turn.
+
+    Mails go out from the worker, after the change committed; reading this first runs the jobs
+    waiting in the queue (`settle`), as the worker would have by the time someone reads their mail.
+    """
+
+    def __init__(self, sent: list, settle):
+        self.sent = sent
+        self.settle = settle
+
+    def _mails(self) -> list:
+        self.settle()
+        return self.sent
+
+    def __len__(self):
+        return len(self._mails())
+
+    def __iter__(self):
+        return iter(list(self._mails()))
+
+    def __getitem__(self, index):
+        return self._mails()[index]
+
+    def __bool__(self):
+        return bool(self._mails())
+
+    def __eq__(self, other):
+        return list(self._mails()) == other
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+
 @pytest.fixture
-def outbox(app):
-    """The mails the app sent during the test (SMTP is the one thing we cannot run here)."""
-    outbox = app.extensions["mailer"]["outbox"]
-    outbox.clear()
-    yield outbox
-    outbox.clear()
+def run_jobs(app, session):
+    """Run the jobs waiting in the queue now (the worker's turn), in the test's transaction."""
+    return lambda: run_due_jobs(app, session)
+
+
+@pytest.fixture
+def outbox(app, session):
+    """The mails the app sent during the test, once the worker has had its turn."""
+    sent = app.extensions["mailer"]["outbox"]
+    sent.clear()
+    yield MailOutbox(sent, lambda: run_due_jobs(app, session))
+    sent.clear()
 
 
 CSRF_PATTERN = re.compile(r'name="csrf-token" content="([^"]+)"')

@@ -210,7 +210,7 @@ def test_a_forgotten_filter_in_a_contact_request_still_shows_nothing_of_others(b
     for _ in range(5):
         f.make_ticket(session, customer=customer_b)
     contact = session.get(Contact, two_customers["a"]["contact"])
-    monkeypatch.setattr("portal.web.customer.portal_summary", unfiltered_summary)
+    monkeypatch.setattr("portal.web.portal.tickets.portal_summary", unfiltered_summary)
     browser.sign_in(contact.email)
     page = browser.get("/portal/").get_data(as_text=True)
     assert '<dd class="stat__value"><a href="/portal/tickets">1</a></dd>' in page

@@ -22,7 +22,7 @@ from portal.models.base import (
     TicketStatus,
     WorkCategory,
 )
-from portal.models.contracts import ServiceContract
+from portal.models.contracts import ContractExpiryNotice, ServiceContract
 from portal.models.customers import Contact, Customer
 from portal.models.employees import Employee
 from portal.models.invoices import Invoice, InvoiceLineItem
@@ -32,7 +32,7 @@ from portal.models.time_entries import TimeEntry
 
 __all__ = [
     "Account", "AccountStatus", "AuthToken", "LoginAttempt", "LoginSession", "PortalSetting", "ActorType", "ApprovalStatus", "AuditEvent", "Base",
-    "CommunicationPreference", "CompanySize", "Contact", "ContractStatus", "Customer", "Employee",
+    "CommunicationPreference", "CompanySize", "Contact", "ContractExpiryNotice", "ContractStatus", "Customer", "Employee",
     "EmployeeRole", "EmploymentStatus", "Invoice", "InvoiceLineItem", "InvoiceStatus",
     "LineItemType", "PhaseStatus", "Project", "ProjectPhase", "ProjectStatus", "ServiceContract",
     "ServiceTier", "SupportTicket", "TicketCategory", "TicketComment", "TicketPriority",

@@ -215,3 +215,8 @@ TICKET_NUMBER_SEQ = sa.Sequence("ticket_number_seq", metadata=Base.metadata)
 INVOICE_NUMBER_SEQ = sa.Sequence("invoice_number_seq", metadata=Base.metadata)
 CONTRACT_NUMBER_SEQ = sa.Sequence("contract_number_seq", metadata=Base.metadata)
 PROJECT_NUMBER_SEQ = sa.Sequence("project_number_seq", metadata=Base.metadata)
+
+
+def in_our_schema(name, type_, parent_names) -> bool:
+    """Autogenerate's filter (Alembic `include_name`): procrastinate's job tables are not our models."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))

@@ -59,3 +59,16 @@ class ServiceContract(Base):
 
     def __repr__(self) -> str:
         return f"<ServiceContract {self.contract_number}>"
+
+
+class ContractExpiryNotice(Base):
+    """A "contract.expiring" stage (90, 60 or 30 days before `end_date`) already emitted for a contract."""
+
+    __tablename__ = "contract_expiry_notices"
+    __table_args__ = (sa.CheckConstraint("days_before IN (30, 60, 90)", name="chk_expiry_stage"),)
+
+    contract_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("service_contracts.contract_id", ondelete="CASCADE"), primary_key=True)
+    end_date: Mapped[date] = mapped_column(primary_key=True)
+    days_before: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    emitted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())

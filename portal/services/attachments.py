@@ -172,6 +172,40 @@ def attach(session, storage: Storage, principal: policy.Principal, ticket, files
     return rows
 
 
+def open_ticket_with_files(session, storage: Storage, principal: policy.Principal, data, uploads: list[Upload]):
+    """Open a ticket with its attachments. The files are checked first: a refused file opens no
+    ticket (and uses up no number), and the message names what is wrong with the other fields too.
+
+    :raises Invalid: a field or a file is wrong (every wrong field named).
+    :raises Forbidden: the principal may not open tickets.
+    """
+    from portal.services import tickets
+
+    try:
+        files = check_all(uploads)
+    except Invalid as error:
+        raise Invalid(error.message, "attachments",
+                      {**tickets.ticket_field_errors(data), "attachments": error.message}) from None
+    ticket = tickets.open_ticket(session, principal, data)
+    attach(session, storage, principal, ticket, files)
+    return ticket
+
+
+def reply_with_files(session, storage: Storage, principal: policy.Principal, ticket, body: str,
+                     uploads: list[Upload]) -> TicketComment:
+    """A public reply with its attachments (the files are checked before anything is written).
+
+    :raises Invalid: an empty message, a closed ticket, or a refused file.
+    :raises Forbidden: the principal may not reply to this ticket.
+    """
+    from portal.services import tickets
+
+    files = check_all(uploads)
+    comment = tickets.add_comment(session, principal, ticket, body)
+    attach(session, storage, principal, ticket, files, comment=comment)
+    return comment
+
+
 @event.listens_for(orm.Session, "after_commit")
 def _keep_stored_files(session) -> None:
     if not session.in_nested_transaction():  # the whole transaction (this also fires for a savepoint)

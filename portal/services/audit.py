@@ -31,13 +31,16 @@ def record(
     table: str | None = None,
     row_id: int | None = None,
     changes: dict[str, tuple[Any, Any]] | None = None,
-) -> None:
-    """Write an audit event now, in the caller's transaction; `changes` maps a field to (old, new).
+) -> int:
+    """Write an audit event now, in the caller's transaction; returns its id. `changes` maps a field to (old, new).
 
-    A plain INSERT without RETURNING: contacts may add events under row-level security but
-    never read any back.
+    The id is drawn from the sequence first and the INSERT has no RETURNING: contacts may add
+    events under row-level security but never read any back. Services call `events.emit`, which
+    writes this row and the jobs that follow from it.
     """
+    event_id = session.scalar(sa.select(sa.func.nextval("audit_events_event_id_seq")))
     session.execute(sa.insert(AuditEvent.__table__).inline().values(
+        event_id=event_id,
         actor_type=actor.type,
         actor_id=actor.id,
         actor_label=actor.label,
@@ -51,6 +54,7 @@ def record(
         ),
         ip_address=actor.ip_address,
     ))
+    return event_id
 
 
 def record_many(session, actor: Actor, action: str, *, table: str, row_ids: list[int],

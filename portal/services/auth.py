@@ -23,7 +23,7 @@ from portal.models import (
     PortalSetting,
 )
 from portal.models.base import ActorType
-from portal.services import audit, policy
+from portal.services import audit, clock, events, policy
 from portal.services.actors import Actor
 from portal.services.errors import DomainError, Forbidden, Invalid, NotFound
 from portal.services.passwords import (
@@ -187,6 +187,38 @@ def authenticate(session, email: str, password: str, *, ip: str | None, now: dat
     return SignIn(account, needs_second_factor=False)
 
 
+@dataclass(frozen=True)
+class SignInOutcome:
+    """The result of one sign-in attempt: the account that passed, or why it was refused.
+
+    A refusal is a result, not an error: the attempt, the failure count and any lock it caused
+    are recorded and must commit with the request.
+    """
+
+    sign_in: SignIn | None = None
+    account: Account | None = None
+    refused: DomainError | None = None
+
+
+def attempt_sign_in(session, email: str, password: str, *, ip: str | None, now: datetime | None = None) -> SignInOutcome:
+    """`authenticate`, with a refusal returned instead of raised (see SignInOutcome)."""
+    try:
+        result = authenticate(session, email, password, ip=ip, now=now or clock.now())
+    except (SignInRefused, TooManyAttempts) as refused:
+        return SignInOutcome(refused=refused)
+    return SignInOutcome(sign_in=result, account=result.account)
+
+
+def attempt_second_factor(session, account_id: int, code: str, *, ip: str | None,
+                          now: datetime | None = None) -> SignInOutcome:
+    """`verify_second_factor`, with a refusal returned instead of raised (see SignInOutcome)."""
+    try:
+        account = verify_second_factor(session, account_id, code, ip=ip, now=now or clock.now())
+    except (SignInRefused, TooManyAttempts) as refused:
+        return SignInOutcome(refused=refused)
+    return SignInOutcome(account=account)
+
+
 def _record_failure(session, account: Account, actor: Actor, email: str, ip, now, reason: str) -> None:
     session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
     account.failed_login_count += 1
@@ -211,8 +243,8 @@ def complete_sign_in(session, account: Account, *, ip: str | None, now: datetime
                  row_id=account.account_id)
 
 
-def record_sign_out(session, principal: policy.Principal, ip: str | None) -> None:
-    audit.record(session, principal.actor(ip), "logout", table="accounts", row_id=principal.account_id)
+def record_sign_out(session, principal: policy.Principal) -> None:
+    audit.record(session, principal.actor, "logout", table="accounts", row_id=principal.account_id)
 
 
 # --- two-factor ------------------------------------------------------------------------------
@@ -288,8 +320,8 @@ def provisioning_uri(account: Account) -> str:
     return pyotp.TOTP(account.totp_secret).provisioning_uri(name=account.email, issuer_name=TOTP_ISSUER)
 
 
-def confirm_two_factor(session, principal: policy.Principal, code: str, *, ip: str | None,
-                       now: datetime) -> list[str]:
+def confirm_two_factor(session, principal: policy.Principal, code: str, *,
+                       now: datetime | None = None) -> list[str]:
     """Turn two-factor on once the app shows a right code; returns the recovery codes (shown once).
 
     :raises Invalid: no enrolment started, or the code is wrong.
@@ -297,6 +329,7 @@ def confirm_two_factor(session, principal: policy.Principal, code: str, *, ip: s
     account = session.get(Account, principal.account_id)
     if not account.totp_secret or account.totp_enabled:
         raise Invalid("Start again: open the two-factor page and scan the new code.", field="code")
+    now = now or clock.now()
     step = _totp_step(account.totp_secret, (code or "").strip()[:40], now)
     if step is None:
         raise Invalid("That code is not right. Check the time on your phone and enter the current code.",
@@ -305,11 +338,11 @@ def confirm_two_factor(session, principal: policy.Principal, code: str, *, ip: s
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODE_COUNT)]
     account.totp_enabled_at = now
     account.recovery_code_hashes = [_code_hash(c) for c in codes]
-    audit.record(session, principal.actor(ip), "two_factor.enabled", table="accounts", row_id=account.account_id)
+    audit.record(session, principal.actor, "two_factor.enabled", table="accounts", row_id=account.account_id)
     return codes
 
 
-def disable_two_factor(session, principal: policy.Principal, password: str, *, ip: str | None) -> None:
+def disable_two_factor(session, principal: policy.Principal, password: str) -> None:
     """:raises Invalid: wrong password, or two-factor is required for all employees."""
     account = session.get(Account, principal.account_id)
     if not verify_password(account.password_hash, password):
@@ -319,7 +352,7 @@ def disable_two_factor(session, principal: policy.Principal, password: str, *, i
     account.totp_secret = None
     account.totp_enabled_at = None
     account.recovery_code_hashes = None
-    audit.record(session, principal.actor(ip), "two_factor.disabled", table="accounts", row_id=account.account_id)
+    audit.record(session, principal.actor, "two_factor.disabled", table="accounts", row_id=account.account_id)
 
 
 def two_factor_required_for_employees(session) -> bool:
@@ -334,7 +367,7 @@ def employees_without_two_factor(session) -> int:
         Account.totp_enabled_at.is_(None), Employee.employment_status == "active"))
 
 
-def set_two_factor_requirement(session, principal: policy.Principal, required: bool, *, ip: str | None) -> None:
+def set_two_factor_requirement(session, principal: policy.Principal, required: bool) -> None:
     """:raises Forbidden: only admins change security settings."""
     if not policy.may_administer(principal):
         raise Forbidden("Only administrators change security settings.")
@@ -345,7 +378,7 @@ def set_two_factor_requirement(session, principal: policy.Principal, required: b
         session.add(setting)
     setting.value = required
     setting.updated_by = principal.email
-    audit.record(session, principal.actor(ip), "settings.changed", table="portal_settings",
+    audit.record(session, principal.actor, "settings.changed", table="portal_settings",
                  changes={REQUIRE_EMPLOYEE_2FA: (old, required)})
 
 
@@ -373,13 +406,24 @@ def issue_link_token(session, account: Account, purpose: str, *, secret_key: str
     return _serializer(secret_key, purpose).dumps(raw)
 
 
+LINK_GONE = "This link has expired or was already used. Ask for a new one."
+
+
+def link_account(session, signed: str, purpose: str, *, secret_key: str, now: datetime) -> Account | None:
+    """The account a genuine, unexpired, unused link is for, else None (forged, expired or used alike)."""
+    try:
+        return token_account(session, signed, purpose, secret_key=secret_key, now=now)[1]
+    except NotFound:
+        return None
+
+
 def token_account(session, signed: str, purpose: str, *, secret_key: str, now: datetime,
                   lock: bool = False) -> tuple[AuthToken, Account]:
     """The token and its account, if the link is genuine, unexpired and unused.
 
     :raises NotFound: the link is forged, expired, or already used (one message for all three).
     """
-    gone = NotFound("This link has expired or was already used. Ask for a new one.")
+    gone = NotFound(LINK_GONE)
     try:
         raw = _serializer(secret_key, purpose).loads(signed, max_age=int(TOKEN_LIFETIME.total_seconds()))
     except (SignatureExpired, BadSignature):
@@ -417,8 +461,8 @@ def _set_password(account: Account, new_password: str, now: datetime) -> None:
     account.session_version += 1
 
 
-def change_password(session, principal: policy.Principal, current: str, new: str, *, ip: str | None,
-                    now: datetime) -> Account:
+def change_password(session, principal: policy.Principal, current: str, new: str, *,
+                    now: datetime | None = None) -> Account:
     """Change one's own password; other sessions are signed out.
 
     :raises Invalid: the current password is wrong, or the new one breaks the rules.
@@ -432,30 +476,32 @@ def change_password(session, principal: policy.Principal, current: str, new: str
     if current == new:
         raise Invalid("Choose a password different from the current one.", field="new_password")
     check_password_rules(new, field="new_password", user_inputs=[account.email, principal.name])
-    _set_password(account, new, now)
-    audit.record(session, principal.actor(ip), "password.changed", table="accounts", row_id=account.account_id)
+    _set_password(account, new, now or clock.now())
+    audit.record(session, principal.actor, "password.changed", table="accounts", row_id=account.account_id)
     return account
 
 
-def request_password_reset(session, email: str, *, secret_key: str, ip: str | None, now: datetime) -> tuple[Account, str] | None:
-    """(account, signed token) when the email belongs to someone who may sign in, else None.
+def request_password_reset(session, email: str, *, ip: str | None) -> bool:
+    """Have the worker mail a reset link when the email belongs to someone who may sign in; says whether it will.
 
-    The caller answers the same in both cases, so the page tells nobody whether an email exists.
+    The caller answers the same in both cases, and nothing is sent from the request, so neither
+    the page nor its timing tells anybody whether an email exists.
     """
     account = _account_by_email(session, email or "")
     if account is None or not account.password_hash or principal_for(session, account.account_id) is None:
-        audit.record(session, Actor(ActorType.SYSTEM, None, "password reset", ip), "password.reset_requested",
-                     changes={"email": (None, (email or "")[:200]), "sent": (None, False)})
-        return None
-    token = issue_link_token(session, account, "password_reset", secret_key=secret_key, now=now)
-    audit.record(session, _actor_for(account, account.email, ip), "password.reset_requested", table="accounts",
-                 row_id=account.account_id, changes={"sent": (None, True)})
-    return account, token
+        events.emit(session, Actor(ActorType.SYSTEM, None, "password reset", ip), "password.reset_requested",
+                    changes={"email": (None, (email or "")[:200]), "sent": (None, False)})
+        return False
+    events.emit(session, _actor_for(account, account.email, ip), "password.reset_requested", account,
+                {"account_id": account.account_id}, changes={"sent": (None, True)})
+    return True
 
 
-def invite(session, principal: policy.Principal, *, contact_id: int | None = None, employee_id: int | None = None,
-           secret_key: str, now: datetime, ip: str | None) -> tuple[Account, str]:
-    """Create (or reuse) the person's login and issue an invitation link; returns (account, signed token).
+def invite(session, principal: policy.Principal, *, contact_id: int | None = None,
+           employee_id: int | None = None) -> Account:
+    """Create (or reuse) the person's login and have the worker mail them an invitation link; returns the account.
+
+    The link itself is issued by the worker when it sends the mail (no secret waits in a job).
 
     :raises Forbidden: admins invite employees; account managers and admins invite contacts.
     :raises NotFound: no such person.
@@ -487,10 +533,10 @@ def invite(session, principal: policy.Principal, *, contact_id: int | None = Non
         raise Invalid(f"{person.full_name} is not an active employee.")
     if isinstance(person, Contact) and person.customer.account_status not in ("active", "suspended"):
         raise Invalid(f"{person.customer.company_name} is not an active customer.")
-    token = issue_link_token(session, account, "invitation", secret_key=secret_key, now=now)
-    audit.record(session, principal.actor(ip), "invitation.sent", table="accounts", row_id=account.account_id,
-                 changes={"email": (None, account.email)})
-    return account, token
+    events.emit(session, principal, "invitation.sent", account,
+                {"account_id": account.account_id, "invited_by": principal.name},
+                changes={"email": (None, account.email)})
+    return account
 
 
 # --- signed-in browsers ----------------------------------------------------------------------

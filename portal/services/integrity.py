@@ -52,6 +52,9 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "price_increase_annual", "The annual price increase must be between 0 and 50 percent."),
     ("service_contracts", "service_contracts_customer_id_fkey"): ConstraintMessage(
         "customer_id", "That customer does not exist."),
+    # contract_expiry_notices (written by the worker's scan)
+    ("contract_expiry_notices", "chk_expiry_stage"): ConstraintMessage(
+        None, "A renewal notice goes out 30, 60 or 90 days before a contract ends."),
     # employees
     ("employees", "employees_employee_number_key"): ConstraintMessage(
         "employee_number", "Another employee already has this employee number.", conflict=True),

@@ -36,9 +36,8 @@ from portal.models import (
     SupportTicket,
     TimeEntry,
 )
-from portal.services import audit
-from portal.services.actors import Actor
-from portal.services.errors import Invalid, NotFound
+from portal.services import events, policy, statements
+from portal.services.errors import Forbidden, Invalid, NotFound
 from portal.services.money import to_cents
 from portal.services.numbering import next_number
 
@@ -193,14 +192,17 @@ def included_hours_invoiced(session, customer_id: int, contracts: Sequence[Servi
 
 
 def generate_invoice(
-    session, actor: Actor, request: InvoiceRequest, *, invoice_date: date, tax_rate: Decimal,
+    session, principal: policy.Principal, request: InvoiceRequest, *, invoice_date: date, tax_rate: Decimal,
     payment_terms_days: int = 30,
 ) -> Invoice:
     """Draft an invoice for a customer and a period.
 
+    :raises Forbidden: only account managers and admins (and the system's runs) bill.
     :raises NotFound: no such customer.
     :raises Invalid: the period is reversed, or there is nothing to bill in it.
     """
+    if not policy.may_bill(principal):
+        raise Forbidden("Only account managers and administrators make invoices.")
     if request.period_end < request.period_start:
         raise Invalid("The period must end on or after its start.", "billing_period_end")
     customer = session.get(Customer, request.customer_id)
@@ -285,9 +287,34 @@ def generate_invoice(
     session.add_all(lines)
     session.flush()
     session.refresh(invoice)  # the triggers set subtotal, tax and total
-    audit.record(session, actor, "invoice.generated", table="invoices", row_id=invoice.invoice_id,
-                 changes={"total_amount": (None, invoice.total_amount)})
+    events.emit(session, principal, "invoice.generated", invoice,
+                {"invoice_id": invoice.invoice_id, "customer_id": invoice.customer_id,
+                 "total_amount": str(invoice.total_amount)},
+                changes={"total_amount": (None, invoice.total_amount)})
     return invoice
+
+
+def mark_overdue(session, principal: policy.Principal, *, today: date) -> int:
+    """Sent invoices past their due date become overdue, each with its `invoice.overdue` event; returns how many.
+
+    Idempotent and safe to run twice at once: the UPDATE takes each row once (a second scan waits
+    for the first and then finds the invoice overdue already), so the event is emitted once per
+    invoice and status change.
+    :raises Forbidden: only the system (or an admin, by hand) runs the scheduled scans.
+    """
+    if not policy.may_run_scheduled_work(principal):
+        raise Forbidden("Only the scheduler or an administrator marks invoices overdue in bulk.")
+    rows = session.execute(
+        sa.update(Invoice).where(statements.becomes_overdue(today))
+        .values(invoice_status=InvoiceStatus.OVERDUE)
+        .returning(Invoice.invoice_id, Invoice.customer_id, Invoice.total_amount, Invoice.due_date)
+        .execution_options(synchronize_session=False)).all()
+    for row in sorted(rows):
+        events.emit(session, principal, "invoice.overdue", ("invoices", row.invoice_id),
+                    {"invoice_id": row.invoice_id, "customer_id": row.customer_id,
+                     "total_amount": str(row.total_amount), "days_overdue": (today - row.due_date).days},
+                    changes={"invoice_status": (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)})
+    return len(rows)
 
 
 def _work_line(entry: TimeEntry, description: str, quantity: Decimal, rate: Decimal) -> InvoiceLineItem:

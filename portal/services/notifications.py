@@ -1,126 +1,198 @@
-"""Emails to people about what happened to their tickets and projects.
+"""Emails to people about what happened: which events cause which mail, and the mails themselves.
 
-The messages are built here from the rows; the caller sends them with `send` once the change has
-committed (a rolled-back change emails nobody). A contact is emailed only when their
-communication preference is email: phone and SMS contacts are called by the technician or the
-project manager. Internal notes never reach a message.
+`jobs_for(event)` is asked by `events.emit` in the transaction of the change; it names the mail
+and the ids it is built from. The worker then builds each mail from the rows as they are, with
+links to PUBLIC_BASE_URL (never the host a request claimed), and sends it; a mail server that
+fails is retried with backoff. A contact is emailed only when their communication preference is
+email: phone and SMS contacts are called by the technician or the project manager. Internal
+notes never reach a message. Invitation and reset links are issued by the worker itself, so no
+secret waits in the job table.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
-from flask import has_app_context, has_request_context, url_for
-from sqlalchemy import event, orm
+import sqlalchemy as sa
 
-from portal.models import CommunicationPreference
+from portal.models import (
+    Account,
+    CommunicationPreference,
+    Contact,
+    PhaseStatus,
+    Project,
+    ProjectPhase,
+    SupportTicket,
+    TicketComment,
+)
+from portal.services import clock
 from portal.services.mail import Mail
 
-log = logging.getLogger("portal.notifications")
+MAIL_TASK = "mail.send"
 
 
 def wants_email(contact) -> bool:
     return contact is not None and contact.communication_preference == CommunicationPreference.EMAIL
 
 
-def send(messages: list[Mail]) -> None:
-    """Send after commit; a mail server that fails is logged, never an error page for a saved change."""
-    from portal.extensions import mailer
+# --- which events send mail ------------------------------------------------------------------
 
-    for message in messages:
-        try:
-            mailer.send(message.to, message.subject, message.body)
-        except Exception:  # noqa: BLE001 - SMTP can fail in many ways; the change itself is saved
-            log.exception("Could not email %s about %r", message.to, message.subject)
+def jobs_for(event) -> list:
+    """The mail jobs `event` starts (none for most events)."""
+    from portal.jobs.queue import Job
 
+    def mail(kind: str, **ids) -> Job:
+        return Job(MAIL_TASK, {"kind": kind, **ids}, queue="mail")
 
-# --- after commit ----------------------------------------------------------------------------
-# Services queue messages on the session; they go out when that session commits and are dropped
-# when it rolls back, so every path (pages, htmx, the API, bulk changes) emails the same way.
-
-def queue(session, messages: list[Mail]) -> None:
-    session.info.setdefault("pending_mail", []).extend(messages)
-
-
-def queued(session) -> list[Mail]:
-    return list(session.info.get("pending_mail", ()))
-
-
-@event.listens_for(orm.Session, "after_commit")
-def _send_queued(session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint was released (this fires for those too): the change is not saved yet
-    messages = session.info.pop("pending_mail", [])
-    if messages and has_app_context():
-        send(messages)
+    data = event.data
+    if event.name == "ticket.replied" and not data.get("internal"):
+        return [mail("ticket_replied", comment_id=data["comment_id"])]
+    if event.name == "ticket.status_changed" and data.get("to") == "resolved":
+        return [mail("ticket_resolved", ticket_id=event.row_id)]
+    if event.name == "phase.approval_requested":
+        return [mail("phase_approval_requested", phase_id=event.row_id, asked_by=data.get("asked_by", ""))]
+    if event.name in ("phase.approved", "phase.rejected"):
+        return [mail("phase_decided", phase_id=event.row_id)]
+    if event.name == "password.reset_requested" and data.get("account_id"):
+        return [mail("password_reset", account_id=data["account_id"])]
+    if event.name == "invitation.sent":
+        return [mail("invitation", account_id=data["account_id"], invited_by=data.get("invited_by", ""))]
+    return []
 
 
-@event.listens_for(orm.Session, "after_soft_rollback")
-def _drop_queued(session, previous_transaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop("pending_mail", None)
+# --- building them (in the worker) -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MailContext:
+    """What the worker gives the builders: absolute links, the key that signs links, the time."""
+
+    link: Callable[..., str]  # link(endpoint, anchor=None, **values) -> "https://portal.example/..."
+    secret_key: str
+    now: datetime
 
 
-def _link(endpoint: str, anchor: str | None = None, **values) -> str:
-    if has_request_context():
-        return url_for(endpoint, _external=True, _anchor=anchor, **values)
-    return "Sign in to TechServ Portal to see it."
+def messages_for(session, kind: str, args: dict, context: MailContext) -> list[Mail]:
+    """The mails of one job, built from the rows as they are now (empty when nobody is to be emailed).
+
+    :raises KeyError: an unknown kind of mail (a job written by another version of the app).
+    """
+    return BUILDERS[kind](session, context, **args)
 
 
-# --- tickets ---------------------------------------------------------------------------------
-
-def ticket_replied(ticket, contact, author_name: str, body: str) -> list[Mail]:
+def _ticket_replied(session, context: MailContext, *, comment_id: int) -> list[Mail]:
     """A staff member answered the customer publicly (never sent for an internal note)."""
+    comment = session.get(TicketComment, comment_id)
+    if comment is None or comment.is_internal or comment.author_employee is None:
+        return []
+    ticket = comment.ticket
+    contact = ticket.contact
     if not wants_email(contact):
         return []
+    link = context.link("portal.show_ticket", ticket_id=ticket.ticket_id)
     return [Mail(contact.email, f"[{ticket.ticket_number}] New reply: {ticket.title}",
-                 f"Hello {contact.first_name},\n\n{author_name} of TechServ replied to your ticket "
-                 f"{ticket.ticket_number} \u201c{ticket.title}\u201d:\n\n{body}\n\n"
-                 f"Answer in the portal: {_link('portal.show_ticket', ticket_id=ticket.ticket_id)}\n")]
+                 f"Hello {contact.first_name},\n\n{comment.author_employee.full_name} of TechServ replied to your "
+                 f"ticket {ticket.ticket_number} \u201c{ticket.title}\u201d:\n\n{comment.body}\n\n"
+                 f"Answer in the portal: {link}\n")]
 
 
-def ticket_resolved(ticket, contact) -> list[Mail]:
-    if not wants_email(contact):
+def _ticket_resolved(session, context: MailContext, *, ticket_id: int) -> list[Mail]:
+    ticket = session.get(SupportTicket, ticket_id)
+    if ticket is None or not wants_email(ticket.contact):
         return []
+    contact = ticket.contact
+    link = context.link("portal.show_ticket", ticket_id=ticket.ticket_id)
     return [Mail(contact.email, f"[{ticket.ticket_number}] Resolved: {ticket.title}",
                  f"Hello {contact.first_name},\n\nWe resolved your ticket {ticket.ticket_number} "
                  f"\u201c{ticket.title}\u201d.\n\nHow it was solved:\n{ticket.resolution_notes or ''}\n\n"
                  "If it is not solved, reply in the portal within 7 days and we reopen it; you can also "
-                 f"rate our work there: {_link('portal.show_ticket', ticket_id=ticket.ticket_id)}\n")]
+                 f"rate our work there: {link}\n")]
 
 
-# --- projects --------------------------------------------------------------------------------
-
-def phase_approval_requested(project, phase, sponsors, asked_by_name: str) -> list[Mail]:
+def _phase_approval_requested(session, context: MailContext, *, phase_id: int, asked_by: str) -> list[Mail]:
     """The project manager asks the customer's sponsors to approve a phase; phone and SMS sponsors are called."""
+    phase = session.get(ProjectPhase, phase_id)
+    if phase is None or phase.approved_at is not None or phase.phase_status != PhaseStatus.PLANNING:
+        return []  # decided or changed meanwhile: nobody is to be asked any more
+    project = phase.project
+    sponsors = session.scalars(sa.select(Contact).where(
+        Contact.customer_id == project.customer_id, Contact.can_approve_projects.is_(True))
+        .order_by(Contact.last_name)).all()
+    link = context.link("portal.show_project", f"phase-{phase.phase_id}", project_id=project.project_id)
     return [Mail(sponsor.email, f"Please approve: {project.project_name}, phase \u201c{phase.phase_name}\u201d",
-                 f"Hello {sponsor.full_name},\n\n{asked_by_name} asks you to approve the phase "
+                 f"Hello {sponsor.full_name},\n\n{asked_by} asks you to approve the phase "
                  f"\u201c{phase.phase_name}\u201d of {project.project_name} ({project.project_number}): budget "
-                 f"{phase.budget_allocation:,.2f}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
+                 f"${phase.budget_allocation:,.2f}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
                  f"\n\nDeliverables: {phase.deliverables or 'see the portal'}\n\nSign in to TechServ Portal to "
-                 f"approve or reject it: {_link('portal.show_project', f'phase-{phase.phase_id}', project_id=project.project_id)}\n")
+                 f"approve or reject it: {link}\n")
             for sponsor in sponsors if wants_email(sponsor)]
 
 
-def phase_decided(decision, manager: tuple[str, str] | None) -> list[Mail]:
-    """A sponsor approved or rejected a phase: the project manager (an employee, always by email) is told.
-
-    `decision` is a projects.PhaseDecision; `manager` the (name, email) of the project's manager, or None.
-    """
+def _phase_decided(session, context: MailContext, *, phase_id: int) -> list[Mail]:
+    """A sponsor approved or rejected a phase: the project manager (an employee, always by email) is told."""
+    phase = session.get(ProjectPhase, phase_id)
+    if phase is None:
+        return []
+    project: Project = phase.project
+    manager = project.project_manager
     if manager is None:
         return []
-    name, email = manager
-    project, phase = decision.project, decision.phase
-    who = f"{decision.decided_by} ({decision.company_name})" if decision.company_name else decision.decided_by
-    when = decision.decided_at.strftime("%Y-%m-%d %H:%M %Z").strip()
-    if decision.approved:
-        subject = f"Approved: {project.project_name}, phase \u201c{phase.phase_name}\u201d"
+    approved = phase.approved_at is not None
+    sponsor = phase.approved_by_contact if approved else phase.rejected_by_contact
+    decided_at = phase.approved_at if approved else phase.rejected_at
+    if decided_at is None:
+        return []  # the decision was undone meanwhile (the plan changed); nothing to tell
+    who = f"{sponsor.full_name} ({sponsor.customer.company_name})" if sponsor else "The customer's sponsor"
+    when = decided_at.astimezone(clock.business_zone()).strftime("%Y-%m-%d %H:%M %Z")
+    name = f"{project.project_name}, phase \u201c{phase.phase_name}\u201d"
+    if approved:
+        subject = f"Approved: {name}"
         outcome = (f"{who} approved the phase \u201c{phase.phase_name}\u201d of {project.project_name} "
                    f"({project.project_number}) on {when}.\n\nYou can start it when you are ready.")
     else:
-        subject = f"Rejected: {project.project_name}, phase \u201c{phase.phase_name}\u201d"
+        subject = f"Rejected: {name}"
         outcome = (f"{who} rejected the phase \u201c{phase.phase_name}\u201d of {project.project_name} "
-                   f"({project.project_number}) on {when}.\n\nTheir reason:\n{decision.reason}\n\n"
+                   f"({project.project_number}) on {when}.\n\nTheir reason:\n{phase.rejection_reason}\n\n"
                    "Revise the phase and ask the customer again.")
-    project_url = _link("projects.show_project", f"phase-{phase.phase_id}", project_id=project.project_id)
-    return [Mail(email, subject, f"Hello {name},\n\n{outcome}\n\nThe project: {project_url}\n")]
+    link = context.link("projects.show_project", f"phase-{phase.phase_id}", project_id=project.project_id)
+    return [Mail(manager.email, subject, f"Hello {manager.full_name},\n\n{outcome}\n\nThe project: {link}\n")]
+
+
+def _password_reset(session, context: MailContext, *, account_id: int) -> list[Mail]:
+    from portal.services import auth
+
+    account = session.get(Account, account_id)
+    if account is None or auth.principal_for(session, account_id) is None:
+        return []  # deactivated meanwhile
+    token = auth.issue_link_token(session, account, "password_reset", secret_key=context.secret_key, now=context.now)
+    link = context.link("auth.reset_password", token=token)
+    return [Mail(account.email, "Reset your TechServ Portal password",
+                 f"Hello {account.display_name},\n\nSomeone (we hope you) asked to reset the password of "
+                 f"your TechServ Portal login. Open this link within 24 hours to choose a new one:\n\n"
+                 f"{link}\n\nThe link works once. If you did not ask for this, ignore this email; "
+                 "your password stays as it is.\n")]
+
+
+def _invitation(session, context: MailContext, *, account_id: int, invited_by: str) -> list[Mail]:
+    from portal.services import auth
+
+    account = session.get(Account, account_id)
+    if account is None or account.password_hash:
+        return []  # they chose a password meanwhile
+    token = auth.issue_link_token(session, account, "invitation", secret_key=context.secret_key, now=context.now)
+    link = context.link("auth.accept_invitation", token=token)
+    return [Mail(account.email, "Your TechServ Portal login",
+                 f"Hello {account.display_name},\n\n{invited_by} invited you to TechServ Portal. "
+                 f"Open this link within 24 hours to choose your password:\n\n{link}\n\n"
+                 "The link works once. Afterwards, sign in with this email address.\n")]
+
+
+BUILDERS: dict[str, Callable[..., list[Mail]]] = {
+    "ticket_replied": _ticket_replied,
+    "ticket_resolved": _ticket_resolved,
+    "phase_approval_requested": _phase_approval_requested,
+    "phase_decided": _phase_decided,
+    "password_reset": _password_reset,
+    "invitation": _invitation,
+}

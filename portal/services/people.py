@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from portal.models import Account, CommunicationPreference, Contact, Customer, Employee
-from portal.services import audit, policy
+from portal.services import events, policy
 from portal.services.errors import Forbidden, Invalid, NotFound
 
 PER_PAGE = 25
@@ -80,12 +80,14 @@ PROFILE_FIELDS = ("first_name", "last_name", "phone", "mobile", "communication_p
 
 
 @dataclass(frozen=True)
-class ProfileForm:
+class ProfileChange:
+    """What a contact may change of themselves; the preference is None when none was chosen."""
+
     first_name: str = ""
     last_name: str = ""
     phone: str = ""
     mobile: str = ""
-    communication_preference: str = ""
+    communication_preference: CommunicationPreference | None = None
 
 
 def own_contact(session, principal: policy.Principal) -> Contact:
@@ -123,8 +125,33 @@ def _phone(value: str, label: str, field: str, errors: dict[str, str]) -> str | 
     return text
 
 
-def update_contact_profile(session, principal: policy.Principal, form: ProfileForm, *,
-                           ip: str | None = None) -> Contact:
+def profile_errors(form: ProfileChange) -> dict[str, str]:
+    """What is wrong with a profile change, field by field, without saving anything."""
+    return _profile_values(form)[1]
+
+
+def _profile_values(form: ProfileChange) -> tuple[dict, dict[str, str]]:
+    errors: dict[str, str] = {}
+    values = {
+        "first_name": _name(form.first_name, "first name", "first_name", errors),
+        "last_name": _name(form.last_name, "last name", "last_name", errors),
+        "phone": _phone(form.phone, "phone number", "phone", errors),
+        "mobile": _phone(form.mobile, "mobile number", "mobile", errors),
+    }
+    preference = form.communication_preference
+    if preference is None:
+        errors["communication_preference"] = "Choose how we should contact you."
+    else:
+        values["communication_preference"] = preference
+        if preference == CommunicationPreference.SMS and not values["mobile"] and "mobile" not in errors:
+            errors["communication_preference"] = "To be contacted by text message, enter your mobile number."
+        elif (preference == CommunicationPreference.PHONE and not (values["phone"] or values["mobile"])
+              and not {"phone", "mobile"} & set(errors)):
+            errors["communication_preference"] = "To be contacted by phone, enter a phone or mobile number."
+    return values, errors
+
+
+def update_contact_profile(session, principal: policy.Principal, form: ProfileChange) -> Contact:
     """Save the signed-in contact's name, phones and communication preference; audited with old and new values.
 
     :raises Forbidden: not a contact, or a contact of a suspended (read-only) customer.
@@ -134,24 +161,7 @@ def update_contact_profile(session, principal: policy.Principal, form: ProfileFo
         raise Forbidden("Your company's account is suspended, so your profile cannot be changed. "
                         "Contact your account manager to restore it.")
     contact = own_contact(session, principal)
-    errors: dict[str, str] = {}
-    values = {
-        "first_name": _name(form.first_name, "first name", "first_name", errors),
-        "last_name": _name(form.last_name, "last name", "last_name", errors),
-        "phone": _phone(form.phone, "phone number", "phone", errors),
-        "mobile": _phone(form.mobile, "mobile number", "mobile", errors),
-    }
-    try:
-        preference = CommunicationPreference(form.communication_preference)
-    except ValueError:
-        errors["communication_preference"] = "Choose how we should contact you."
-    else:
-        values["communication_preference"] = preference
-        if preference == CommunicationPreference.SMS and not values["mobile"] and "mobile" not in errors:
-            errors["communication_preference"] = "To be contacted by text message, enter your mobile number."
-        elif (preference == CommunicationPreference.PHONE and not (values["phone"] or values["mobile"])
-              and not {"phone", "mobile"} & set(errors)):
-            errors["communication_preference"] = "To be contacted by phone, enter a phone or mobile number."
+    values, errors = _profile_values(form)
     if errors:
         field = next(name for name in PROFILE_FIELDS if name in errors)
         message = errors[field] if len(errors) == 1 else f"Check the {len(errors)} highlighted fields."
@@ -162,6 +172,5 @@ def update_contact_profile(session, principal: policy.Principal, form: ProfileFo
         setattr(contact, name, value)
     if changes:
         session.flush()
-        audit.record(session, principal.actor(ip), "contact.profile_updated", table="contacts",
-                     row_id=contact.contact_id, changes=changes)
+        events.emit(session, principal, "contact.profile_updated", contact, changes=changes)
     return contact

@@ -7,19 +7,24 @@ may read but not change anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from portal.models.base import AccountStatus, ActorType, EmployeeRole, EmploymentStatus
 from portal.services.actors import Actor
+from portal.services.statuses import TICKET_WORKER_ROLES
 
-STAFF_ROLES = tuple(EmployeeRole)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The signed-in person, reduced to what rules need (no ORM object, so rules stay pure)."""
+    """Who acts, reduced to what rules need (no ORM object, so rules stay pure).
 
-    account_id: int
+    One of four kinds: an employee or a contact (a person signed in with an account), an API
+    client (an automation platform with scopes; the REST API), or the system itself (the worker's
+    scheduled jobs, the seed). `actor` is the one way to say who acted, for the audit log.
+    """
+
+    account_id: int | None
     email: str
     name: str
     employee_id: int | None = None
@@ -34,6 +39,25 @@ class Principal:
     can_approve_projects: bool = False
     two_factor_enabled: bool = False
     session_version: int = 1
+    client_id: int | None = None
+    scopes: frozenset[str] = frozenset()
+    is_system: bool = False
+    ip_address: str | None = None  # where the request came from (the audit log's "from where")
+
+    @classmethod
+    def system(cls, label: str = "system") -> "Principal":
+        """The app itself: scheduled jobs of the worker, the demo data."""
+        return cls(account_id=None, email="", name=label, is_system=True)
+
+    @classmethod
+    def api_client(cls, client_id: int, name: str, scopes: frozenset[str] | set[str],
+                   ip_address: str | None = None) -> "Principal":
+        return cls(account_id=None, email="", name=name, client_id=client_id, scopes=frozenset(scopes),
+                   ip_address=ip_address)
+
+    def at(self, ip_address: str | None) -> "Principal":
+        """The same principal acting from `ip_address` (the web layer adds the request's address)."""
+        return replace(self, ip_address=ip_address)
 
     @property
     def is_employee(self) -> bool:
@@ -44,6 +68,10 @@ class Principal:
         return self.contact_id is not None
 
     @property
+    def is_client(self) -> bool:
+        return self.client_id is not None
+
+    @property
     def read_only(self) -> bool:
         """A contact of a suspended customer: may look, may not change anything."""
         return self.is_contact and self.customer_status == AccountStatus.SUSPENDED
@@ -52,19 +80,39 @@ class Principal:
     def role_label(self) -> str:
         if self.role:
             return self.role.value.replace("_", " ").capitalize()
+        if self.is_client:
+            return "API client"
+        if self.is_system:
+            return "System"
         flags = [label for label, on in (
             ("Primary contact", self.is_primary_contact), ("Billing contact", self.is_billing_contact),
             ("Project sponsor", self.can_approve_projects)) if on]
         return ", ".join(flags) or "Contact"
 
-    def actor(self, ip_address: str | None = None) -> Actor:
+    @property
+    def actor(self) -> Actor:
+        """Who acted, as the audit log records it."""
         if self.is_employee:
-            return Actor(ActorType.EMPLOYEE, self.employee_id, self.name, ip_address)
-        return Actor(ActorType.CONTACT, self.contact_id, self.name, ip_address)
+            return Actor(ActorType.EMPLOYEE, self.employee_id, self.name, self.ip_address)
+        if self.is_contact:
+            return Actor(ActorType.CONTACT, self.contact_id, self.name, self.ip_address)
+        if self.is_client:
+            return Actor(ActorType.API_CLIENT, self.client_id, self.name, self.ip_address)
+        return Actor(ActorType.SYSTEM, None, self.name, self.ip_address)
 
 
 def has_role(principal: Principal, *roles: EmployeeRole) -> bool:
     return principal.is_employee and principal.role in roles
+
+
+def has_scope(principal: Principal, scope: str) -> bool:
+    """An API client granted `scope` (e.g. "tickets:write")."""
+    return principal.is_client and scope in principal.scopes
+
+
+def may_run_scheduled_work(p: Principal) -> bool:
+    """The worker's scans (auto-close, overdue invoices, expiring contracts): the system, or an admin by hand."""
+    return p.is_system or has_role(p, EmployeeRole.ADMIN)
 
 
 # --- who may sign in -------------------------------------------------------------------------
@@ -171,7 +219,7 @@ def may_view_queue(p: Principal) -> bool:
 
 def may_work_tickets(p: Principal) -> bool:
     """Technicians, seniors and admins work tickets; project and account managers read them."""
-    return has_role(p, EmployeeRole.TECHNICIAN, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
+    return has_role(p, *TICKET_WORKER_ROLES)
 
 
 def may_update_ticket(p: Principal, ticket) -> bool:
@@ -240,7 +288,8 @@ def may_manage_customers(p: Principal) -> bool:
 
 
 def may_bill(p: Principal) -> bool:
-    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+    """Account managers and admins; the system too (the demo data, runs started by one of them)."""
+    return p.is_system or has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
 
 
 def may_read_reports(p: Principal) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -18,10 +18,11 @@ from portal.models import (
     ProjectPhase,
     ProjectStatus,
 )
-from portal.services import audit, notifications, policy
+from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.money import to_cents
 from portal.services.numbering import next_number
+from portal.services.statuses import PROJECT_MANAGER_ROLES
 
 P = ProjectStatus
 PROJECT_MOVES = {
@@ -37,25 +38,27 @@ PHASE_MOVES = {PH.PLANNING: (PH.ACTIVE, PH.CANCELLED), PH.ACTIVE: (PH.COMPLETED,
 
 
 @dataclass(frozen=True)
-class ProjectForm:
+class ProjectPlan:
+    """A project's plan as the manager gives it (None: not given)."""
+
     project_name: str = ""
-    customer_id: str = ""
-    project_manager_id: str = ""
-    budget_amount: str = ""
-    start_date: str = ""
-    planned_end_date: str = ""
+    customer_id: int | None = None
+    project_manager_id: int | None = None  # admins choose; a project manager manages their own
+    budget_amount: Decimal | None = None
+    start_date: date | None = None
+    planned_end_date: date | None = None
     scope_description: str = ""
-    completion_percentage: str = "0"
-    project_status: str = ""
+    completion_percentage: int | None = None  # None: keep (0 for a new project)
+    project_status: ProjectStatus | None = None  # None: keep
 
 
 @dataclass(frozen=True)
-class PhaseForm:
+class PhasePlan:
     phase_name: str = ""
     deliverables: str = ""
-    budget_allocation: str = ""
-    start_date: str = ""
-    end_date: str = ""
+    budget_allocation: Decimal | None = None
+    start_date: date | None = None
+    end_date: date | None = None
     requires_approval: bool = False
 
 
@@ -68,22 +71,19 @@ def _text(value: str, field: str, label: str, required: bool = True, limit: int 
     return value or None
 
 
-def _money(value: str, field: str, label: str, minimum: Decimal = Decimal(0)) -> Decimal:
-    try:
-        amount = Decimal((value or "").strip().replace(",", "").replace("$", ""))
-    except InvalidOperation:
-        raise Invalid(f"Enter the {label} as an amount, like 12000 or 12000.50.", field) from None
+def _money(amount: Decimal | None, field: str, label: str, minimum: Decimal = Decimal(0)) -> Decimal:
+    if amount is None:
+        raise Invalid(f"Enter the {label}, like 12000 or 12000.50.", field)
     if not amount.is_finite() or amount < minimum or amount >= Decimal("10000000000"):
         raise Invalid(f"The {label} must be {'more than' if minimum else 'at least'} {minimum} "
                       "and below 10,000,000,000.", field)
     return to_cents(amount)
 
 
-def _day(value: str, field: str, label: str) -> date:
-    try:
-        return date.fromisoformat((value or "").strip())
-    except ValueError:
-        raise Invalid(f"Enter the {label} as YYYY-MM-DD.", field) from None
+def _day(value: date | None, field: str, label: str) -> date:
+    if value is None:
+        raise Invalid(f"Enter the {label}.", field)
+    return value
 
 
 def _collect(checks) -> dict:
@@ -112,33 +112,18 @@ def _phases_total(session, project_id: int, without: int | None = None) -> Decim
     return session.scalar(query)
 
 
-def _manager_id(session, principal: policy.Principal, raw: str) -> int:
+def _manager_id(session, principal: policy.Principal, employee_id: int | None) -> int:
     if not policy.has_role(principal, EmployeeRole.ADMIN):
         return principal.employee_id  # a project manager manages their own projects
-    try:
-        employee = session.get(Employee, int(raw))
-    except (TypeError, ValueError):
-        employee = None
-    if employee is None or employee.role not in (EmployeeRole.PROJECT_MANAGER, EmployeeRole.ADMIN):
+    employee = session.get(Employee, employee_id) if employee_id else None
+    if employee is None or employee.role not in PROJECT_MANAGER_ROLES:
         raise Invalid("Choose a project manager.", "project_manager_id")
     return employee.employee_id
 
 
-def create_project(session, principal: policy.Principal, form: ProjectForm, *, now: datetime,
-                   ip: str | None = None) -> Project:
-    """Create a project in planning; its number comes from the sequence.
-
-    :raises Forbidden: only project managers and admins create projects.
-    :raises Invalid: a field is wrong (named; every wrong field is in `errors`).
-    """
-    if not policy.may_manage_project(principal):
-        raise Forbidden("Only project managers and admins create projects.")
-
+def _new_project_values(session, principal: policy.Principal, form: ProjectPlan) -> dict:
     def customer():
-        try:
-            found = session.get(Customer, int(form.customer_id))
-        except (TypeError, ValueError):
-            found = None
+        found = session.get(Customer, form.customer_id) if form.customer_id else None
         if found is None:
             raise Invalid("Choose the customer.", "customer_id")
         return found.customer_id
@@ -154,16 +139,38 @@ def create_project(session, principal: policy.Principal, form: ProjectForm, *, n
     ])
     if values["planned_end_date"] < values["start_date"]:
         raise Invalid("The planned end date cannot be before the start date.", "planned_end_date")
-    project = Project(project_number=next_number(session, "project", now.date()), **values)
+    return values
+
+
+def new_project_errors(session, principal: policy.Principal, form: ProjectPlan) -> dict[str, str]:
+    """What is wrong with a new project's fields, field by field, without creating anything."""
+    try:
+        _new_project_values(session, principal, form)
+    except Invalid as error:
+        return error.errors
+    return {}
+
+
+def create_project(session, principal: policy.Principal, form: ProjectPlan, *,
+                   now: datetime | None = None) -> Project:
+    """Create a project in planning; its number comes from the sequence.
+
+    :raises Forbidden: only project managers and admins create projects.
+    :raises Invalid: a field is wrong (named; every wrong field is in `errors`).
+    """
+    if not policy.may_manage_project(principal):
+        raise Forbidden("Only project managers and admins create projects.")
+    values = _new_project_values(session, principal, form)
+    project = Project(project_number=next_number(session, "project", (now or clock.now()).date()), **values)
     session.add(project)
     session.flush()
-    audit.record(session, principal.actor(ip), "project.created", table="projects", row_id=project.project_id,
-                 changes={"budget_amount": (None, project.budget_amount)})
+    events.emit(session, principal, "project.created", project,
+                changes={"budget_amount": (None, project.budget_amount)})
     return project
 
 
-def update_project(session, principal: policy.Principal, project: Project, form: ProjectForm, *, now: datetime,
-                   ip: str | None = None) -> Project:
+def update_project(session, principal: policy.Principal, project: Project, form: ProjectPlan, *,
+                   now: datetime | None = None) -> Project:
     """Change a project's plan and status (moves as in PROJECT_MOVES; a completed project gets its end date).
 
     :raises Forbidden: only its project manager or an admin.
@@ -179,7 +186,7 @@ def update_project(session, principal: policy.Principal, project: Project, form:
         ("start_date", lambda: _day(form.start_date, "start_date", "start date")),
         ("planned_end_date", lambda: _day(form.planned_end_date, "planned_end_date", "planned end date")),
         ("scope_description", lambda: _text(form.scope_description, "scope_description", "scope", False, 20_000)),
-        ("completion_percentage", lambda: _percent(form.completion_percentage)),
+        ("completion_percentage", lambda: _percent(form.completion_percentage, project.completion_percentage)),
         ("project_manager_id", lambda: _manager_id(session, principal, form.project_manager_id)
          if policy.has_role(principal, EmployeeRole.ADMIN) else project.project_manager_id),
     ])
@@ -188,7 +195,7 @@ def update_project(session, principal: policy.Principal, project: Project, form:
     phases = _phases_total(session, project.project_id)
     if values["budget_amount"] < phases:
         raise Invalid(f"The phases already take {phases:,.2f}; the budget cannot be less.", "budget_amount")
-    target = P(form.project_status) if form.project_status in [s.value for s in P] else project.project_status
+    target = form.project_status or project.project_status
     if target != project.project_status and target not in PROJECT_MOVES[P(project.project_status)]:
         raise Invalid(f"A {project.project_status.value.replace('_', ' ')} project cannot become "
                       f"{target.value.replace('_', ' ')}.", "project_status")
@@ -199,26 +206,23 @@ def update_project(session, principal: policy.Principal, project: Project, form:
         changes["project_status"] = (project.project_status, target)
         project.project_status = target
         if target == P.COMPLETED:
-            project.actual_end_date = max(now.date(), project.start_date)
+            project.actual_end_date = max(clock.today(now), project.start_date)
             project.completion_percentage = 100
     session.flush()
     if changes:
-        audit.record(session, principal.actor(ip), "project.updated", table="projects", row_id=project.project_id,
-                     changes=changes)
+        events.emit(session, principal, "project.updated", project, changes=changes)
     return project
 
 
-def _percent(raw: str) -> int:
-    try:
-        value = int((raw or "0").strip())
-    except ValueError:
-        raise Invalid("Enter the completion as a whole percentage, 0 to 100.", "completion_percentage") from None
+def _percent(value: int | None, current: int) -> int:
+    if value is None:
+        return current
     if not 0 <= value <= 100:
         raise Invalid("Completion must be between 0 and 100 percent.", "completion_percentage")
     return value
 
 
-def _phase_values(session, project: Project, form: PhaseForm, phase_id: int | None) -> dict:
+def _phase_values(session, project: Project, form: PhasePlan, phase_id: int | None) -> dict:
     values = _collect([
         ("phase_name", lambda: _text(form.phase_name, "phase_name", "phase name")),
         ("deliverables", lambda: _text(form.deliverables, "deliverables", "deliverables", False, 20_000)),
@@ -252,20 +256,18 @@ def _manageable(principal: policy.Principal, project: Project) -> None:
                       "phase_status")
 
 
-def add_phase(session, principal: policy.Principal, project: Project, form: PhaseForm, *,
-              ip: str | None = None) -> ProjectPhase:
+def add_phase(session, principal: policy.Principal, project: Project, form: PhasePlan) -> ProjectPhase:
     """:raises Forbidden: not the project's manager or an admin. :raises Invalid: a field or the budget total."""
     _manageable(principal, project)
     phase = ProjectPhase(project_id=project.project_id, **_phase_values(session, project, form, None))
     session.add(phase)
     session.flush()
-    audit.record(session, principal.actor(ip), "phase.added", table="project_phases", row_id=phase.phase_id,
-                 changes={"budget_allocation": (None, phase.budget_allocation)})
+    events.emit(session, principal, "phase.added", phase,
+                changes={"budget_allocation": (None, phase.budget_allocation)})
     return phase
 
 
-def update_phase(session, principal: policy.Principal, phase: ProjectPhase, form: PhaseForm, *,
-                 ip: str | None = None) -> ProjectPhase:
+def update_phase(session, principal: policy.Principal, phase: ProjectPhase, form: PhasePlan) -> ProjectPhase:
     """Change a phase's plan. Changing an approved phase's plan needs the sponsor's approval again.
 
     :raises Forbidden: not the project's manager or an admin. :raises Invalid: a field or the budget total.
@@ -287,13 +289,12 @@ def update_phase(session, principal: policy.Principal, phase: ProjectPhase, form
         changes["approved_at"] = ("approved", "needs approval again")
     session.flush()
     if changes:
-        audit.record(session, principal.actor(ip), "phase.updated", table="project_phases", row_id=phase.phase_id,
-                     changes=changes)
+        events.emit(session, principal, "phase.updated", phase, changes=changes)
     return phase
 
 
-def request_phase_approval(session, principal: policy.Principal, phase: ProjectPhase, *, now: datetime,
-                           ip: str | None = None) -> list[Contact]:
+def request_phase_approval(session, principal: policy.Principal, phase: ProjectPhase, *,
+                           now: datetime | None = None) -> list[Contact]:
     """Ask the customer's sponsors to approve a phase; returns the sponsors to email.
 
     :raises Forbidden: not the project's manager or an admin.
@@ -310,15 +311,14 @@ def request_phase_approval(session, principal: policy.Principal, phase: ProjectP
     if not sponsors:
         raise Invalid("This customer has no project sponsor: ask the account manager to name one.", "phase_status")
     phase.requires_approval = True
-    phase.approval_requested_at = now
+    phase.approval_requested_at = now or clock.now()
     phase.rejected_at = None
     phase.rejection_reason = None
     phase.rejected_by_contact_id = None
     session.flush()
-    audit.record(session, principal.actor(ip), "phase.approval_requested", table="project_phases",
-                 row_id=phase.phase_id, changes={"sponsors": (None, [s.email for s in sponsors])})
-    notifications.queue(session, notifications.phase_approval_requested(phase.project, phase, sponsors,
-                                                                        principal.name))
+    events.emit(session, principal, "phase.approval_requested", phase,
+                {"project_id": phase.project_id, "asked_by": principal.name},
+                changes={"sponsors": (None, [s.email for s in sponsors])})
     return list(sponsors)
 
 
@@ -328,18 +328,17 @@ def phase_moves(phase: ProjectPhase) -> tuple[PhaseStatus, ...]:
     return tuple(move for move in PHASE_MOVES[PH(phase.phase_status)] if not (move == PH.ACTIVE and waiting))
 
 
-def change_phase_status(session, principal: policy.Principal, phase: ProjectPhase, to: str, *,
-                        ip: str | None = None) -> ProjectPhase:
+def change_phase_status(session, principal: policy.Principal, phase: ProjectPhase,
+                        to: PhaseStatus | None) -> ProjectPhase:
     """Move a phase; one that requires approval becomes active only once a sponsor approved it.
 
     :raises Forbidden: not the project's manager or an admin.
     :raises Invalid: the move is not allowed, or approval is missing.
     """
     _manageable(principal, phase.project)
-    try:
-        target = PH(to)
-    except ValueError:
-        raise Invalid("Choose a status from the list.", "phase_status") from None
+    if to is None:
+        raise Invalid("Choose a status from the list.", "phase_status")
+    target = PH(to)
     current = PH(phase.phase_status)
     if target not in PHASE_MOVES[current]:
         raise Invalid(f"A {current.value} phase cannot become {target.value}.", "phase_status")
@@ -347,8 +346,7 @@ def change_phase_status(session, principal: policy.Principal, phase: ProjectPhas
         raise Invalid("This phase waits for the customer's approval before it can start.", "phase_status")
     phase.phase_status = target
     session.flush()
-    audit.record(session, principal.actor(ip), "phase.status_changed", table="project_phases",
-                 row_id=phase.phase_id, changes={"phase_status": (current, target)})
+    events.emit(session, principal, "phase.status_changed", phase, changes={"phase_status": (current, target)})
     return phase
 
 
@@ -374,6 +372,14 @@ def project_list(session, principal: policy.Principal) -> list[ProjectRow]:
         .order_by(sa.case({P.ACTIVE: 0, P.PLANNING: 1, P.ON_HOLD: 2}, value=Project.project_status, else_=3),
                   Project.planned_end_date)).all()
     return [ProjectRow(project, company, manager) for project, company, manager in rows]
+
+
+def project_phase(session, project_id: int, phase_id: int) -> ProjectPhase:
+    """:raises NotFound: no such phase in that project."""
+    phase = session.get(ProjectPhase, phase_id)
+    if phase is None or phase.project_id != project_id:
+        raise NotFound("No such phase.")
+    return phase
 
 
 def project_for_staff(session, project_id: int) -> Project:
@@ -552,7 +558,7 @@ def _already_decided(principal: policy.Principal, phase: ProjectPhase) -> str | 
 
 
 def decide_phase(session, principal: policy.Principal, phase_id_or_phase: int | ProjectPhase, *, approve: bool,
-                 reason: str | None, now: datetime, ip: str | None = None,
+                 reason: str | None, now: datetime | None = None,
                  project_id: int | None = None) -> PhaseDecision:
     """A sponsor approves, or rejects saying why, a phase the project manager asked them about.
 
@@ -565,6 +571,7 @@ def decide_phase(session, principal: policy.Principal, phase_id_or_phase: int | 
     :raises Invalid: the phase needs no approval, was not sent for approval, or is no longer planned;
         a rejection without a reason or with one over 2,000 characters (field `reason`).
     """
+    now = now or clock.now()
     if not policy.may_decide_phase(principal):
         if principal.is_contact and principal.read_only:
             raise Forbidden("Your company's account is suspended, so the portal is read-only.")
@@ -611,12 +618,12 @@ def decide_phase(session, principal: policy.Principal, phase_id_or_phase: int | 
         changes = {"rejected_at": (None, now), "rejection_reason": (None, text),
                    "rejected_by_contact_id": (None, principal.contact_id)}
     session.flush()
-    audit.record(session, principal.actor(ip), "phase.approved" if approve else "phase.rejected",
-                 table="project_phases", row_id=phase.phase_id, changes=changes)
+    events.emit(session, principal, "phase.approved" if approve else "phase.rejected", phase,
+                {"project_id": project.project_id, "phase_id": phase.phase_id, "customer_id": project.customer_id,
+                 "decision": "approved" if approve else "rejected"}, changes=changes)
     decision = PhaseDecision(phase, project, approve, text, principal.name, principal.customer_name, now)
-    mails = notifications.phase_decided(decision, project_manager_address(session, project))
-    notifications.queue(session, mails)
-    return replace(decision, manager_told=bool(mails))
+    # The project manager is emailed by the worker; say so only when there is someone to tell.
+    return replace(decision, manager_told=project_manager_address(session, project) is not None)
 
 
 def project_manager_address(session, project: Project) -> tuple[str, str] | None:

@@ -15,10 +15,12 @@ from sqlalchemy.orm import aliased
 
 from portal.models import Customer, Employee, SupportTicket, TicketCategory, TicketPriority, TicketStatus
 from portal.services import policy
+from portal.services.errors import NotFound
 from portal.services.sla import sla_state, sla_state_condition
+from portal.services.statuses import TICKETS_NOT_CLOSED
 
 PER_PAGE = 25
-OPEN_STATUSES = [s for s in TicketStatus if s != TicketStatus.CLOSED]
+OPEN_STATUSES = TICKETS_NOT_CLOSED  # the queue lists every ticket not closed
 SLA_STATES = ("breached", "at_risk", "ok", "paused", "none")
 SORTS = {
     "sla": "Most urgent SLA first",
@@ -163,3 +165,18 @@ def staff_queue(session, principal: policy.Principal, filters: QueueFilters, *, 
         status_counts={s.value: status_counts.get(s, 0) for s in OPEN_STATUSES},
         sla_counts=dict(zip(SLA_STATES, sla_row)),
     )
+
+
+def queue_row(session, ticket_id: int, *, now: datetime) -> QueueRow:
+    """One row of the queue (after a change to its ticket), in one query. :raises NotFound: no such ticket."""
+    t = SupportTicket
+    assignee = aliased(Employee)
+    row = session.execute(
+        sa.select(t, Customer.company_name, (assignee.first_name + " " + assignee.last_name))
+        .join(Customer, Customer.customer_id == t.customer_id)
+        .outerjoin(assignee, assignee.employee_id == t.assigned_employee_id)
+        .where(t.ticket_id == ticket_id)).one_or_none()
+    if row is None:
+        raise NotFound("No such ticket.")
+    ticket, company, name = row
+    return QueueRow(ticket, company, name, sla_state(ticket, now))

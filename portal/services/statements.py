@@ -16,17 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from portal.models import Invoice, InvoiceLineItem, InvoiceStatus, LineItemType
-from portal.services import policy
+from portal.services import clock, policy
 from portal.services.errors import Forbidden, NotFound
+from portal.services.statuses import INVOICES_DUE, INVOICES_ISSUED
 
 PER_PAGE = 25
 MAX_PAGE = 10_000
 ZERO = Decimal("0.00")
 
-# What a customer may see of its invoices: everything but drafts.
-VISIBLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE, InvoiceStatus.CANCELLED)
-# Still to be paid (in part or in full).
-DUE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
+VISIBLE_STATUSES = INVOICES_ISSUED
+DUE_STATUSES = INVOICES_DUE
 
 # The list's status filter: value in the URL -> (label, statuses). "due" is what the home page's
 # "invoices to pay" count links to.
@@ -59,6 +58,27 @@ def outstanding_amount(invoice: Invoice) -> Decimal:
     if invoice.invoice_status not in DUE_STATUSES:
         return ZERO
     return max(invoice.total_amount - invoice.paid_amount, ZERO)
+
+
+def is_late(invoice: Invoice, today: date) -> bool:
+    """The rule of when an invoice is late: overdue, or sent with its due date passed.
+
+    A sent invoice turns overdue the day after its due date (`becomes_overdue`, run by the
+    worker's scan); until the scan has run it is already shown late. Pages, the scan and the
+    reports ask this (or its SQL twin), never the due date themselves.
+    """
+    return invoice.invoice_status == InvoiceStatus.OVERDUE or (
+        invoice.invoice_status == InvoiceStatus.SENT and invoice.due_date < today)
+
+
+def becomes_overdue(today: date):
+    """SQL: a sent invoice whose due date has passed (the scan turns it overdue)."""
+    return sa.and_(Invoice.invoice_status == InvoiceStatus.SENT, Invoice.due_date < today)
+
+
+def days_overdue(invoice: Invoice, today: date) -> int | None:
+    """Days since the due date of a late invoice; None for one that is not late."""
+    return max((today - invoice.due_date).days, 0) if is_late(invoice, today) else None
 
 
 def _outstanding_sql():
@@ -123,13 +143,8 @@ def _visible(principal: policy.Principal):
 
 
 def _row(invoice: Invoice, today: date) -> InvoiceRow:
-    # Late by the calendar too: until the daily scan (automation issue) marks a sent invoice
-    # overdue, a sent one past its due date is shown late as well.
-    overdue_days = None
-    if invoice.invoice_status == InvoiceStatus.OVERDUE or (
-            invoice.invoice_status == InvoiceStatus.SENT and invoice.due_date < today):
-        overdue_days = max((today - invoice.due_date).days, 0)
-    return InvoiceRow(invoice, outstanding_amount(invoice), STATUS_LABELS[invoice.invoice_status], overdue_days)
+    return InvoiceRow(invoice, outstanding_amount(invoice), STATUS_LABELS[invoice.invoice_status],
+                      days_overdue(invoice, today))
 
 
 def customer_invoices(session, principal: policy.Principal, *, status: str = "", page: int = 1,
@@ -140,7 +155,7 @@ def customer_invoices(session, principal: policy.Principal, *, status: str = "",
     :raises Forbidden: the principal is not a billing or primary contact.
     """
     _require_invoices(principal)
-    today = today or date.today()
+    today = today or clock.today()
     status = status_filter(status)
     chosen = STATUS_FILTERS[status][1]
     outstanding = _outstanding_sql()

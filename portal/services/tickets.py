@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from portal.models import (
-    ActorType,
+    AuditEvent,
     Contact,
     ContractStatus,
     Customer,
@@ -29,12 +30,12 @@ from portal.models import (
     TicketStatus,
     TicketStatusChange,
 )
-from portal.services import audit, notifications, policy
-from portal.services.actors import Actor
+from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.numbering import next_number
 from portal.services.queue import TICKET_NUMBER
 from portal.services.sla import refresh_sla, sla_state
+from portal.services.statuses import TICKET_WORKER_ROLES, TICKETS_UNRESOLVED
 
 S = TicketStatus
 # Moves staff may make (DESIGN.md: open -> assigned -> in_progress <-> waiting_customer -> resolved -> closed;
@@ -52,8 +53,6 @@ MOVE_LABELS = {
     S.RESOLVED: "Resolve", S.CLOSED: "Close",
 }
 AUTO_CLOSE_AFTER = timedelta(days=7)
-# Who can be assigned a ticket: those who work tickets (policy.may_work_tickets).
-WORKER_ROLES = ("technician", "senior_technician", "admin")
 MAX_BULK = 500
 MAX_BODY = 20_000
 
@@ -62,14 +61,10 @@ MAX_BODY = 20_000
 class NewTicket:
     title: str
     description: str
-    category: str
-    priority: str = "medium"
+    category: TicketCategory | None
+    priority: TicketPriority | None = None  # None: medium
     customer_id: int | None = None  # staff only: contacts open tickets for their own customer
     contact_id: int | None = None
-
-
-def actor_of(principal: policy.Principal | None, ip: str | None = None) -> Actor:
-    return principal.actor(ip) if principal is not None else Actor.system("scheduler")
 
 
 def visible_ticket(session, principal: policy.Principal, ticket_id: int, *, lock: bool = False) -> SupportTicket:
@@ -88,6 +83,30 @@ def visible_ticket(session, principal: policy.Principal, ticket_id: int, *, lock
     if ticket is None:
         raise NotFound("No such ticket.")
     return ticket
+
+
+def staff_ticket(session, principal: policy.Principal, ticket_id: int) -> SupportTicket:
+    """A ticket with what its staff page shows (customer, contact, contract, assignee, the conversation).
+
+    :raises NotFound: no such ticket. :raises Forbidden: not staff.
+    """
+    if not policy.may_view_queue(principal):
+        raise Forbidden("Only staff read the whole ticket.")
+    ticket = session.scalar(sa.select(SupportTicket).where(SupportTicket.ticket_id == ticket_id).options(
+        orm.joinedload(SupportTicket.customer), orm.joinedload(SupportTicket.contact),
+        orm.joinedload(SupportTicket.contract), orm.joinedload(SupportTicket.assigned_employee),
+        orm.selectinload(SupportTicket.comments).joinedload(TicketComment.author_employee),
+        orm.selectinload(SupportTicket.comments).joinedload(TicketComment.author_contact)))
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def ticket_history(session, ticket_id: int, *, limit: int = 30) -> list[AuditEvent]:
+    """The latest changes to a ticket, newest first (from the audit log)."""
+    return list(session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.table_name == "support_tickets", AuditEvent.row_id == ticket_id)
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.event_id.desc()).limit(limit)))
 
 
 def public_conversation(session, ticket_id: int) -> list[tuple[TicketComment, str, bool]]:
@@ -111,7 +130,8 @@ def _check_version(ticket: SupportTicket, expected_version: int | None) -> None:
                        "check it and make your change again.")
 
 
-def _log_move(session, ticket: SupportTicket, to: TicketStatus, actor: Actor, now: datetime) -> None:
+def _log_move(session, ticket: SupportTicket, to: TicketStatus, principal: policy.Principal, now: datetime) -> None:
+    actor = principal.actor
     session.add(TicketStatusChange(ticket_id=ticket.ticket_id, from_status=ticket.status, to_status=to,
                                    changed_at=now, actor_type=actor.type, actor_id=actor.id))
     ticket.status = to
@@ -162,8 +182,8 @@ def ticket_field_errors(data: NewTicket) -> dict[str, str]:
     return _checked_fields(data)[1]
 
 
-def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: datetime,
-                ip: str | None = None) -> SupportTicket:
+def open_ticket(session, principal: policy.Principal, data: NewTicket, *,
+                now: datetime | None = None) -> SupportTicket:
     """Open a ticket: a contact for its own customer, or staff on behalf of a customer's contact.
 
     The number comes from the sequence, the contract is the customer's active one on the day,
@@ -171,6 +191,7 @@ def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: d
     :raises Forbidden: the principal may not open tickets.
     :raises Invalid: a field is missing or wrong (the field is named).
     """
+    now = now or clock.now()
     values, errors = _checked_fields(data)
     if principal.is_contact:
         if not policy.may_open_ticket(principal):
@@ -200,14 +221,21 @@ def open_ticket(session, principal: policy.Principal, data: NewTicket, *, now: d
     ticket.contract_id = contract.contract_id if contract else None
     session.add(ticket)
     session.flush()
-    actor = actor_of(principal, ip)
+    actor = principal.actor
     session.add(TicketStatusChange(ticket_id=ticket.ticket_id, from_status=None, to_status=S.OPEN, changed_at=now,
                                    actor_type=actor.type, actor_id=actor.id))
     session.flush()
     refresh_sla(session, ticket)
-    audit.record(session, actor, "ticket.opened", table="support_tickets", row_id=ticket.ticket_id,
-                 changes={"ticket_number": (None, ticket.ticket_number), "priority": (None, ticket.priority)})
+    events.emit(session, principal, "ticket.created", ticket, _ticket_payload(ticket),
+                changes={"ticket_number": (None, ticket.ticket_number), "priority": (None, ticket.priority)})
     return ticket
+
+
+def _ticket_payload(ticket: SupportTicket) -> dict:
+    """The seed's `ticket.created` webhook fields, which the other ticket events carry too."""
+    return {"ticket_id": ticket.ticket_id, "ticket_number": ticket.ticket_number, "customer_id": ticket.customer_id,
+            "priority": TicketPriority(ticket.priority).value, "status": TicketStatus(ticket.status).value,
+            "assigned_employee_id": ticket.assigned_employee_id}
 
 
 def allowed_moves(principal: policy.Principal, ticket: SupportTicket) -> list[TicketStatus]:
@@ -217,9 +245,9 @@ def allowed_moves(principal: policy.Principal, ticket: SupportTicket) -> list[Ti
     return list(STAFF_MOVES[TicketStatus(ticket.status)])
 
 
-def change_status(session, principal: policy.Principal, ticket: SupportTicket, to: str, *,
-                  expected_version: int | None, now: datetime, resolution_notes: str | None = None,
-                  ip: str | None = None) -> SupportTicket:
+def change_status(session, principal: policy.Principal, ticket: SupportTicket, to: str | TicketStatus, *,
+                  expected_version: int | None, now: datetime | None = None,
+                  resolution_notes: str | None = None) -> SupportTicket:
     """Move a ticket to another status.
 
     Assigning an unassigned ticket assigns it to the mover; resolving needs resolution notes;
@@ -228,6 +256,7 @@ def change_status(session, principal: policy.Principal, ticket: SupportTicket, t
     :raises Invalid: the move is not allowed from the current status, or notes are missing.
     :raises Conflict: the ticket changed since `expected_version`.
     """
+    now = now or clock.now()
     if not policy.may_update_ticket(principal, ticket):
         raise Forbidden("Only the assigned technician, a senior technician or an admin may change this ticket.")
     _check_version(ticket, expected_version)
@@ -250,26 +279,25 @@ def change_status(session, principal: policy.Principal, ticket: SupportTicket, t
         ticket.closed_at = now
     elif current == S.RESOLVED:
         ticket.resolved_at = None
-    actor = actor_of(principal, ip)
-    _log_move(session, ticket, target, actor, now)
+    _log_move(session, ticket, target, principal, now)
     ticket.last_activity_at = now
     session.flush()
     refresh_sla(session, ticket)
-    audit.record(session, actor, "ticket.status_changed", table="support_tickets", row_id=ticket.ticket_id,
-                 changes={"status": (current, target)})
-    if target == S.RESOLVED:
-        notifications.queue(session, notifications.ticket_resolved(ticket, ticket.contact))
+    events.emit(session, principal, "ticket.status_changed", ticket,
+                {**_ticket_payload(ticket), "from": current.value, "to": target.value},
+                changes={"status": (current, target)})
     return ticket
 
 
 def assign(session, principal: policy.Principal, ticket: SupportTicket, employee_id: int | None, *,
-           expected_version: int | None, now: datetime, ip: str | None = None) -> SupportTicket:
+           expected_version: int | None, now: datetime | None = None) -> SupportTicket:
     """Assign a ticket (None unassigns); an open ticket becomes assigned.
 
     :raises Forbidden: technicians only take unassigned tickets for themselves.
     :raises Invalid: no such active employee, or the ticket is closed.
     :raises Conflict: the ticket changed since `expected_version`.
     """
+    now = now or clock.now()
     if not policy.may_assign_ticket(principal, ticket, employee_id):
         raise Forbidden("Technicians take unassigned tickets for themselves; seniors and admins assign to anyone.")
     _check_version(ticket, expected_version)
@@ -278,29 +306,31 @@ def assign(session, principal: policy.Principal, ticket: SupportTicket, employee
     if employee_id is not None:
         employee = session.get(Employee, employee_id)
         if (employee is None or employee.employment_status != EmploymentStatus.ACTIVE
-                or employee.role not in WORKER_ROLES):
+                or employee.role not in TICKET_WORKER_ROLES):
             raise Invalid("Choose an active technician, senior technician or admin.", "assigned_employee_id")
     before = ticket.assigned_employee_id
     ticket.assigned_employee_id = employee_id
     if employee_id is not None and ticket.assigned_at is None:
         ticket.assigned_at = now
-    actor = actor_of(principal, ip)
     if employee_id is not None and ticket.status == S.OPEN:
-        _log_move(session, ticket, S.ASSIGNED, actor, now)
+        _log_move(session, ticket, S.ASSIGNED, principal, now)
     elif employee_id is None and ticket.status == S.ASSIGNED:
-        _log_move(session, ticket, S.OPEN, actor, now)  # nobody has it any more: back in the open pile
+        _log_move(session, ticket, S.OPEN, principal, now)  # nobody has it any more: back in the open pile
     ticket.last_activity_at = now
     session.flush()
     refresh_sla(session, ticket)
-    audit.record(session, actor, "ticket.assigned", table="support_tickets", row_id=ticket.ticket_id,
-                 changes={"assigned_employee_id": (before, employee_id)})
+    events.emit(session, principal, "ticket.assigned", ticket, _ticket_payload(ticket),
+                changes={"assigned_employee_id": (before, employee_id)})
     return ticket
 
 
-def update_details(session, principal: policy.Principal, ticket: SupportTicket, *, priority: str | None = None,
-                   estimated_hours: str | None = None, expected_version: int | None, now: datetime,
-                   ip: str | None = None) -> SupportTicket:
-    """Change priority and/or the estimate.
+UNCHANGED = object()  # update_details: leave the estimate as it is
+
+
+def update_details(session, principal: policy.Principal, ticket: SupportTicket, *,
+                   priority: TicketPriority | None = None, estimated_hours: Decimal | None | object = UNCHANGED,
+                   expected_version: int | None, now: datetime | None = None) -> SupportTicket:
+    """Change the priority (None: keep it) and/or the estimate (None clears it; UNCHANGED keeps it).
 
     :raises Forbidden: not this person's ticket to change.
     :raises Invalid: an unknown priority, or an estimate that is not a positive number of hours.
@@ -315,31 +345,25 @@ def update_details(session, principal: policy.Principal, ticket: SupportTicket, 
         if new != ticket.priority:
             changes["priority"] = (ticket.priority, new)
             ticket.priority = new
-    if estimated_hours is not None:
-        raw = estimated_hours.strip()
-        try:
-            hours = Decimal(raw) if raw else None
-        except InvalidOperation:
-            raise Invalid("Enter the estimate in hours, like 2.5.", "estimated_hours") from None
+    if estimated_hours is not UNCHANGED:
+        hours = estimated_hours
         if hours is not None:
-            if not hours.is_finite():
-                raise Invalid("Enter the estimate in hours, like 2.5.", "estimated_hours")
-            hours = hours.quantize(Decimal("0.01"))
-            if not (Decimal("0.01") <= hours < Decimal("1000")):
+            # The range first: quantizing a huge number (1e30) would fail before it is refused.
+            if not hours.is_finite() or not (Decimal("0.01") <= hours < Decimal("1000")):
                 raise Invalid("The estimate must be at least 0.01 and under 1000 hours.", "estimated_hours")
+            hours = hours.quantize(Decimal("0.01"))
         if hours != ticket.estimated_hours:
             changes["estimated_hours"] = (ticket.estimated_hours, hours)
             ticket.estimated_hours = hours
     if changes:
-        ticket.last_activity_at = now
+        ticket.last_activity_at = now or clock.now()
         session.flush()
-        audit.record(session, actor_of(principal, ip), "ticket.updated", table="support_tickets",
-                     row_id=ticket.ticket_id, changes=changes)
+        events.emit(session, principal, "ticket.updated", ticket, _ticket_payload(ticket), changes=changes)
     return ticket
 
 
 def add_comment(session, principal: policy.Principal, ticket: SupportTicket, body: str, *, internal: bool = False,
-                now: datetime, ip: str | None = None) -> TicketComment:
+                now: datetime | None = None) -> TicketComment:
     """Add a public reply or (staff only) an internal note.
 
     A staff member's first public reply is the ticket's first response. A contact's reply takes a
@@ -347,10 +371,11 @@ def add_comment(session, principal: policy.Principal, ticket: SupportTicket, bod
     :raises Forbidden: contacts write no internal notes; a read-only or other person may not reply.
     :raises Invalid: an empty or too long message, or a closed ticket.
     """
+    now = now or clock.now()
     text = _clean_text(body, "body", "message", MAX_BODY)
     if ticket.status == S.CLOSED:
         raise Invalid("This ticket is closed. Open a new ticket and mention this one's number.", "body")
-    actor = actor_of(principal, ip)
+    moved_from = None
     comment = TicketComment(ticket_id=ticket.ticket_id, body=text, is_internal=internal, created_at=now)
     if principal.is_contact:
         if internal:
@@ -359,12 +384,10 @@ def add_comment(session, principal: policy.Principal, ticket: SupportTicket, bod
             raise Forbidden("You may not reply to this ticket.")
         comment.author_contact_id = principal.contact_id
         if ticket.status in (S.RESOLVED, S.WAITING_CUSTOMER):
-            before = TicketStatus(ticket.status)
-            if before == S.RESOLVED:
+            moved_from = TicketStatus(ticket.status)
+            if moved_from == S.RESOLVED:
                 ticket.resolved_at = None
-            _log_move(session, ticket, S.IN_PROGRESS, actor, now)
-            audit.record(session, actor, "ticket.status_changed", table="support_tickets", row_id=ticket.ticket_id,
-                         changes={"status": (before, S.IN_PROGRESS)})
+            _log_move(session, ticket, S.IN_PROGRESS, principal, now)
     else:
         if not policy.may_work_tickets(principal):
             raise Forbidden("Your role reads tickets but does not write in them.")
@@ -376,14 +399,16 @@ def add_comment(session, principal: policy.Principal, ticket: SupportTicket, bod
         comment.author_employee_id = principal.employee_id
         if not internal and ticket.first_response_at is None:
             ticket.first_response_at = now
-        if not internal:
-            notifications.queue(session, notifications.ticket_replied(ticket, ticket.contact, principal.name, text))
     session.add(comment)
     ticket.last_activity_at = now
     session.flush()
     refresh_sla(session, ticket)
-    audit.record(session, actor, "ticket.note_added" if internal else "ticket.replied", table="support_tickets",
-                 row_id=ticket.ticket_id)
+    if moved_from is not None:
+        events.emit(session, principal, "ticket.status_changed", ticket,
+                    {**_ticket_payload(ticket), "from": moved_from.value, "to": S.IN_PROGRESS.value},
+                    changes={"status": (moved_from, S.IN_PROGRESS)})
+    events.emit(session, principal, "ticket.note_added" if internal else "ticket.replied", ticket,
+                {**_ticket_payload(ticket), "comment_id": comment.comment_id, "internal": internal})
     return comment
 
 
@@ -391,7 +416,7 @@ BULK_ACTIONS = ("assign", "priority", "status")
 
 
 def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], action: str, value: str, *,
-                now: datetime, resolution_notes: str | None = None, ip: str | None = None) -> tuple[int, list[str]]:
+                now: datetime | None = None, resolution_notes: str | None = None) -> tuple[int, list[str]]:
     """Apply one change to many tickets in one transaction: (how many changed, why the others did not).
 
     :raises Forbidden: only seniors and admins make bulk changes.
@@ -405,6 +430,7 @@ def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], act
         raise Invalid(f"Choose at most {MAX_BULK} tickets at once.", "ticket_ids")
     if action not in BULK_ACTIONS:
         raise Invalid("Choose what to change.", "action")
+    now = now or clock.now()
     tickets = session.scalars(sa.select(SupportTicket).where(SupportTicket.ticket_id.in_(ticket_ids))
                               .order_by(SupportTicket.ticket_id).with_for_update()).all()
     changed = 0
@@ -415,12 +441,12 @@ def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], act
             with session.begin_nested():
                 if action == "assign":
                     assign(session, principal, ticket, int(value) if value else None, expected_version=None,
-                           now=now, ip=ip)
+                           now=now)
                 elif action == "priority":
-                    update_details(session, principal, ticket, priority=value, expected_version=None, now=now, ip=ip)
+                    update_details(session, principal, ticket, priority=value, expected_version=None, now=now)
                 else:
                     change_status(session, principal, ticket, value, expected_version=None, now=now,
-                                  resolution_notes=resolution_notes, ip=ip)
+                                  resolution_notes=resolution_notes)
             changed += 1
         except (Invalid, Forbidden) as error:
             skipped.append(f"{ticket.ticket_number}: {error.message}")
@@ -429,20 +455,29 @@ def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], act
     return changed, skipped
 
 
-def close_resolved(session, *, now: datetime) -> int:
-    """Close tickets resolved more than 7 days ago (the scheduler runs this); returns how many."""
+def close_resolved(session, principal: policy.Principal, *, now: datetime | None = None) -> int:
+    """Close tickets resolved more than 7 days ago (the worker runs this); returns how many.
+
+    Idempotent: a second run finds nothing more to close. Tickets another transaction holds are
+    left for the next run.
+    :raises Forbidden: only the system (or an admin, by hand) runs the scheduled scans.
+    """
+    if not policy.may_run_scheduled_work(principal):
+        raise Forbidden("Only the scheduler or an administrator closes resolved tickets in bulk.")
+    now = now or clock.now()
     tickets = session.scalars(
         sa.select(SupportTicket).where(SupportTicket.status == S.RESOLVED,
                                        SupportTicket.resolved_at < now - AUTO_CLOSE_AFTER)
-        .with_for_update(skip_locked=True)).all()
-    actor = Actor(ActorType.SYSTEM, None, "auto-close after 7 days")
+        .order_by(SupportTicket.ticket_id).with_for_update(skip_locked=True)).all()
     for ticket in tickets:
-        _log_move(session, ticket, S.CLOSED, actor, now)
+        _log_move(session, ticket, S.CLOSED, principal, now)
         ticket.closed_at = now
         ticket.last_activity_at = now
-        audit.record(session, actor, "ticket.status_changed", table="support_tickets", row_id=ticket.ticket_id,
-                     changes={"status": (S.RESOLVED, S.CLOSED)})
     session.flush()
+    for ticket in tickets:
+        events.emit(session, principal, "ticket.status_changed", ticket,
+                    {**_ticket_payload(ticket), "from": S.RESOLVED.value, "to": S.CLOSED.value},
+                    changes={"status": (S.RESOLVED, S.CLOSED)})
     return len(tickets)
 
 
@@ -523,7 +558,7 @@ def contact_tickets(session, principal: policy.Principal, filters: PortalTicketF
     elif filters.submitter:
         where.append(t.contact_id == filters.submitter)
     if filters.status == "open":
-        where.append(t.status.in_([S.OPEN, S.ASSIGNED, S.IN_PROGRESS, S.WAITING_CUSTOMER]))
+        where.append(t.status.in_(TICKETS_UNRESOLVED))
     elif filters.status != "all":
         where.append(t.status == filters.status)
     if filters.q:
@@ -547,8 +582,8 @@ def contact_tickets(session, principal: policy.Principal, filters: PortalTicketF
                             total=total, page=page, pages=pages, colleagues=colleagues)
 
 
-def rate_ticket(session, principal: policy.Principal, ticket: SupportTicket, rating: str | int | None,
-                comment: str | None, *, now: datetime, ip: str | None = None) -> SupportTicket:
+def rate_ticket(session, principal: policy.Principal, ticket: SupportTicket, rating: int | None,
+                comment: str | None, *, now: datetime | None = None) -> SupportTicket:
     """The opener's one 1-5 rating of a resolved ticket, with an optional comment.
 
     :raises Forbidden: not the opener, not resolved yet, or rated already.
@@ -558,10 +593,7 @@ def rate_ticket(session, principal: policy.Principal, ticket: SupportTicket, rat
         raise Forbidden("You rated this ticket already. Thank you!")
     if not policy.may_rate_ticket(principal, ticket):
         raise Forbidden("Only the person who opened the ticket rates it, once it is resolved.")
-    try:
-        value = int(str(rating).strip())
-    except ValueError:
-        value = 0
+    value = rating if isinstance(rating, int) else 0
     if not 1 <= value <= 5:
         raise Invalid("Choose a rating from 1 to 5.", "customer_satisfaction")
     text = (comment or "").strip()
@@ -570,6 +602,6 @@ def rate_ticket(session, principal: policy.Principal, ticket: SupportTicket, rat
     ticket.customer_satisfaction = value
     ticket.satisfaction_comment = text or None
     session.flush()
-    audit.record(session, actor_of(principal, ip), "ticket.rated", table="support_tickets", row_id=ticket.ticket_id,
-                 changes={"customer_satisfaction": (None, value)})
+    events.emit(session, principal, "ticket.rated", ticket, {"ticket_id": ticket.ticket_id, "rating": value},
+                changes={"customer_satisfaction": (None, value)})
     return ticket

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -19,7 +19,7 @@ from portal.models import (
     TimeEntry,
     WorkCategory,
 )
-from portal.services import audit, policy
+from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 MAX_HOURS = Decimal("24")
@@ -29,37 +29,27 @@ EARLIEST_WEEK, LATEST_WEEK = date(1900, 1, 1), date(2999, 12, 1)
 
 @dataclass(frozen=True)
 class NewTimeEntry:
-    work_date: str
-    hours: str = ""
-    start_time: str = ""
-    end_time: str = ""
-    work_category: str = "support"
+    """A time entry as its author gives it. Hours come from start and end when both are given."""
+
+    work_date: date | None
+    hours: Decimal | None = None
+    start_time: time | None = None
+    end_time: time | None = None
+    work_category: WorkCategory | None = WorkCategory.SUPPORT
     is_billable: bool = True
     description: str = ""
     ticket_id: int | None = None
     project_id: int | None = None
 
 
-def _parse_date(raw: str, today: date) -> date:
-    try:
-        day = date.fromisoformat((raw or "").strip())
-    except ValueError:
-        raise Invalid("Enter the date as YYYY-MM-DD.", "work_date") from None
+def _check_date(day: date | None, today: date) -> date:
+    if day is None:
+        raise Invalid("Enter the date of the work.", "work_date")
     if day > today + timedelta(days=1):
         raise Invalid("Time cannot be logged for a future day.", "work_date")
     if day < today - timedelta(days=366):
         raise Invalid("That date is more than a year ago.", "work_date")
     return day
-
-
-def _parse_time(raw: str, field: str) -> time | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        return time.fromisoformat(raw)
-    except ValueError:
-        raise Invalid("Enter the time as HH:MM.", field) from None
 
 
 def hours_between(start: time, end: time) -> Decimal:
@@ -94,23 +84,21 @@ def _validated(session, principal: policy.Principal, data: NewTimeEntry, now: da
         if work.project_status in (ProjectStatus.CANCELLED, ProjectStatus.COMPLETED):
             raise Invalid(f"The project is {ProjectStatus(work.project_status).value}; it takes no more time.",
                           "project_id")
-    day = _parse_date(data.work_date, now.date())
-    start, end = _parse_time(data.start_time, "start_time"), _parse_time(data.end_time, "end_time")
+    day = _check_date(data.work_date, clock.today(now))
+    start, end = data.start_time, data.end_time
     if start and end:
         hours = hours_between(start, end)
     else:
-        try:
-            hours = Decimal((data.hours or "").strip().replace(",", "."))
-        except InvalidOperation:
-            raise Invalid("Enter the hours, like 1.5, or a start and an end time.", "hours") from None
+        hours = data.hours
+        if hours is None:
+            raise Invalid("Enter the hours, like 1.5, or a start and an end time.", "hours")
     if not hours.is_finite() or not (Decimal(0) < hours <= MAX_HOURS):
         raise Invalid("Hours must be more than 0 and at most 24.", "hours")
     if hours != hours.quantize(Decimal("0.01")):
         raise Invalid("Use at most two decimals for hours (1.25, not 1.255).", "hours")
-    try:
-        category = WorkCategory(data.work_category)
-    except ValueError:
-        raise Invalid("Choose a category from the list.", "work_category") from None
+    category = data.work_category
+    if category is None:
+        raise Invalid("Choose a category from the list.", "work_category")
     description = (data.description or "").strip()
     if not description:
         raise Invalid("Say what you did.", "description")
@@ -121,8 +109,8 @@ def _validated(session, principal: policy.Principal, data: NewTimeEntry, now: da
     }
 
 
-def log_time(session, principal: policy.Principal, data: NewTimeEntry, *, now: datetime,
-             ip: str | None = None) -> TimeEntry:
+def log_time(session, principal: policy.Principal, data: NewTimeEntry, *,
+             now: datetime | None = None) -> TimeEntry:
     """Log the principal's own time, pending approval. The customer comes from the ticket or project.
 
     Hours come from start and end when both are given. The billing rate is the employee's client rate.
@@ -130,16 +118,22 @@ def log_time(session, principal: policy.Principal, data: NewTimeEntry, *, now: d
     :raises NotFound: no such ticket or project.
     :raises Invalid: a field is wrong (named), e.g. hours not in (0, 24], or a cancelled project.
     """
-    work, values = _validated(session, principal, data, now)
+    work, values = _validated(session, principal, data, now or clock.now())
     employee = session.get(Employee, principal.employee_id)
     entry = TimeEntry(employee_id=employee.employee_id, customer_id=work.customer_id, ticket_id=data.ticket_id,
                       project_id=data.project_id, approval_status=ApprovalStatus.PENDING,
                       billing_rate=employee.hourly_rate_client, **values)
     session.add(entry)
     session.flush()
-    audit.record(session, principal.actor(ip), "time.logged", table="time_entries", row_id=entry.entry_id,
-                 changes={"hours_worked": (None, entry.hours_worked)})
+    events.emit(session, principal, "time_entry.logged", entry, _entry_payload(entry),
+                changes={"hours_worked": (None, entry.hours_worked)})
     return entry
+
+
+def _entry_payload(entry: TimeEntry) -> dict:
+    return {"entry_id": entry.entry_id, "employee_id": entry.employee_id, "customer_id": entry.customer_id,
+            "ticket_id": entry.ticket_id, "project_id": entry.project_id, "hours_worked": str(entry.hours_worked),
+            "work_date": entry.work_date.isoformat()}
 
 
 def ticket_time(session, ticket_id: int) -> tuple[Decimal, Decimal, list[TimeEntry]]:
@@ -157,7 +151,7 @@ def ticket_time(session, ticket_id: int) -> tuple[Decimal, Decimal, list[TimeEnt
 def monday_of(day: date) -> date:
     """The Monday of `day`'s week; days outside 1900-2999 give this week's (never an overflow)."""
     if not (EARLIEST_WEEK <= day <= LATEST_WEEK):
-        day = date.today()
+        day = clock.today()
     return day - timedelta(days=day.weekday())
 
 
@@ -232,8 +226,8 @@ def _own_open_entry(session, principal: policy.Principal, entry_id: int) -> Time
     return entry
 
 
-def update_entry(session, principal: policy.Principal, entry_id: int, data: NewTimeEntry, *, now: datetime,
-                 ip: str | None = None) -> TimeEntry:
+def update_entry(session, principal: policy.Principal, entry_id: int, data: NewTimeEntry, *,
+                 now: datetime | None = None) -> TimeEntry:
     """Correct one's own pending or rejected entry; a rejected one goes back for approval.
 
     The work (ticket or project) cannot change here: delete the entry and log it again.
@@ -242,7 +236,7 @@ def update_entry(session, principal: policy.Principal, entry_id: int, data: NewT
     """
     entry = _own_open_entry(session, principal, entry_id)
     _, checked = _validated(session, principal, dataclasses.replace(
-        data, ticket_id=entry.ticket_id, project_id=entry.project_id), now)
+        data, ticket_id=entry.ticket_id, project_id=entry.project_id), now or clock.now())
     before = {"hours_worked": entry.hours_worked, "approval_status": entry.approval_status}
     for column in ("work_date", "start_time", "end_time", "hours_worked", "description", "work_category",
                    "is_billable"):
@@ -252,21 +246,21 @@ def update_entry(session, principal: policy.Principal, entry_id: int, data: NewT
     entry.rejected_at = None
     entry.rejected_by_employee_id = None
     session.flush()
-    audit.record(session, principal.actor(ip), "time.corrected", table="time_entries", row_id=entry.entry_id,
-                 changes={"hours_worked": (before["hours_worked"], entry.hours_worked),
-                          "approval_status": (before["approval_status"], entry.approval_status)})
+    events.emit(session, principal, "time_entry.corrected", entry, _entry_payload(entry),
+                changes={"hours_worked": (before["hours_worked"], entry.hours_worked),
+                         "approval_status": (before["approval_status"], entry.approval_status)})
     return entry
 
 
-def delete_entry(session, principal: policy.Principal, entry_id: int, *, ip: str | None = None) -> None:
+def delete_entry(session, principal: policy.Principal, entry_id: int) -> None:
     """Delete one's own pending or rejected entry.
 
     :raises NotFound: not one's own entry.
     :raises Invalid: the entry is approved.
     """
     entry = _own_open_entry(session, principal, entry_id)
-    audit.record(session, principal.actor(ip), "time.deleted", table="time_entries", row_id=entry.entry_id,
-                 changes={"hours_worked": (entry.hours_worked, None)})
+    events.emit(session, principal, "time_entry.deleted", entry, _entry_payload(entry),
+                changes={"hours_worked": (entry.hours_worked, None)})
     session.delete(entry)
     session.flush()
 
@@ -314,7 +308,7 @@ def pending_approvals(session, principal: policy.Principal, filters: ApprovalFil
 
 
 def decide(session, principal: policy.Principal, entry_ids: list[int], *, approve: bool, reason: str = "",
-           now: datetime, ip: str | None = None) -> int:
+           now: datetime | None = None) -> int:
     """Approve or reject pending entries in one transaction; returns how many.
 
     All or nothing: if any chosen entry may not be decided by this person, none is.
@@ -327,6 +321,7 @@ def decide(session, principal: policy.Principal, entry_ids: list[int], *, approv
         raise Invalid("Choose at least one time entry.", "entry_ids")
     if len(ids) > MAX_DECISIONS:
         raise Invalid(f"Choose at most {MAX_DECISIONS} entries at once.", "entry_ids")
+    now = now or clock.now()
     reason = (reason or "").strip()
     if not approve and not reason:
         raise Invalid("Say why the time is rejected, so its author can correct it.", "rejection_reason")
@@ -349,8 +344,8 @@ def decide(session, principal: policy.Principal, entry_ids: list[int], *, approv
                "rejected_at": now, "rejection_reason": reason[:2000]})
     session.execute(sa.update(TimeEntry).where(TimeEntry.entry_id.in_(ids)).values(**values)
                     .execution_options(synchronize_session=False))
-    audit.record_many(session, principal.actor(ip), "time.approved" if approve else "time.rejected",
-                      table="time_entries", row_ids=ids,
-                      changes={"approval_status": (ApprovalStatus.PENDING, values["approval_status"])})
+    events.emit_many(session, principal, "time_entry.approved" if approve else "time_entry.rejected",
+                     "time_entries", ids,
+                     changes={"approval_status": (ApprovalStatus.PENDING, values["approval_status"])})
     session.expire_all()
     return len(ids)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import login_user, logout_user
 
-from portal.extensions import db, mailer
-from portal.services import auth
-from portal.services.errors import DomainError, NotFound
+from portal.extensions import db
+from portal.services import auth, clock
+from portal.web.errors import error_page
 from portal.web.forms import (
     ForgotPasswordForm,
     NewPasswordForm,
@@ -26,14 +25,9 @@ bp = Blueprint("auth", __name__)
 PENDING_SECOND_FACTOR_SECONDS = 300
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _finish_sign_in(account, next_url: str | None):
     principal = auth.principal_for(db.session, account.account_id)
     token = auth.start_login_session(db.session, account, ip=client_ip(), user_agent=request.user_agent.string)
-    db.session.commit()
     # A fresh session at sign-in: nothing from before (including the CSRF token) carries over.
     session.clear()
     session["login_session"] = token
@@ -53,19 +47,17 @@ def login():
         form.next.data = safe_next(request.args.get("next")) or ""
     status = 200
     if form.validate_on_submit():
-        try:
-            result = auth.authenticate(db.session, form.email.data, form.password.data, ip=client_ip(), now=_now())
-        except DomainError as error:
-            db.session.commit()  # the failed attempt, lock or throttle is recorded
-            form.form_errors.append(error.message)
-            status = error.status
+        # A refusal is recorded (attempt, failure count, lock) and commits with the request.
+        outcome = auth.attempt_sign_in(db.session, form.email.data, form.password.data, ip=client_ip())
+        if outcome.refused is not None:
+            form.form_errors.append(outcome.refused.message)
+            status = outcome.refused.status
+        elif outcome.sign_in.needs_second_factor:
+            session["pending_second_factor"] = {"account_id": outcome.account.account_id, "at": time.time(),
+                                                "next": safe_next(form.next.data)}
+            return redirect(url_for("auth.verify_second_factor"))
         else:
-            if result.needs_second_factor:
-                db.session.commit()
-                session["pending_second_factor"] = {"account_id": result.account.account_id, "at": time.time(),
-                                                    "next": safe_next(form.next.data)}
-                return redirect(url_for("auth.verify_second_factor"))
-            return _finish_sign_in(result.account, form.next.data)
+            return _finish_sign_in(outcome.account, form.next.data)
     elif request.method == "POST":
         status = 422
     return render("auth/login.html", form=form, status=status)
@@ -81,15 +73,11 @@ def verify_second_factor():
     form = SecondFactorForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            account = auth.verify_second_factor(db.session, pending["account_id"], form.code.data,
-                                                ip=client_ip(), now=_now())
-        except DomainError as error:
-            db.session.commit()
-            apply_domain_error(form, error)
-            status = 422
-        else:
-            return _finish_sign_in(account, pending.get("next"))
+        outcome = auth.attempt_second_factor(db.session, pending["account_id"], form.code.data, ip=client_ip())
+        if outcome.refused is None:
+            return _finish_sign_in(outcome.account, pending.get("next"))
+        apply_domain_error(form, outcome.refused)
+        status = 422
     elif request.method == "POST":
         status = 422
     return render("auth/verify.html", form=form, status=status)
@@ -99,69 +87,69 @@ def verify_second_factor():
 def logout():
     principal = current_principal()
     if principal is not None:
-        auth.record_sign_out(db.session, principal, client_ip())
-    auth.end_login_session(db.session, session.get("login_session"), now=_now())
-    db.session.commit()
+        auth.record_sign_out(db.session, principal)
+    auth.end_login_session(db.session, session.get("login_session"), now=clock.now())
     logout_user()
     session.clear()
     flash("You are signed out.", "success")
     return redirect(url_for("auth.login"), code=303)
 
 
+def _signed_in_page():
+    """The pages for signed-out people, asked for by someone signed in: a GET changes nothing."""
+    return render("auth/signed_in.html", principal=current_principal())
+
+
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():
+    if current_principal() is not None:
+        return _signed_in_page()
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        found = auth.request_password_reset(db.session, form.email.data, secret_key=current_app.secret_key,
-                                            ip=client_ip(), now=_now())
-        db.session.commit()
-        if found is not None:
-            account, token = found
-            link = url_for("auth.reset_password", token=token, _external=True)
-            mailer.send(account.email, "Reset your TechServ Portal password",
-                        f"Hello {account.display_name},\n\nSomeone (we hope you) asked to reset the password of "
-                        f"your TechServ Portal login. Open this link within 24 hours to choose a new one:\n\n"
-                        f"{link}\n\nThe link works once. If you did not ask for this, ignore this email; "
-                        "your password stays as it is.\n")
+        auth.request_password_reset(db.session, form.email.data, ip=client_ip())
         flash("If that address belongs to a login, we have sent it a link to reset the password. "
               "It works once, for 24 hours.", "success")
         return redirect(url_for("auth.login"), code=303)
     return render("auth/forgot.html", form=form, status=422 if request.method == "POST" else 200)
 
 
-def _set_password_page(purpose: str, token: str, template_title: str, done_message: str):
-    try:
-        _, account = auth.token_account(db.session, token, purpose, secret_key=current_app.secret_key, now=_now())
-    except NotFound as error:
-        return render("auth/link_invalid.html", message=error.message, status=404)
+def _set_password_page(purpose: str, token: str, title: str, done_message: str, error=None):
+    if current_principal() is not None:
+        return _signed_in_page()
+    account = auth.link_account(db.session, token, purpose, secret_key=current_app.secret_key, now=clock.now())
+    if account is None:
+        return render("auth/link_invalid.html", message=auth.LINK_GONE, status=404)
     form = NewPasswordForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            auth.set_password_with_token(db.session, token, purpose, form.password.data,
-                                         secret_key=current_app.secret_key, ip=client_ip(), now=_now())
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-            status = 422
-        else:
-            db.session.commit()
-            logout_user()
-            session.clear()
-            flash(done_message, "success")
-            return redirect(url_for("auth.login"), code=303)
-    elif request.method == "POST":
-        status = 422
-    return render("auth/set_password.html", form=form, title=template_title, email=account.email, status=status)
+    if error is not None:
+        apply_domain_error(form, error)
+    elif form.validate_on_submit():
+        auth.set_password_with_token(db.session, token, purpose, form.password.data,
+                                     secret_key=current_app.secret_key, ip=client_ip(), now=clock.now())
+        logout_user()
+        session.clear()
+        flash(done_message, "success")
+        return redirect(url_for("auth.login"), code=303)
+    return render("auth/set_password.html", form=form, title=title, email=account.email,
+                  status=422 if request.method == "POST" else 200)
+
+
+RESET_TITLE = "Choose a new password"
+WELCOME_TITLE = "Welcome: choose your password"
+
+
+RESET_DONE = "Your password is changed. Sign in with the new one."
+WELCOME_DONE = "Your login is ready. Sign in with your email and the password you chose."
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@error_page(lambda error, token: _set_password_page("password_reset", token, RESET_TITLE, RESET_DONE, error),
+            toast=False)
 def reset_password(token: str):
-    return _set_password_page("password_reset", token, "Choose a new password",
-                              "Your password is changed. Sign in with the new one.")
+    return _set_password_page("password_reset", token, RESET_TITLE, RESET_DONE)
 
 
 @bp.route("/invitation/<token>", methods=["GET", "POST"])
+@error_page(lambda error, token: _set_password_page("invitation", token, WELCOME_TITLE, WELCOME_DONE, error),
+            toast=False)
 def accept_invitation(token: str):
-    return _set_password_page("invitation", token, "Welcome: choose your password",
-                              "Your login is ready. Sign in with your email and the password you chose.")
+    return _set_password_page("invitation", token, WELCOME_TITLE, WELCOME_DONE)

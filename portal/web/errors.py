@@ -1,14 +1,22 @@
-"""Error pages in the portal's look (HTML) and problem+json for the API."""
+"""Error answers for the pages: the portal's error page, and a service's DomainError shown where it belongs.
+
+A view never catches a DomainError. It names, with `@error_page(render)`, how to show one: `render`
+gets the error and the view's URL arguments and answers the page (or, for htmx, the fragment) with
+the message beside its field; the handler here sets the status (422 invalid, 409 conflict) and,
+for htmx, a toast. A refusal (403) and a missing row (404) get the error page whatever the view.
+Under /api/ every error is problem+json (RFC 9457).
+"""
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_wtf.csrf import CSRFError
-import sqlalchemy as sa
-from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import BadRequest, Conflict, HTTPException
+from collections.abc import Callable
 
-from portal.web.rendering import render
+from flask import Flask, current_app, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portal.services.errors import DomainError, Forbidden, NotFound
+from portal.web.rendering import is_htmx, render, with_toast
 
 WHAT_NEXT = {
     400: "The request could not be understood. Go back, reload the page and try again.",
@@ -22,40 +30,70 @@ WHAT_NEXT = {
 }
 
 
+def error_page(render_error: Callable[..., object], *, toast: bool = True):
+    """Name how a view shows a DomainError: `render_error(error, **view_args)` answers the page with it.
+
+    `toast=False` when the page already shows the message where the reader looks (beside a field
+    on a small form), so a toast would only cover it on a phone.
+    """
+
+    def decorator(view):
+        view.render_error = render_error
+        view.error_toast = toast
+        return view
+
+    return decorator
+
+
+def _problem(status: int, title: str, detail: str, errors: dict[str, str] | None = None):
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body, status, {"Content-Type": "application/problem+json"}
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(code: int, title: str, what_next: str):
+    """The error page (or problem+json under /api/) with `what_next` telling the reader what to do."""
+    if _is_api():
+        return _problem(code, title, what_next)
+    response = render("errors/error.html", status=code, code=code, title=title, what_next=what_next)
+    return with_toast(response, what_next, "error") if is_htmx() else response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = exc.code or 500
-        if request.path.startswith("/api/"):
-            return (
-                {"type": "about:blank", "title": exc.name, "status": code, "detail": exc.description},
-                code,
-                {"Content-Type": "application/problem+json"},
-            )
         what_next = WHAT_NEXT.get(code, exc.description)
         if isinstance(exc, CSRFError):
             what_next = "The form had expired or came from another site, so nothing was saved. Reload the page and try again."
         elif code in (403, 400, 409) and exc.description and exc.description != type(exc).description:
             what_next = exc.description  # a specific reason given by the view
+        if _is_api():
+            return _problem(code, exc.name, exc.description or what_next)
         return render("errors/error.html", status=code, code=code, title=exc.name, what_next=what_next)
 
-    @app.errorhandler(sa.exc.DataError)
-    def value_out_of_range(exc):
-        # A number or date beyond what the database holds (an id of 2**31, say): the user's input.
-        from portal.extensions import db
-
-        db.session.rollback()
-        return http_error(BadRequest("A number or date in the request is out of range. Go back and check "
-                                     "what you entered."))
-
-    @app.errorhandler(StaleDataError)
-    def changed_meanwhile(exc):
-        # The ORM's optimistic lock: someone else's change got in between.
-        from portal.extensions import db
-
-        db.session.rollback()
-        return http_error(Conflict("Someone else changed this in the meantime. Reload the page to see "
-                                   "their change, then make yours again."))
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        if _is_api():
+            return _problem(error.status, error.title, error.message, error.errors)
+        if isinstance(error, NotFound):
+            return error_response(404, "Not Found", WHAT_NEXT[404])
+        if isinstance(error, Forbidden):
+            return error_response(403, "Forbidden", error.message)
+        view = current_app.view_functions.get(request.endpoint or "")
+        render_error = getattr(view, "render_error", None)
+        if render_error is None:
+            return error_response(error.status, error.title, error.message)
+        response = current_app.make_response(render_error(error, **(request.view_args or {})))
+        response.status_code = error.status
+        if is_htmx() and getattr(view, "error_toast", True):
+            return with_toast(response, error.message, "error")
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
@@ -63,12 +101,4 @@ def register_error_handlers(app: Flask) -> None:
 
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
-        if request.path.startswith("/api/"):
-            return (
-                {"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                 "detail": WHAT_NEXT[500]},
-                500,
-                {"Content-Type": "application/problem+json"},
-            )
-        return render("errors/error.html", status=500, code=500, title="Internal Server Error",
-                      what_next=WHAT_NEXT[500])
+        return error_response(500, "Internal Server Error", WHAT_NEXT[500])

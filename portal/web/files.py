@@ -30,10 +30,10 @@ def send_attachment(row):
 
 
 def download_ticket_attachment(ticket, attachment_id: int):
-    """One of `ticket`'s files for whoever may see the ticket; a file of an internal note for staff only."""
-    try:
-        row = attachments.attachment_of(db.session, ticket, attachment_id,
-                                        include_internal=policy.may_see_internal_notes(current_principal()))
-    except NotFound:
-        abort(404)
+    """One of `ticket`'s files for whoever may see the ticket; a file of an internal note for staff only.
+
+    :raises NotFound: no such file on this ticket (for this reader).
+    """
+    row = attachments.attachment_of(db.session, ticket, attachment_id,
+                                    include_internal=policy.may_see_internal_notes(current_principal()))
     return send_attachment(row)

@@ -1,10 +1,337 @@
-"""Form shapes (WTForms checks shape only; the rules live in portal/services)."""
+"""Forms: every page parses its input here, into the typed values services take.
+
+WTForms checks shape only: is this a date, a number, one of the choices, an id? The rules (what is
+required, what range, what combination) live in portal/services and answer the same to the pages
+and the API. `parse(FormClass)` validates the request's form and raises Invalid with a message per
+field when its shape is wrong, which the error handler shows beside each field, like a service's.
+"""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
+
+from flask import request
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    Field,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+
+from portal.models import (
+    CommunicationPreference,
+    PhaseStatus,
+    ProjectStatus,
+    TicketCategory,
+    TicketPriority,
+    TicketStatus,
+    WorkCategory,
+)
+from portal.services.errors import Invalid
+
+LARGEST_ID = 2**31 - 1
+
+
+# --- fields that parse, with messages a person understands -----------------------------------
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class Text(StringField):
+    """Text, stripped; empty is "" (the service says whether it is required)."""
+
+    def __init__(self, label=None, **kwargs):
+        super().__init__(label, filters=[_strip], **kwargs)
+
+    def process_formdata(self, valuelist):
+        self.data = valuelist[0] if valuelist else ""
+
+
+class Day(DateField):
+    """A date as YYYY-MM-DD, or None when left empty."""
+
+    def __init__(self, label=None, message="Enter the date as YYYY-MM-DD.", **kwargs):
+        self.message = message
+        super().__init__(label, **kwargs)
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if raw:
+            try:
+                super().process_formdata([raw])
+            except ValueError:
+                raise ValueError(self.message) from None
+
+
+class ClockTime(TimeField):
+    """A time of day as HH:MM, or None when left empty."""
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if raw:
+            try:
+                super().process_formdata([raw])
+            except ValueError:
+                raise ValueError("Enter the time as HH:MM.") from None
+
+
+class Number(Field):
+    """A decimal number ("1.5", "1,5", "12,000.50", "$300"), or None when left empty.
+
+    Only the shape: ranges are the service's. Infinity, NaN and exponents are not numbers a
+    person types (and 1e30 would overflow the database), so they are refused here.
+    """
+
+    NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)")
+
+    def __init__(self, label=None, message="Enter a number, like 2.5.", money: bool = False, **kwargs):
+        self.message = message
+        self.money = money
+        super().__init__(label, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else f"{self.data:f}"
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if not raw:
+            return
+        text = raw.replace(" ", "")
+        if self.money:
+            text = text.replace("$", "")
+            if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", text):
+                text = text.replace(",", "")  # 12,000.50
+        if not self.NUMBER.fullmatch(text) or len(text) > 20:
+            raise ValueError(self.message)
+        try:
+            self.data = Decimal(text.replace(",", "."))
+        except InvalidOperation:
+            raise ValueError(self.message) from None
+
+
+class Whole(IntegerField):
+    """A whole number, or None when left empty."""
+
+    def __init__(self, label=None, message="Enter a whole number.", **kwargs):
+        self.message = message
+        super().__init__(label, **kwargs)
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if raw:
+            if not re.fullmatch(r"[+-]?[0-9]{1,9}", raw):
+                raise ValueError(self.message)
+            self.data = int(raw)
+
+
+class Ref(Whole):
+    """The id of a row chosen from a list, or None; anything else is "choose from the list"."""
+
+    def __init__(self, label=None, message="Choose from the list.", **kwargs):
+        super().__init__(label, message=message, **kwargs)
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not 0 < self.data <= LARGEST_ID:
+            raise ValueError(self.message)
+
+
+class Refs(Field):
+    """Many ids (checkboxes with one name); values that are not ids are ignored."""
+
+    def process_formdata(self, valuelist):
+        self.data = [int(v) for v in valuelist if re.fullmatch(r"[0-9]{1,10}", v or "") and 0 < int(v) <= LARGEST_ID]
+
+
+class Choice(Field):
+    """One value of an enum, or None when left empty."""
+
+    def __init__(self, label=None, enum=None, message="Choose from the list.", **kwargs):
+        self.enum = enum
+        self.message = message
+        super().__init__(label, **kwargs)
+
+    def _value(self):
+        return self.raw_data[0] if self.raw_data else (self.data.value if self.data else "")
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if raw:
+            try:
+                self.data = self.enum(raw)
+            except ValueError:
+                raise ValueError(self.message) from None
+
+
+class Flag(BooleanField):
+    """A checkbox: on when sent with any value but "", "0", "false", "off"."""
+
+    false_values = ("", "0", "false", "off")
+
+
+class ParseForm(FlaskForm):
+    """A form that only parses. CSRFProtect has checked the token of every POST already."""
+
+    class Meta:
+        csrf = False
+
+
+def parse(form_class: type[ParseForm], formdata=None, *, rules=None) -> ParseForm:
+    """The request's form, parsed.
+
+    `rules(form)`, when given, is the service's side-effect-free check of the fields (a dict of
+    messages): with a shape error, its messages for the other fields are shown too, so the person
+    fixes everything in one go.
+    :raises Invalid: some field has the wrong shape (each named).
+    """
+    form = form_class(formdata=formdata if formdata is not None else request.form)
+    if not form.validate():
+        errors = {name: messages[0] for name, messages in form.errors.items() if messages}
+        if rules is not None:
+            errors = {**rules(form), **errors}
+        first = next(iter(form.errors))
+        raise Invalid(errors[first], first, errors)
+    return form
+
+
+# --- the business forms ---------------------------------------------------------------------
+
+class NewTicketForm(ParseForm):
+    title = Text("Title")
+    description = Text("Description")
+    category = Choice("Category", enum=TicketCategory, message="Choose a category from the list.")
+    priority = Choice("Priority", enum=TicketPriority, message="Choose a priority from the list.")
+    customer_id = Ref("Customer", message="Choose the customer.")
+    contact_id = Ref("Contact", message="Choose a contact of this customer.")
+
+
+class ReplyForm(ParseForm):
+    body = Text("Message")
+
+
+class CommentForm(ParseForm):
+    body = Text("Message")
+    internal = Flag("Internal note")
+
+
+class RatingForm(ParseForm):
+    customer_satisfaction = Whole("Rating", message="Choose a rating from 1 to 5.")
+    satisfaction_comment = Text("Comment")
+
+
+STALE_FORM = "This form is out of date. Reload the page and make your change again."
+
+
+class VersionedForm(ParseForm):
+    """A change to a ticket carries the version it was made against (a form without it is out of date)."""
+
+    version = Whole("Version", message=STALE_FORM)
+
+    def validate_version(self, field):
+        if field.data is None:
+            raise ValidationError(STALE_FORM)
+
+
+class StatusForm(VersionedForm):
+    status = Choice("Status", enum=TicketStatus, message="Choose a status from the list.")
+    resolution_notes = Text("Resolution notes")
+
+
+class AssignForm(VersionedForm):
+    assigned_employee_id = Ref("Assigned to", message="Choose an active technician, senior technician or admin.")
+
+
+class DetailsForm(VersionedForm):
+    priority = Choice("Priority", enum=TicketPriority, message="Choose a priority from the list.")
+    estimated_hours = Number("Estimate (hours)", message="Enter the estimate in hours, like 2.5.")
+
+
+class BulkForm(ParseForm):
+    ticket_ids = Refs("Tickets")
+    action = Text("Change")
+    value = Text("To")
+    resolution_notes = Text("Resolution notes")
+
+
+class TimeEntryForm(ParseForm):
+    work_date = Day("Date")
+    hours = Number("Hours", message="Enter the hours, like 1.5, or a start and an end time.")
+    start_time = ClockTime("Start")
+    end_time = ClockTime("End")
+    work_category = Choice("Category", enum=WorkCategory, message="Choose a category from the list.")
+    is_billable = Flag("Billable")
+    description = Text("What you did")
+    work = Text("Ticket or project")  # "ticket:12" or "project:3" (the timesheet's picker)
+    ticket_id = Ref("Ticket", message="Choose a ticket or a project.")
+    project_id = Ref("Project", message="Choose a ticket or a project.")
+
+    def work_ids(self) -> tuple[int | None, int | None]:
+        """(ticket id, project id) from the picker ("ticket:12") or the hidden fields."""
+        kind, _, number = (self.work.data or "").partition(":")
+        picked = int(number) if re.fullmatch(r"[0-9]{1,9}", number) else None
+        return ((picked if kind == "ticket" else None) or self.ticket_id.data,
+                (picked if kind == "project" else None) or self.project_id.data)
+
+
+class DecideEntriesForm(ParseForm):
+    entry_ids = Refs("Entries")
+    decision = Text("Decision")
+    rejection_reason = Text("Reason")
+
+
+class ProjectForm(ParseForm):
+    project_name = Text("Project name")
+    customer_id = Ref("Customer", message="Choose the customer.")
+    project_manager_id = Ref("Project manager", message="Choose a project manager.")
+    budget_amount = Number("Budget", money=True, message="Enter the budget as an amount, like 12000 or 12000.50.")
+    start_date = Day("Start date", message="Enter the start date as YYYY-MM-DD.")
+    planned_end_date = Day("Planned end date", message="Enter the planned end date as YYYY-MM-DD.")
+    scope_description = Text("Scope")
+    completion_percentage = Whole("Completion", message="Enter the completion as a whole percentage, 0 to 100.")
+    project_status = Choice("Status", enum=ProjectStatus, message="Choose a status from the list.")
+
+
+class PhaseForm(ParseForm):
+    phase_name = Text("Phase name")
+    deliverables = Text("Deliverables")
+    budget_allocation = Number("Budget", money=True,
+                               message="Enter the phase budget as an amount, like 12000 or 12000.50.")
+    start_date = Day("Start", message="Enter the start date as YYYY-MM-DD.")
+    end_date = Day("End", message="Enter the end date as YYYY-MM-DD.")
+    requires_approval = Flag("The customer's sponsor must approve it before it starts")
+
+
+class PhaseStatusForm(ParseForm):
+    phase_status = Choice("Status", enum=PhaseStatus, message="Choose a status from the list.")
+
+
+class PhaseDecisionForm(ParseForm):
+    reason = StringField("Reason")  # kept exactly as written: the service trims and checks it
+
+
+class ProfileForm(ParseForm):
+    first_name = Text("First name")
+    last_name = Text("Last name")
+    phone = Text("Phone")
+    mobile = Text("Mobile")
+    communication_preference = Choice("How to contact you", enum=CommunicationPreference,
+                                      message="Choose how we should contact you.")
 
 
 class SignInForm(FlaskForm):

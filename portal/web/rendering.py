@@ -29,3 +29,14 @@ def with_toast(response, message: str, level: str = "success"):
     """Ask the page to show `message` as a toast (portal.js listens for showToast)."""
     response.headers["HX-Trigger"] = json.dumps({"showToast": {"message": message, "level": level}})
     return response
+
+
+def after_change(message: str, redirect_to: str, fragment=None):
+    """The answer to a change that worked: the updated fragment and a toast for htmx (when the
+    view has one), else a flash message and a redirect to a GET (post/redirect/get)."""
+    from flask import flash, redirect
+
+    if fragment is not None and is_htmx():
+        return with_toast(fragment(), message)
+    flash(message, "success")
+    return redirect(redirect_to, code=303)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from portal.extensions import db, login_manager
 from portal.services import policy
-from portal.services.auth import end_login_session, principal_for, two_factor_required_for_employees
+from portal.services.auth import principal_for, two_factor_required_for_employees
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -35,8 +34,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 TWO_FACTOR_ENROLMENT_ENDPOINTS = {"account.two_factor", "account.enable_two_factor", "auth.logout", "static"}
 # Endpoints a contact of a suspended customer may still POST to.
 READ_ONLY_ALLOWED_POSTS = {"auth.logout"}
-# Pages for people who are not signed in: visiting one signs the browser out first.
-SIGNED_OUT_ENDPOINTS = {"auth.forgot_password", "auth.reset_password", "auth.accept_invitation"}
 
 
 class SignedInUser(UserMixin):
@@ -128,26 +125,26 @@ def init_security(app: Flask) -> None:
         principal = principal_for(db.session, account_id, login_session_token=token)
         if principal is None or principal.session_version != version:
             return None
-        return SignedInUser(principal)
+        # Where the request came from travels with the principal into the audit log.
+        return SignedInUser(principal.at(client_ip()))
 
     @app.before_request
-    def refuse_nul_characters():
-        # PostgreSQL text cannot hold NUL; no person types one. Refuse it before it reaches a query.
-        for values in (request.args, request.form):
-            if any("\x00" in value for value in values.values()):
-                abort(400, description="The request contained a character that is not allowed. "
-                                       "Go back and check what you typed.")
+    def refuse_unreadable_input():
+        # PostgreSQL text cannot hold NUL, and no person types one; a byte that is not UTF-8 is no
+        # text at all (Werkzeug would raise deep inside a view). Refuse both before any query.
+        try:
+            for values in (request.args, request.form):
+                if any("\x00" in value for value in values.values()):
+                    raise UnicodeDecodeError("utf-8", b"\x00", 0, 1, "NUL")
+        except UnicodeDecodeError:
+            abort(400, description="The request contained a character that is not allowed. "
+                                   "Go back and check what you typed.")
 
     @app.before_request
     def enforce_session_rules():
         g.tenant = None
         if request.endpoint == "static":
             return None
-        if request.endpoint in SIGNED_OUT_ENDPOINTS and session.get("_user_id"):
-            end_login_session(db.session, session.get("login_session"), now=datetime.now(UTC))
-            db.session.commit()
-            logout_user()
-            session.clear()
         principal = current_principal()
         if principal is None:
             if session.get("_user_id"):

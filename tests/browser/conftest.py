@@ -77,24 +77,51 @@ def live_app(pg):
 
 @pytest.fixture(scope="session")
 def live_server(live_app):
-    """The base URL ("http://127.0.0.1:PORT") of the portal with the demo data, served in a thread."""
+    """The base URL ("http://127.0.0.1:PORT") of the portal with the demo data, served in a thread,
+    with a real worker beside it (as `flask demo` runs one): mails go out from the worker."""
     from werkzeug.serving import make_server
 
+    from portal.jobs.runner import run_worker
+
     server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    live_app.config["PUBLIC_BASE_URL"] = base
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(live_app,), kwargs={"stop": stop}, name="worker", daemon=True)
+    worker.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield base
     finally:
+        stop.set()
+        worker.join(timeout=30)
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
 
 
 @pytest.fixture
-def outbox(live_app):
-    """The mails the live server sent (SMTP is the one thing we cannot run here)."""
-    return live_app.extensions["mailer"]["outbox"]
+def outbox(live_app, live_server):
+    """The mails the live server's worker sent (SMTP is the one thing we cannot run here); reading it
+    waits (up to a minute) until the worker has sent every mail waiting in the queue."""
+    import time
+
+    import psycopg
+
+    from portal.jobs.runner import libpq_url
+    from tests.conftest import MailOutbox
+
+    def settle():
+        deadline = time.monotonic() + 60
+        with psycopg.connect(libpq_url(live_app), autocommit=True) as connection:
+            while connection.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'mail.send'"
+                                     " AND status IN ('todo', 'doing')").fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the worker did not send the waiting mails within a minute")
+                time.sleep(0.1)
+
+    return MailOutbox(live_app.extensions["mailer"]["outbox"], settle)
 
 
 @pytest.fixture(scope="session")

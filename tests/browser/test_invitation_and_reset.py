@@ -33,6 +33,9 @@ def test_forgotten_password_reset_in_the_browser(new_page, page_problems, outbox
     expect(person.get_by_text("Your password is changed")).to_be_visible()
     sign_in(person, "billing@mvdental.com", "teal orchard compass")
     expect(person).to_have_url(re.compile(r"/portal/$"))
+    person.goto(_link_in(mail))  # signed in: the link's page says so and signs nobody out
+    expect(person.get_by_role("heading", name=re.compile("You are signed in as"))).to_be_visible()
+    person.get_by_role("button", name="Sign out").click()
     person.goto(_link_in(mail))
     expect(person.get_by_text("This link has expired or was already used")).to_be_visible()
     # The refused weak password (422) and the used-up link (404) are answered so on purpose.

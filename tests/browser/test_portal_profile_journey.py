@@ -23,7 +23,7 @@ def make_contact(live_app, size: str):
     from portal.models import Account, Contact, Customer
     from portal.services.auth import principal_for
     from portal.services.usage import contract_usage
-    from portal.web.portal_account import _today
+    from portal.services.clock import today as _today
     from tests import factories as f
 
     email = f"usage.journey.{size}@example.com"

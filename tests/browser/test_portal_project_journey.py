@@ -22,7 +22,8 @@ def _make_project(live_app, size: str) -> dict:
     from portal.extensions import db
     from portal.models import Account, Customer
     from portal.services import auth
-    from portal.services.projects import PhaseForm, ProjectForm, add_phase, create_project, request_phase_approval
+    from portal.services.projects import add_phase, create_project, request_phase_approval
+    from tests import commands
 
     now = datetime.now(UTC)
     start = date.today() + timedelta(days=14)
@@ -31,7 +32,7 @@ def _make_project(live_app, size: str) -> dict:
         manager = auth.principal_for(session, session.scalar(
             sa.select(Account.account_id).where(Account.email == MANAGER)))
         customer = session.scalar(sa.select(Customer).where(Customer.primary_contact_email.like("%denvertech%")))
-        project = create_project(session, manager, ProjectForm(
+        project = create_project(session, manager, commands.project_plan(
             project_name=f"Backup modernisation ({size})", customer_id=str(customer.customer_id),
             budget_amount="24000", start_date=start.isoformat(),
             planned_end_date=(start + timedelta(days=90)).isoformat(),
@@ -40,7 +41,7 @@ def _make_project(live_app, size: str) -> dict:
         for name, budget, offset, deliverables in (
                 ("Backup design", "6000", 0, "Retention policy, target architecture, restore test plan."),
                 ("Cloud vault rollout", "15000", 31, "Vault, agents on 14 servers, first full backup.")):
-            phase = add_phase(session, manager, project, PhaseForm(
+            phase = add_phase(session, manager, project, commands.phase_plan(
                 phase_name=name, budget_allocation=budget, deliverables=deliverables,
                 start_date=(start + timedelta(days=offset)).isoformat(),
                 end_date=(start + timedelta(days=offset + 30)).isoformat(), requires_approval=True))

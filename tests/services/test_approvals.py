@@ -14,7 +14,6 @@ from portal.services import auth
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.timesheets import (
     ApprovalFilters,
-    NewTimeEntry,
     decide,
     delete_entry,
     log_time,
@@ -22,6 +21,7 @@ from portal.services.timesheets import (
     timesheet_week,
     update_entry,
 )
+from tests import commands
 from tests import factories as f
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
@@ -45,11 +45,11 @@ def test_week_grid_rows_days_totals_and_capacity(session):
     ticket = f.make_ticket(session, title="Printer")
     project = f.make_project(session, project_name="Migration")
     for day, hours in ((0, "1.50"), (0, "0.50"), (2, "3.00")):
-        log_time(session, me, NewTimeEntry(work_date=date(2026, 11, 23 + day).isoformat(), hours=hours,
+        log_time(session, me, commands.time_entry(work_date=date(2026, 11, 23 + day).isoformat(), hours=hours,
                                            description="work", ticket_id=ticket.ticket_id), now=NOW)
-    log_time(session, me, NewTimeEntry(work_date="2026-11-24", hours="4", description="x", work_category="project",
+    log_time(session, me, commands.time_entry(work_date="2026-11-24", hours="4", description="x", work_category="project",
                                        project_id=project.project_id), now=NOW)
-    log_time(session, me, NewTimeEntry(work_date="2026-11-16", hours="8", description="last week",
+    log_time(session, me, commands.time_entry(work_date="2026-11-16", hours="8", description="last week",
                                        ticket_id=ticket.ticket_id), now=NOW)
     week = timesheet_week(session, me, date(2026, 11, 26))
     assert week.monday == MONDAY and len(week.days) == 7
@@ -68,7 +68,7 @@ def test_rejected_entry_shows_its_reason_is_corrected_and_goes_back_pending(sess
     assert entry.approval_status == "rejected" and entry.rejection_reason == "Wrong ticket"
     assert entry.rejected_by_employee_id == senior.employee_id
     update_entry(session, principal(session, tech), entry.entry_id,
-                 NewTimeEntry(work_date=MONDAY.isoformat(), hours="1.25", description="Right ticket now"), now=NOW)
+                 commands.time_entry(work_date=MONDAY.isoformat(), hours="1.25", description="Right ticket now"), now=NOW)
     session.refresh(entry)
     assert entry.approval_status == "pending" and entry.rejection_reason is None and entry.hours_worked == D("1.25")
 
@@ -76,7 +76,7 @@ def test_rejected_entry_shows_its_reason_is_corrected_and_goes_back_pending(sess
 def test_only_the_author_changes_and_never_approved_time(session):
     tech, other = f.make_staff(session), f.make_staff(session)
     entry = entry_for(session, tech)
-    data = NewTimeEntry(work_date=MONDAY.isoformat(), hours="1", description="x")
+    data = commands.time_entry(work_date=MONDAY.isoformat(), hours="1", description="x")
     with pytest.raises(NotFound):
         update_entry(session, principal(session, other), entry.entry_id, data, now=NOW)
     with pytest.raises(NotFound):
@@ -197,6 +197,6 @@ def test_approving_500_entries_is_one_transaction_of_a_few_statements(session):
     assert len(statements) <= 4
     assert session.get(SupportTicket, ticket.ticket_id).actual_hours == D("125.00")
     assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "time.approved")) == 500
+        AuditEvent.action == "time_entry.approved")) == 500
     assert session.scalar(sa.select(sa.func.count()).select_from(TimeEntry).where(
         TimeEntry.approval_status == ApprovalStatus.APPROVED, TimeEntry.ticket_id == ticket.ticket_id)) == 500

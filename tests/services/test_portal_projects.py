@@ -16,7 +16,6 @@ from portal.models import Account, AuditEvent, Project, ProjectPhase
 from portal.services import auth, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.projects import (
-    PhaseForm,
     add_phase,
     change_phase_status,
     customer_approval_state,
@@ -27,6 +26,7 @@ from portal.services.projects import (
     request_phase_approval,
 )
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
+from tests import commands
 from tests import factories as f
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -53,7 +53,7 @@ class World:
 
     def phase(self, name, budget, *, requires_approval=True, ask=True):
         pm = principal(self.session, self.pm)
-        phase = add_phase(self.session, pm, self.project, PhaseForm(
+        phase = add_phase(self.session, pm, self.project, commands.phase_plan(
             phase_name=name, budget_allocation=budget, start_date="2026-02-01", end_date="2026-03-01",
             deliverables=f"{name} deliverables", requires_approval=requires_approval))
         if ask:
@@ -81,8 +81,8 @@ def audit_actions(session, phase):
 # --- deciding ----------------------------------------------------------------------------------
 
 def test_a_sponsor_approves_a_phase(session, world):
-    decision = decide_phase(session, world.as_sponsor(), world.design.phase_id, approve=True, reason=None, now=NOW,
-                            ip="203.0.113.7")
+    decision = decide_phase(session, world.as_sponsor().at("203.0.113.7"), world.design.phase_id, approve=True,
+                            reason=None, now=NOW)
     assert decision.approved and decision.decided_by == "Ann Sponsor" and decision.project.project_name == "Office move"
     phase = session.get(ProjectPhase, world.design.phase_id)
     assert phase.approved_at == NOW and phase.approved_by_contact_id == world.sponsor.contact_id
@@ -391,15 +391,13 @@ def test_phases_of_a_cancelled_or_completed_project_are_decided_by_nobody(sessio
     assert customer_projects(session, world.as_sponsor()).awaiting == 0
 
 
-def test_the_services_queue_the_emails_for_after_the_commit(session, world):
-    from portal.services import notifications
-
-    session.info.pop("pending_mail", None)
+def test_the_services_queue_the_emails_the_worker_sends(session, world, outbox):
+    outbox.settle()
+    outbox.clear()  # the world's own requests for approval
     world.phase("Handover", "1000")  # asks the sponsors
-    [asked] = notifications.queued(session)
+    [asked] = outbox
     assert asked.to == world.sponsor.email and "Handover" in asked.subject
     decision = decide_phase(session, world.as_sponsor(), world.design.phase_id, approve=False, reason="Too early",
                             now=NOW)
-    told = notifications.queued(session)[-1]
+    told = outbox[-1]
     assert decision.manager_told and told.to == world.pm.email and "Too early" in told.body
-    session.info.pop("pending_mail", None)

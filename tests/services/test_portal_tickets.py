@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.models import AuditEvent, SupportTicket, TicketAttachment, TicketComment, TicketStatus
-from portal.services import attachments, notifications, tickets
+from portal.services import attachments, tickets
 from portal.services.errors import Forbidden, Invalid
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
 from portal.services.tickets import PortalTicketFilters
@@ -260,15 +260,15 @@ def test_the_opener_rates_a_resolved_ticket_once(session, company):
     customer, me, *_ = company
     ticket = resolved_ticket(session, customer, me)
     who = principal(session, me)
-    tickets.rate_ticket(session, who, ticket, "5", "  Quick and friendly.  ", now=NOW)
+    tickets.rate_ticket(session, who, ticket, 5, "  Quick and friendly.  ", now=NOW)
     assert (ticket.customer_satisfaction, ticket.satisfaction_comment) == (5, "Quick and friendly.")
     assert session.scalar(sa.select(AuditEvent.action).where(AuditEvent.row_id == ticket.ticket_id,
                                                              AuditEvent.action == "ticket.rated"))
     with pytest.raises(Forbidden, match="rated this ticket already"):
-        tickets.rate_ticket(session, who, ticket, "1", None, now=NOW)
+        tickets.rate_ticket(session, who, ticket, 1, None, now=NOW)
 
 
-@pytest.mark.parametrize("rating", ["0", "6", "", None, "abc", "4.5", "-1"])
+@pytest.mark.parametrize("rating", [0, 6, None, -1])
 def test_a_rating_outside_1_to_5_is_refused(session, company, rating):
     customer, me, *_ = company
     ticket = resolved_ticket(session, customer, me)
@@ -280,7 +280,7 @@ def test_a_rating_outside_1_to_5_is_refused(session, company, rating):
 def test_a_long_comment_is_refused(session, company):
     customer, me, *_ = company
     with pytest.raises(Invalid, match="2,000"):
-        tickets.rate_ticket(session, principal(session, me), resolved_ticket(session, customer, me), "4", "x" * 2001,
+        tickets.rate_ticket(session, principal(session, me), resolved_ticket(session, customer, me), 4, "x" * 2001,
                             now=NOW)
 
 
@@ -288,13 +288,13 @@ def test_who_may_rate_and_when(session, company):
     customer, me, colleague, boss = company
     with pytest.raises(Forbidden):  # not resolved yet
         tickets.rate_ticket(session, principal(session, me),
-                            f.make_ticket(session, customer=customer, contact_id=me.contact_id), "5", None, now=NOW)
+                            f.make_ticket(session, customer=customer, contact_id=me.contact_id), 5, None, now=NOW)
     ticket = resolved_ticket(session, customer, me)
     for other in (colleague, boss):  # only the opener, not even the primary contact
         with pytest.raises(Forbidden):
-            tickets.rate_ticket(session, principal(session, other), ticket, "5", None, now=NOW)
+            tickets.rate_ticket(session, principal(session, other), ticket, 5, None, now=NOW)
     closed = resolved_ticket(session, customer, me, status="closed", closed_at=NOW)
-    tickets.rate_ticket(session, principal(session, me), closed, "3", None, now=NOW)  # closed after resolving: fine
+    tickets.rate_ticket(session, principal(session, me), closed, 3, None, now=NOW)  # closed after resolving: fine
     assert closed.customer_satisfaction == 3
 
 
@@ -313,49 +313,52 @@ def test_rating_inside_row_level_security(session, company):
 
 # --- emails to the contact ----------------------------------------------------------------------------
 
-def test_a_public_reply_and_a_resolution_email_the_contact_but_an_internal_note_does_not(session, company):
+def test_a_public_reply_and_a_resolution_email_the_contact_but_an_internal_note_does_not(session, company, outbox):
     customer, me, *_ = company
     ticket = f.make_ticket(session, customer=customer, contact_id=me.contact_id, status="in_progress",
                            first_response_at=NOW)
     tech, who = staff(session, "senior_technician")
-    session.info.pop("pending_mail", None)
     tickets.add_comment(session, who, ticket, "Secret: the root password is hunter2", internal=True, now=NOW)
-    assert notifications.queued(session) == []
+    assert outbox == []
     tickets.add_comment(session, who, ticket, "Please restart the printer and tell us.", now=NOW)
     tickets.change_status(session, who, ticket, "resolved", expected_version=None, now=NOW,
                           resolution_notes="Replaced the fuser.")
-    [reply, resolved] = notifications.queued(session)
+    [reply, resolved] = outbox
     assert reply.to == me.email and ticket.ticket_number in reply.subject
     assert "Please restart the printer" in reply.body and "hunter2" not in reply.body
     assert resolved.subject.startswith(f"[{ticket.ticket_number}] Resolved") and "Replaced the fuser." in resolved.body
-    session.info.pop("pending_mail", None)
+    assert f"http://127.0.0.1:5000/portal/tickets/{ticket.ticket_id}" in reply.body  # PUBLIC_BASE_URL's, no request's
 
 
-def test_contacts_who_prefer_the_phone_get_no_email(session, company):
+def test_contacts_who_prefer_the_phone_get_no_email(session, company, outbox):
     customer, *_ = company
     caller = f.make_contact_login(session, customer=customer, communication_preference="phone")
     ticket = f.make_ticket(session, customer=customer, contact_id=caller.contact_id, status="in_progress")
     _, who = staff(session, "senior_technician")
-    session.info.pop("pending_mail", None)
     tickets.add_comment(session, who, ticket, "We will call you.", now=NOW)
-    assert notifications.queued(session) == []
+    assert outbox == []
 
 
-def test_queued_mail_goes_out_on_commit_and_never_after_a_rollback(app, session, company, outbox):
+def _queued_mail_jobs(session) -> list:
+    return session.execute(sa.text("SELECT args FROM procrastinate_jobs WHERE task_name = 'mail.send'"
+                                   " AND status = 'todo' ORDER BY id")).scalars().all()
+
+
+def test_a_mail_is_queued_with_its_change_and_rolled_back_with_it(session, company, outbox):
     customer, me, *_ = company
     ticket = f.make_ticket(session, customer=customer, contact_id=me.contact_id, status="in_progress")
     _, who = staff(session, "senior_technician")
-    with app.app_context():
-        tickets.add_comment(session, who, ticket, "Rolled back reply", now=NOW)
-        with session.begin_nested():  # a released savepoint is no commit: nothing is sent yet
-            pass
-        assert outbox == []
-        session.rollback()
-        assert notifications.queued(session) == [] and outbox == []
-        ticket = session.get(SupportTicket, ticket.ticket_id)
-        tickets.add_comment(session, who, ticket, "Committed reply", now=NOW)
-        session.commit()
+    with pytest.raises(RuntimeError):
+        with session.begin_nested():  # the change fails after the reply: reply and job go together
+            tickets.add_comment(session, who, ticket, "Rolled back reply", now=NOW)
+            assert len(_queued_mail_jobs(session)) == 1
+            raise RuntimeError("the rest of the change failed")
+    assert _queued_mail_jobs(session) == [] and outbox == []
+    ticket = session.get(SupportTicket, ticket.ticket_id)
+    comment = tickets.add_comment(session, who, ticket, "Committed reply", now=NOW)
+    assert _queued_mail_jobs(session) == [{"kind": "ticket_replied", "comment_id": comment.comment_id}]
     assert [m.body.count("Committed reply") for m in outbox] == [1]
+    assert _queued_mail_jobs(session) == []  # sent once: the job is done
 
 
 def test_a_contacts_reply_to_a_resolved_ticket_reopens_it(session, company):

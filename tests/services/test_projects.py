@@ -12,8 +12,6 @@ from portal.models import Account, ProjectPhase
 from portal.services import auth
 from portal.services.errors import Forbidden, Invalid
 from portal.services.projects import (
-    PhaseForm,
-    ProjectForm,
     add_phase,
     change_phase_status,
     create_project,
@@ -21,6 +19,7 @@ from portal.services.projects import (
     update_phase,
     update_project,
 )
+from tests import commands
 from tests import factories as f
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -35,13 +34,13 @@ def project_form(customer, **kw):
     values = dict(project_name="Network refresh", customer_id=str(customer.customer_id), budget_amount="10000",
                   start_date="2026-12-01", planned_end_date="2027-03-31", scope_description="Switches")
     values.update(kw)
-    return ProjectForm(**values)
+    return commands.project_plan(**values)
 
 
 def phase_form(**kw):
     values = dict(phase_name="Survey", budget_allocation="4000", start_date="2026-12-01", end_date="2026-12-20")
     values.update(kw)
-    return PhaseForm(**values)
+    return commands.phase_plan(**values)
 
 
 @pytest.fixture
@@ -68,7 +67,7 @@ def test_other_roles_do_not_create_projects(session, role):
 def test_every_bad_field_is_named(session):
     pm = f.make_staff(session, role="project_manager")
     with pytest.raises(Invalid) as caught:
-        create_project(session, principal(session, pm), ProjectForm(budget_amount="-5", start_date="soon"), now=NOW)
+        create_project(session, principal(session, pm), commands.project_plan(budget_amount="-5"), now=NOW)
     assert {"project_name", "customer_id", "budget_amount", "start_date", "planned_end_date"} <= set(caught.value.errors)
 
 
@@ -151,7 +150,7 @@ def test_project_status_moves(session, pm_project, path, allowed):
 
 
 def test_a_cancelled_project_takes_no_more_time_or_phases(session, pm_project):
-    from portal.services.timesheets import NewTimeEntry, log_time
+    from portal.services.timesheets import log_time
 
     pm, customer, project = pm_project
     me = principal(session, pm)
@@ -160,6 +159,6 @@ def test_a_cancelled_project_takes_no_more_time_or_phases(session, pm_project):
         add_phase(session, me, project, phase_form())
     tech = f.make_staff(session)
     with pytest.raises(Invalid, match="takes no more time"):
-        log_time(session, principal(session, tech), NewTimeEntry(work_date="2026-11-25", hours="1", description="x",
+        log_time(session, principal(session, tech), commands.time_entry(work_date="2026-11-25", hours="1", description="x",
                                                                  project_id=project.project_id), now=NOW)
     assert session.scalar(sa.select(sa.func.count()).select_from(ProjectPhase)) == 0

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from portal.models import Account, InvoiceLineItem, LineItemType
 from portal.services import auth
-from portal.services.actors import Actor
+from portal.services.policy import Principal
 from portal.services.errors import Forbidden, Invalid
 from portal.services.invoicing import InvoiceRequest, generate_invoice
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
@@ -20,7 +20,7 @@ from tests import factories as f
 from tests.conftest import count_queries
 
 TODAY = date(2026, 6, 20)
-SYSTEM = Actor.system("test")
+SYSTEM = Principal.system("test")
 
 
 def principal(session, person):

@@ -156,7 +156,22 @@ def test_password_change_errors_beside_the_fields(browser, session):
 
 
 def _link(mail) -> str:
-    return re.search(r"http://localhost(/\S+)", mail.body).group(1)
+    return re.search(r"https?://[^/\s]+(/\S+)", mail.body).group(1)
+
+
+def test_a_reset_link_points_to_the_public_address_whatever_host_the_request_claimed(app, browser, session, outbox,
+                                                                                      monkeypatch):
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://portal.techserv.example")
+    contact = f.make_contact_login(session)
+    for base in ("http://attacker.example", "http://localhost"):
+        browser.get("/password/forgot", base_url=base)
+        for headers in ({"X-Forwarded-Host": "attacker.example"}, {}):
+            response = browser.post("/password/forgot", {"email": contact.email}, base_url=base, headers=headers)
+            assert response.status_code == 303
+    assert len(outbox) == 4
+    for mail in outbox:
+        assert "attacker" not in mail.body
+        assert re.search(r"https://portal\.techserv\.example/password/reset/\S+", mail.body)
 
 
 def test_forgotten_password_by_email(browser, session, outbox):

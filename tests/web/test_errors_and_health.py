@@ -37,7 +37,7 @@ def test_unexpected_error_is_a_friendly_500(browser, session, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("portal.web.staff.staff_summary", broken)
+    monkeypatch.setattr("portal.web.staff.home.staff_summary", broken)
     response = browser.get("/staff/")
     assert response.status_code == 500
     assert "Nothing you entered was saved" in response.get_data(as_text=True)

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from portal.models import ProjectPhase
 from portal.services import auth, tickets
 from portal.services.errors import Invalid
-from portal.services.projects import PhaseForm, change_phase_status, update_phase
-from portal.services.timesheets import NewTimeEntry, log_time
+from portal.services.projects import change_phase_status, update_phase
+from portal.services.timesheets import log_time
+from tests import commands
 from tests import factories as f
 from tests.web.test_permissions import _sign_in_quickly
 
@@ -73,8 +74,8 @@ def test_no_time_on_a_closed_ticket(session):
     tech = _principal(session, f.make_staff(session))
     ticket = f.make_ticket(session, status="closed", closed_at=datetime(2026, 6, 2, tzinfo=UTC))
     with pytest.raises(Invalid, match="closed"):
-        log_time(session, tech, NewTimeEntry(work_date=datetime.now(UTC).date().isoformat(), hours="1",
-                                             description="x", ticket_id=ticket.ticket_id), now=datetime.now(UTC))
+        log_time(session, tech, commands.time_entry(work_date=datetime.now(UTC).date().isoformat(), hours="1",
+                                                    description="x", ticket_id=ticket.ticket_id), now=datetime.now(UTC))
 
 
 def test_a_rejected_phase_cannot_be_started_by_dropping_the_approval(session):
@@ -88,10 +89,10 @@ def test_a_rejected_phase_cannot_be_started_by_dropping_the_approval(session):
                          rejection_reason="Too expensive", rejected_by_contact_id=contact.contact_id)
     session.add(phase)
     session.flush()
-    update_phase(session, me, phase, PhaseForm(phase_name="Rollout", budget_allocation="100",
-                                               start_date=project.start_date.isoformat(),
-                                               end_date=project.planned_end_date.isoformat(),
-                                               requires_approval=False))
+    update_phase(session, me, phase, commands.phase_plan(phase_name="Rollout", budget_allocation="100",
+                                                         start_date=project.start_date.isoformat(),
+                                                         end_date=project.planned_end_date.isoformat(),
+                                                         requires_approval=False))
     assert phase.requires_approval is True
     with pytest.raises(Invalid, match="waits for the customer's approval"):
         change_phase_status(session, me, phase, "active")

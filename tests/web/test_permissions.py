@@ -65,8 +65,9 @@ MATRIX = {
     "auth.verify_second_factor": ("GET", "/login/verify", everyone(302)),
     "auth.logout": ("POST", "/logout", everyone(303)),
     "auth.forgot_password": ("GET", "/password/forgot", everyone(200)),
-    "auth.reset_password": ("GET", "/password/reset/not-a-real-token", everyone(404)),
-    "auth.accept_invitation": ("GET", "/invitation/not-a-real-token", everyone(404)),
+    # A signed-in person is told so (a GET signs nobody out); to others a bad link is a 404.
+    "auth.reset_password": ("GET", "/password/reset/not-a-real-token", {**everyone(200), "anonymous": 404}),
+    "auth.accept_invitation": ("GET", "/invitation/not-a-real-token", {**everyone(200), "anonymous": 404}),
     "account.change_password": ("GET", "/account/password", signed_in(200)),
     "account.two_factor": ("GET", "/account/two-factor", staff_only(200)),
     "account.enable_two_factor": ("POST", "/account/two-factor/enable", staff_only(422)),
@@ -101,8 +102,10 @@ MATRIX = {
     "portal.invoice_pdf": ("GET", "/portal/invoices/{own_invoice_id}/pdf", invoice_readers(200)),
     "tickets.queue": ("GET", "/staff/tickets/", staff_only(200)),
     "tickets.show_ticket": ("GET", "/staff/tickets/{ticket_id}", staff_only(200)),
-    "tickets.take_ticket": ("POST", "/staff/tickets/{ticket_id}/take", staff_only(303, roles=WORKERS)),
-    "tickets.bulk_update_tickets": ("POST", "/staff/tickets/bulk", staff_only(303, roles=SENIORS)),
+    # Without the ticket's version the form is out of date (422), like the other ticket changes.
+    "tickets.take_ticket": ("POST", "/staff/tickets/{ticket_id}/take", staff_only(422, roles=WORKERS)),
+    # Nothing chosen: the queue again with the reason (422).
+    "tickets.bulk_update_tickets": ("POST", "/staff/tickets/bulk", staff_only(422, roles=SENIORS)),
     "tickets.change_ticket_status": ("POST", "/staff/tickets/{ticket_id}/status", staff_only(422, roles=WORKERS)),
     # An empty form lacks the ticket version it was made from: 422 for everyone who works tickets.
     "tickets.assign_ticket": ("POST", "/staff/tickets/{ticket_id}/assign", staff_only(422, roles=WORKERS)),

@@ -148,7 +148,7 @@ def test_a_sponsor_approves_with_a_plain_form(browser, session, world, outbox):
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"{world['url']}#phase-{world['design'].phase_id}")
     page = browser.get(world["url"]).get_data(as_text=True)
-    assert "Phase “Design” approved. The project manager has been told." in page
+    assert "Phase “Design” approved. The project manager will be emailed." in page
     assert "by Ann Sponsor" in page and "1 phase awaits your approval" in page
     phase = session.get(ProjectPhase, world["design"].phase_id)
     session.refresh(phase)
@@ -241,7 +241,7 @@ def test_approving_with_htmx_answers_the_phase_and_a_toast(browser, session, wor
     assert "by Ann Sponsor" in body and "Approve phase" not in body
     assert '<div id="awaiting" class="project-awaiting" hx-swap-oob="true">' in body and "1 phase awaits your approval" in body
     toast = json.loads(response.headers["HX-Trigger"])["showToast"]
-    assert toast == {"message": "Phase “Design” approved. The project manager has been told.", "level": "success"}
+    assert toast == {"message": "Phase “Design” approved. The project manager will be emailed.", "level": "success"}
 
 
 def test_rejecting_with_htmx_without_a_reason_answers_422_with_the_phase(browser, session, world):

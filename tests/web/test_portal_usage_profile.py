@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.models import AuditEvent, Contact
-from portal.web import portal_account
+from portal.services import clock
 from tests import factories as f
 from tests.conftest import count_queries
 
@@ -22,7 +22,7 @@ HX = {"HX-Request": "true"}
 
 @pytest.fixture(autouse=True)
 def fixed_today(monkeypatch):
-    monkeypatch.setattr(portal_account, "_today", lambda: TODAY)
+    monkeypatch.setattr(clock, "today", lambda at=None: TODAY)
 
 
 @pytest.fixture

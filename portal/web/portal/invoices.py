@@ -1,4 +1,4 @@
-"""The customer portal's invoices pages (routes on the portal blueprint of portal.web.customer).
+"""The customer portal's invoices pages.
 
 Billing and primary contacts see their company's invoices (never drafts), open one, and download
 it as a PDF. The rules and the sums are in services/statements.py, the PDF in services/invoice_pdf.py.
@@ -7,32 +7,21 @@ it as a PDF. The rules and the sums are in services/statements.py, the PDF in se
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, make_response, request
+from flask import current_app, make_response, request
 
 from portal.extensions import db
-from portal.services import policy, statements
-from portal.services.errors import NotFound
+from portal.services import clock, policy, statements
 from portal.services.invoice_pdf import issuer_from_config, render_invoice_pdf
-from portal.web.customer import bp
+from portal.web.portal.blueprint import bp
 from portal.web.rendering import render
 from portal.web.security import current_principal, require
 
 UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _today():
-    """Today in the display time zone: an invoice is overdue by the MSP's calendar, not UTC's."""
-    return datetime.now(UTC).astimezone(ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])).date()
-
-
 def _statement(invoice_id: int) -> statements.InvoiceStatement:
-    try:
-        return statements.customer_invoice(db.session, current_principal(), invoice_id)
-    except NotFound:
-        abort(404)
+    return statements.customer_invoice(db.session, current_principal(), invoice_id)
 
 
 @bp.get("/invoices")
@@ -41,7 +30,7 @@ def invoices():
     """The company's invoices, newest first, with what is outstanding; the filter lives in the URL."""
     status = statements.status_filter(request.args.get("status"))
     page = statements.customer_invoices(db.session, current_principal(), status=status,
-                                        page=statements.page_number(request.args.get("page")), today=_today())
+                                        page=statements.page_number(request.args.get("page")), today=clock.today())
     return render("portal/invoices/list.html", block="invoice_results", result=page,
                   filters=statements.STATUS_FILTERS)
 

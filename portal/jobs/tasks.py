@@ -1,0 +1,64 @@
+"""What the worker runs: the mails that events ask for, and the scheduled scans.
+
+Every scan is idempotent (running it twice changes nothing the second time) and records each
+change it makes in the audit log under the system's name.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import procrastinate
+from flask import current_app
+from procrastinate import RetryStrategy
+
+from portal.extensions import db, mailer
+from portal.jobs.queue import job_queue
+from portal.jobs.runner import app_task, retry_stalled_jobs
+from portal.services import clock, contracts, invoicing, notifications, tickets
+from portal.services.policy import Principal
+from portal.web.links import public_url
+
+log = logging.getLogger("portal.worker")
+
+# A mail server that is down is tried again for about three hours (10 s, 20 s, 40 s, ...).
+MAIL_RETRY = RetryStrategy(max_attempts=11, exponential_wait=10)
+SCHEDULER = Principal.system("scheduler")
+
+
+@app_task(notifications.MAIL_TASK, queue="mail", retry=MAIL_RETRY)
+def send_mail(kind: str, **ids) -> int:
+    """Build the mails of one event from the rows as they are now and send them; returns how many."""
+    context = notifications.MailContext(link=public_url, secret_key=current_app.secret_key, now=clock.now())
+    messages = notifications.messages_for(db.session, kind, ids, context)
+    # Flushed first: a link token the mail carries must exist before anyone can click it.
+    db.session.flush()
+    for message in messages:
+        mailer.send(message.to, message.subject, message.body)
+    return len(messages)
+
+
+@app_task("scan.close_resolved", queue="scans", cron="*/5 * * * *")
+def close_resolved_tickets(timestamp: int | None = None) -> int:
+    """Close tickets resolved more than 7 days ago."""
+    return tickets.close_resolved(db.session, SCHEDULER, now=clock.now())
+
+
+@app_task("scan.overdue_invoices", queue="scans", cron="*/5 * * * *")
+def mark_overdue_invoices(timestamp: int | None = None) -> int:
+    """Sent invoices past their due date become overdue (`invoice.overdue`, once per invoice)."""
+    return invoicing.mark_overdue(db.session, SCHEDULER, today=clock.today())
+
+
+@app_task("scan.expiring_contracts", queue="scans", cron="*/5 * * * *")
+def notify_expiring_contracts(timestamp: int | None = None) -> int:
+    """`contract.expiring` 90, 60 and 30 days before a contract ends, once each."""
+    return contracts.notify_expiring(db.session, SCHEDULER, today=clock.today())
+
+
+@job_queue.periodic(cron="* * * * *")
+@job_queue.task(name="maintenance.retry_stalled_jobs", queue="default", pass_context=True)
+async def retry_stalled(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Put back the jobs of a worker that died mid-job (killed, machine lost), so nothing is lost."""
+    app = context.additional_context["flask_app"]
+    return await retry_stalled_jobs(context.app, app.config["WORKER_STALLED_SECONDS"])

@@ -1,0 +1,5 @@
+"""The staff workspace: home and people (/staff), the ticket queue, timesheets and approvals, projects."""
+
+from portal.web.staff import home, projects, tickets, time
+
+blueprints = (home.bp, tickets.bp, time.bp, projects.bp)
