@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+import uuid
+
 import psycopg
 import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
+from psycopg import sql
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.extensions import db
@@ -91,3 +98,38 @@ def test_models_and_migrations_agree(pg, empty_database):
 
 def test_server_version_is_supported(pg):
     assert pg.server_version() >= 150000
+
+
+def test_an_ordinary_role_migrates_when_an_administrator_made_the_contact_role(pg):
+    """The README's production path: the app connects as a role that owns its database but may not
+    create roles, and an administrator created `portal_contact` beforehand and granted it."""
+    role = f"techserv_app_{uuid.uuid4().hex[:10]}"
+    password = secrets.token_urlsafe(16)
+    name = f"techserv_owned_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portal_contact') THEN"
+                     " CREATE ROLE portal_contact NOLOGIN; END IF; END $$")
+        conn.execute(sql.SQL("GRANT portal_contact TO {}").format(sql.Identifier(role)))
+    try:
+        url = make_url(pg.url_for(name)).set(username=role, password=password).render_as_string(hide_password=False)
+        app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            connected_as = db.session.execute(sa.text(
+                "SELECT current_user, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user")).one()
+            assert tuple(connected_as) == (role, False, False)
+            db.session.remove()
+            upgrade()
+            head = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config()).get_current_head()
+            assert db.session.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
+            db.session.remove()
+            downgrade(revision="base")  # leaves the administrator's role alone
+            assert db.session.scalar(sa.text("SELECT count(*) FROM pg_roles WHERE rolname = 'portal_contact'")) == 1
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        pg.drop_database(name)
+        with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
