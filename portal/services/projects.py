@@ -68,15 +68,24 @@ def _text(value: str, field: str, label: str, required: bool = True, limit: int 
     return value or None
 
 
+MONEY_LIMIT = Decimal("10000000000")  # budgets are NUMERIC(12, 2)
+
+
 def _money(value: str, field: str, label: str, minimum: Decimal = Decimal(0)) -> Decimal:
     try:
         amount = Decimal((value or "").strip().replace(",", "").replace("$", ""))
     except InvalidOperation:
         raise Invalid(f"Enter the {label} as an amount, like 12000 or 12000.50.", field) from None
-    if not amount.is_finite() or amount < minimum or amount >= Decimal("10000000000"):
-        raise Invalid(f"The {label} must be {'more than' if minimum else 'at least'} {minimum} "
-                      "and below 10,000,000,000.", field)
-    return to_cents(amount)
+    out_of_range = Invalid(f"The {label} must be {'more than' if minimum else 'at least'} {minimum} "
+                           "and below 10,000,000,000.", field)
+    # Range before rounding (rounding 1e30 to cents raises InvalidOperation), and again after it:
+    # 9999999999.995 rounds up to the limit.
+    if not amount.is_finite() or amount < minimum or amount >= MONEY_LIMIT:
+        raise out_of_range
+    amount = to_cents(amount)
+    if amount < minimum or amount >= MONEY_LIMIT:
+        raise out_of_range
+    return amount.copy_abs() if amount == 0 else amount  # -0 is 0.00
 
 
 def _day(value: str, field: str, label: str) -> date:
