@@ -109,7 +109,8 @@ class LoginSession(Base):
 
 
 class LoginAttempt(Base):
-    """Every sign-in attempt, for the per-address throttle (the per-account lock is on the account)."""
+    """Every sign-in attempt: the per-address throttle and the per-email lock (known or unknown emails alike)
+    are read from these rows; `accounts.failed_login_count` and `locked_until` only mirror the lock."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (

@@ -33,6 +33,7 @@ from portal.services.passwords import (
 )
 
 MAX_FAILED_LOGINS = 10
+FAILURE_WINDOW = timedelta(minutes=15)  # failures older than this no longer count towards a lock
 LOCK_DURATION = timedelta(minutes=15)
 ADDRESS_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ADDRESS = 30
@@ -141,21 +142,51 @@ def _locked_message(until: datetime, now: datetime) -> str:
             "or reset your password.")
 
 
-def _unknown_email_locked_until(session, email: str, now: datetime) -> datetime | None:
-    """Unknown emails lock exactly like accounts: the 10th failure in 15 minutes locks for 15 minutes."""
-    count, last = session.execute(sa.select(sa.func.count(), sa.func.max(LoginAttempt.attempted_at)).where(
-        sa.func.lower(LoginAttempt.email) == email.lower(), LoginAttempt.succeeded.is_(False),
-        LoginAttempt.attempted_at > now - LOCK_DURATION)).one()
-    if count >= MAX_FAILED_LOGINS and last + LOCK_DURATION > now:
-        return last + LOCK_DURATION
-    return None
+# One rule for every email, known or not, read from the attempts themselves: an email is locked
+# for LOCK_DURATION from the failure that made MAX_FAILED_LOGINS failures within FAILURE_WINDOW
+# (attempts during a lock are not counted for the email, so the lock does not slide), and older
+# failures age out. A successful sign-in, or a password set since, starts the count afresh. So
+# neither the answers nor their moments tell a known email from an unknown one.
+_LOCK_STATE = sa.text("""
+    WITH failures AS (
+        SELECT attempted_at,
+               count(*) OVER (ORDER BY attempted_at RANGE BETWEEN CAST(:window AS interval) PRECEDING
+                              AND CURRENT ROW) AS in_window
+        FROM login_attempts
+        WHERE lower(email) = :email AND NOT succeeded
+          AND attempted_at > CAST(:horizon AS timestamptz) AND attempted_at <= CAST(:now AS timestamptz)
+          AND attempted_at > COALESCE(GREATEST(
+              CAST(:since AS timestamptz),
+              (SELECT max(s.attempted_at) FROM login_attempts s
+               WHERE lower(s.email) = :email AND s.succeeded
+                 AND s.attempted_at > CAST(:horizon AS timestamptz) AND s.attempted_at <= CAST(:now AS timestamptz))),
+              '-infinity')
+    )
+    SELECT (SELECT max(attempted_at) FROM failures WHERE in_window >= :limit),
+           (SELECT count(*) FROM failures WHERE attempted_at > CAST(:now AS timestamptz) - CAST(:window AS interval))
+""")
+
+
+def _lock_state(session, email: str, now: datetime, since: datetime | None = None) -> tuple[datetime | None, int]:
+    """(when the email's lock ends, if it is locked now; its failures inside the window).
+
+    `since`: the account's last password change (failures before it no longer count); None for an unknown email.
+    """
+    locked_at, recent = session.execute(_LOCK_STATE, {
+        "email": email.strip().lower(), "now": now, "window": FAILURE_WINDOW, "limit": MAX_FAILED_LOGINS,
+        "horizon": now - FAILURE_WINDOW - LOCK_DURATION, "since": since,
+    }).one()
+    if locked_at is not None and locked_at + LOCK_DURATION > now:
+        return locked_at + LOCK_DURATION, recent
+    return None, recent
 
 
 def authenticate(session, email: str, password: str, *, ip: str | None, now: datetime) -> SignIn:
     """Check a password sign-in. The caller commits whatever the outcome (failures are recorded).
 
-    Every path hashes the password once, so the time taken tells nothing about the email.
-    :raises TooManyAttempts: this address failed too often lately, or the account is locked.
+    Every path hashes the password once and asks the same lock rule, so neither the time taken nor
+    the answer tells anything about the email.
+    :raises TooManyAttempts: this address failed too often lately, or the email is locked.
     :raises SignInRefused: wrong email or password, or a person who may not sign in (one message for all).
     """
     email = (email or "").strip()[:255]
@@ -164,9 +195,8 @@ def authenticate(session, email: str, password: str, *, ip: str | None, now: dat
     actor = _actor_for(account, email, ip)
     password_ok = verify_password(account.password_hash if account else None, password)
 
-    locked_until = (account.locked_until if account is not None
-                    else _unknown_email_locked_until(session, email, now))
-    if locked_until and locked_until > now:
+    locked_until, _ = _lock_state(session, email, now, account.password_changed_at if account else None)
+    if locked_until:
         # Counted for the address throttle, not for the email, so the lock does not slide.
         session.add(LoginAttempt(email="", ip_address=ip, succeeded=False, attempted_at=now))
         raise TooManyAttempts(_locked_message(locked_until, now))
@@ -188,12 +218,15 @@ def authenticate(session, email: str, password: str, *, ip: str | None, now: dat
 
 
 def _record_failure(session, account: Account, actor: Actor, email: str, ip, now, reason: str) -> None:
+    """Record a failed sign-in of a known account; the account's columns mirror the lock rule for staff to read."""
     session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
-    account.failed_login_count += 1
+    session.flush()
+    locked_until, recent = _lock_state(session, email, now, account.password_changed_at)
+    account.failed_login_count = recent
     audit.record(session, actor, "login.failed", table="accounts", row_id=account.account_id,
-                 changes={"reason": (None, reason), "failed_login_count": (None, account.failed_login_count)})
-    if account.failed_login_count >= MAX_FAILED_LOGINS:
-        account.locked_until = now + LOCK_DURATION
+                 changes={"reason": (None, reason), "failed_login_count": (None, recent)})
+    if locked_until:
+        account.locked_until = locked_until
         account.failed_login_count = 0
         audit.record(session, actor, "login.locked", table="accounts", row_id=account.account_id,
                      changes={"locked_until": (None, account.locked_until)})
@@ -245,8 +278,9 @@ def verify_second_factor(session, account_id: int, code: str, *, ip: str | None,
         raise SignInRefused("Sign in again.")
     _address_throttled(session, ip, account.email, now)
     actor = _actor_for(account, account.email, ip)
-    if account.locked_until and account.locked_until > now:
-        raise TooManyAttempts(_locked_message(account.locked_until, now))
+    locked_until, _ = _lock_state(session, account.email, now, account.password_changed_at)
+    if locked_until:
+        raise TooManyAttempts(_locked_message(locked_until, now))
     code = (code or "").strip()[:40]
     step = _totp_step(account.totp_secret, code, now)
     if step is not None and (account.totp_last_step is None or step > account.totp_last_step):

@@ -112,6 +112,51 @@ class TestBruteForce:
         assert existing[10] == "Too many failed sign-ins. Try again in 6 minutes, or reset your password."
         assert existing[11] == "The email or password is wrong."
 
+    @staticmethod
+    def _answers(session, email, moments, password="wrong"):
+        seen = []
+        for at in moments:
+            try:
+                auth.authenticate(session, email, password, ip=None, now=at)
+                seen.append("signed in")
+            except (auth.SignInRefused, auth.TooManyAttempts) as error:
+                seen.append(error.message)
+        return seen
+
+    def test_old_failures_age_out_for_known_and_unknown_emails_alike(self, session):
+        """Nine failures an hour ago and three now lock nobody: a known account's count decays too."""
+        employee = f.make_staff(session)
+        moments = [NOW] * 9 + [NOW + timedelta(hours=1)] * 3
+        existing = self._answers(session, employee.email, moments)
+        unknown = self._answers(session, "ghost@example.com", moments)
+        assert existing == unknown == ["The email or password is wrong."] * 12
+        assert session.get(Account, _principal(session, employee).account_id).failed_login_count == 3
+
+    def test_a_lock_lasts_fifteen_minutes_from_the_tenth_failure_for_any_email(self, session):
+        """Ten failures spread over 13.5 minutes: locked until 15 minutes after the tenth, known or not."""
+        employee = f.make_staff(session)
+        moments = ([NOW + timedelta(seconds=90 * n) for n in range(10)]
+                   + [NOW + timedelta(minutes=m) for m in (14, 16, 20, 28)] + [NOW + timedelta(minutes=29)] * 2)
+        existing = self._answers(session, employee.email, moments)
+        unknown = self._answers(session, "ghost@example.com", moments)
+        assert existing == unknown
+        wrong, locked = "The email or password is wrong.", "Too many failed sign-ins. Try again in {} minutes, " \
+            "or reset your password."
+        assert existing == [wrong] * 10 + [locked.format(n) for n in (15, 13, 9, 1)] + [wrong] * 2
+
+    def test_a_success_or_a_new_password_starts_the_count_afresh(self, session):
+        employee = f.make_staff(session)
+        minute = timedelta(minutes=1)
+        self._answers(session, employee.email, [NOW] * 9)
+        assert self._answers(session, employee.email, [NOW + minute], PASSWORD) == ["signed in"]
+        assert self._answers(session, employee.email, [NOW + 2 * minute] * 10)[-1] \
+            == "The email or password is wrong."  # the tenth since the success: it locks now
+        assert self._answers(session, employee.email, [NOW + 3 * minute], PASSWORD)[0].startswith("Too many")
+        _, token = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW + 4 * minute)
+        auth.set_password_with_token(session, token, "password_reset", "a brand new passphrase", secret_key=KEY,
+                                     ip=IP, now=NOW + 5 * minute)
+        assert self._answers(session, employee.email, [NOW + 6 * minute], "a brand new passphrase") == ["signed in"]
+
     def test_one_address_is_throttled_across_accounts(self, session):
         employee = f.make_staff(session)
         for n in range(auth.MAX_FAILURES_PER_ADDRESS):

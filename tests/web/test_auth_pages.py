@@ -223,3 +223,28 @@ def test_required_two_factor_sends_staff_to_enrol(browser, other_browser, sessio
     response = other_browser.client.get("/staff/")
     assert response.status_code == 302 and response.headers["Location"] == "/account/two-factor"
     assert other_browser.client.get("/account/two-factor").status_code == 200
+
+
+def test_after_the_window_a_known_and_an_unknown_email_get_the_same_answers(browser, session):
+    """Nine failures an hour ago, then two now: the same status and words for both (no 429 for the known one)."""
+    from datetime import UTC, datetime, timedelta
+
+    from portal.services import auth
+
+    employee = f.make_staff(session)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    answers = {}
+    for email in (employee.email, "ghost@example.com"):
+        for _ in range(9):
+            try:
+                auth.authenticate(session, email, "wrong", ip=None, now=an_hour_ago)
+            except auth.SignInRefused:
+                pass
+        browser.get("/login")
+        seen = []
+        for _ in range(2):
+            response = browser.post("/login", {"email": email, "password": "wrong"})
+            page = response.get_data(as_text=True)
+            seen.append((response.status_code, "The email or password is wrong." in page, "Too many" in page))
+        answers[email] = seen
+    assert answers[employee.email] == answers["ghost@example.com"] == [(401, True, False)] * 2
