@@ -429,7 +429,8 @@ def token_account(session, signed: str, purpose: str, *, secret_key: str, now: d
 
 def set_password_with_token(session, signed: str, purpose: str, new_password: str, *, secret_key: str,
                             ip: str | None, now: datetime) -> Account:
-    """Redeem an invitation or reset link: set the password, use up the link, sign out other sessions.
+    """Redeem an invitation or reset link: set the password, use up the link (and every other one of the
+    account), sign out other sessions.
 
     :raises NotFound: the link is forged, expired or used.
     :raises Invalid: the password breaks the rules (the link stays usable).
@@ -437,7 +438,7 @@ def set_password_with_token(session, signed: str, purpose: str, new_password: st
     token, account = token_account(session, signed, purpose, secret_key=secret_key, now=now, lock=True)
     check_password_rules(new_password, user_inputs=[account.email, account.display_name])
     token.used_at = now
-    _set_password(account, new_password, now)
+    _set_password(session, account, new_password, now)
     account.locked_until = None
     account.failed_login_count = 0
     action = "invitation.accepted" if purpose == "invitation" else "password.reset"
@@ -445,15 +446,23 @@ def set_password_with_token(session, signed: str, purpose: str, new_password: st
     return account
 
 
-def _set_password(account: Account, new_password: str, now: datetime) -> None:
+def _set_password(session, account: Account, new_password: str, now: datetime) -> None:
+    """Set the password, sign out other sessions and retire every link still open for this account:
+    a reset link mailed before the change must not undo it (and an invitation is answered)."""
     account.password_hash = hash_password(new_password)
     account.password_changed_at = now
     account.session_version += 1
+    if account.contact_id is not None and session.scalar(sa.select(sa.func.portal_contact_id())) == account.contact_id:
+        # A contact's own transaction may not touch auth_tokens: the database retires them (migration 0009).
+        session.execute(sa.select(sa.func.portal_retire_own_login_links(now)))
+    else:
+        session.execute(sa.update(AuthToken).where(AuthToken.account_id == account.account_id,
+                                                   AuthToken.used_at.is_(None)).values(used_at=now))
 
 
 def change_password(session, principal: policy.Principal, current: str, new: str, *, ip: str | None,
                     now: datetime) -> Account:
-    """Change one's own password; other sessions are signed out.
+    """Change one's own password; other sessions are signed out and open reset links retired.
 
     :raises Invalid: the current password is wrong, or the new one breaks the rules.
     """
@@ -466,7 +475,7 @@ def change_password(session, principal: policy.Principal, current: str, new: str
     if current == new:
         raise Invalid("Choose a password different from the current one.", field="new_password")
     check_password_rules(new, field="new_password", user_inputs=[account.email, principal.name])
-    _set_password(account, new, now)
+    _set_password(session, account, new, now)
     audit.record(session, principal.actor(ip), "password.changed", table="accounts", row_id=account.account_id)
     return account
 

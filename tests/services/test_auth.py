@@ -209,6 +209,33 @@ class TestLinks:
         with pytest.raises(NotFound):
             auth.token_account(session, first, "password_reset", secret_key=KEY, now=NOW)
 
+    def test_changing_the_password_retires_an_outstanding_reset_link(self, session):
+        employee = f.make_staff(session)
+        _, token = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        auth.change_password(session, _principal(session, employee), PASSWORD, "a brand new passphrase", ip=IP,
+                             now=NOW + timedelta(minutes=5))
+        with pytest.raises(NotFound, match="expired or was already used"):
+            auth.set_password_with_token(session, token, "password_reset", "the attacker's passphrase",
+                                         secret_key=KEY, ip=IP, now=NOW + timedelta(minutes=10))
+
+    def test_redeeming_one_link_retires_every_other_link_of_the_account(self, session):
+        employee = f.make_staff(session)
+        account = session.scalar(sa.select(Account).where(Account.email == employee.email))
+        invitation = auth.issue_link_token(session, account, "invitation", secret_key=KEY, now=NOW)
+        _, reset = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)
+        auth.set_password_with_token(session, reset, "password_reset", "a brand new passphrase", secret_key=KEY,
+                                     ip=IP, now=NOW + timedelta(minutes=1))
+        with pytest.raises(NotFound):
+            auth.token_account(session, invitation, "invitation", secret_key=KEY, now=NOW + timedelta(minutes=2))
+        other = f.make_staff(session)
+        other_account = session.scalar(sa.select(Account).where(Account.email == other.email))
+        _, reset = auth.request_password_reset(session, other.email, secret_key=KEY, ip=IP, now=NOW)
+        invitation = auth.issue_link_token(session, other_account, "invitation", secret_key=KEY, now=NOW)
+        auth.set_password_with_token(session, invitation, "invitation", "a brand new passphrase", secret_key=KEY,
+                                     ip=IP, now=NOW + timedelta(minutes=1))
+        with pytest.raises(NotFound):
+            auth.token_account(session, reset, "password_reset", secret_key=KEY, now=NOW + timedelta(minutes=2))
+
     def test_weak_password_keeps_the_link_usable(self, session):
         employee = f.make_staff(session)
         _, token = auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW)

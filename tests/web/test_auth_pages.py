@@ -175,6 +175,20 @@ def test_forgotten_password_by_email(browser, session, outbox):
     assert browser.sign_in(contact.email, "amber falcon meadow").headers["Location"] == "/portal/"
 
 
+def test_a_reset_link_stops_working_once_the_password_is_changed_on_the_account_page(browser, other_browser,
+                                                                                      session, outbox):
+    employee = f.make_staff(session)
+    other_browser.get("/password/forgot")
+    other_browser.post("/password/forgot", {"email": employee.email})
+    link = _link(outbox[-1])
+    browser.sign_in(employee.email)
+    browser.get("/account/password")
+    response = browser.post("/account/password", {"current_password": PASSWORD, "new_password": "violet harbour engine",
+                                                  "confirm": "violet harbour engine"})
+    assert response.status_code == 303
+    assert other_browser.get(link).status_code == 404
+
+
 def test_invitation_from_the_people_page(browser, other_browser, session, outbox):
     admin = f.make_staff(session, role="admin")
     newcomer = f.make_employee(session)
