@@ -189,6 +189,20 @@ def test_a_reset_link_stops_working_once_the_password_is_changed_on_the_account_
     assert other_browser.get(link).status_code == 404
 
 
+def test_a_contact_changing_the_password_retires_its_reset_link_too(browser, other_browser, session, outbox):
+    """A contact's request runs as portal_contact, which may not touch auth_tokens: the database does it."""
+    contact = f.make_contact_login(session)
+    other_browser.get("/password/forgot")
+    other_browser.post("/password/forgot", {"email": contact.email})
+    link = _link(outbox[-1])
+    browser.sign_in(contact.email)
+    browser.get("/account/password")
+    response = browser.post("/account/password", {"current_password": PASSWORD, "new_password": "violet harbour engine",
+                                                  "confirm": "violet harbour engine"})
+    assert response.status_code == 303
+    assert other_browser.get(link).status_code == 404
+
+
 def test_invitation_from_the_people_page(browser, other_browser, session, outbox):
     admin = f.make_staff(session, role="admin")
     newcomer = f.make_employee(session)
