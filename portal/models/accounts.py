@@ -134,3 +134,20 @@ class PortalSetting(Base):
     value: Mapped[dict | list | bool | int | str] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = updated_at()
     updated_by: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class PasswordResetRequest(Base):
+    """Every "forgot password" request, for its throttles per email and per address (counted here, so
+    every app instance counts the same)."""
+
+    __tablename__ = "password_reset_requests"
+    __table_args__ = (
+        sa.Index("idx_reset_requests_email", "email", "requested_at"),
+        sa.Index("idx_reset_requests_ip", "ip_address", "requested_at"),
+    )
+
+    request_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(255))  # as asked for, trimmed and lower-cased
+    ip_address: Mapped[str | None] = mapped_column(INET)
+    requested_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    throttled: Mapped[bool]  # refused by a throttle: nothing was looked up or sent

@@ -20,6 +20,7 @@ from portal.models import (
     Employee,
     LoginAttempt,
     LoginSession,
+    PasswordResetRequest,
     PortalSetting,
 )
 from portal.models.base import ActorType
@@ -38,6 +39,9 @@ LOCK_DURATION = timedelta(minutes=15)
 ADDRESS_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ADDRESS = 30
 TOKEN_LIFETIME = timedelta(hours=24)
+RESET_WINDOW = timedelta(hours=1)
+MAX_RESETS_PER_EMAIL = 5  # reset links asked for one email within RESET_WINDOW
+MAX_RESETS_PER_ADDRESS = 20  # reset links asked for from one client address within RESET_WINDOW
 RECOVERY_CODE_COUNT = 10
 TOTP_ISSUER = "TechServ Portal"
 REQUIRE_EMPLOYEE_2FA = "require_two_factor_for_employees"
@@ -480,11 +484,49 @@ def change_password(session, principal: policy.Principal, current: str, new: str
     return account
 
 
-def request_password_reset(session, email: str, *, secret_key: str, ip: str | None, now: datetime) -> tuple[Account, str] | None:
-    """(account, signed token) when the email belongs to someone who may sign in, else None.
+def _reset_throttled(session, email: str, ip: str | None, now: datetime) -> str | None:
+    """'email' or 'address' when that one asked for MAX_RESETS_PER_* links within RESET_WINDOW, else None.
 
-    The caller answers the same in both cases, so the page tells nobody whether an email exists.
+    Requests for one email or from one address are serialised (transaction-level advisory locks,
+    taken in a fixed order), so two at once cannot both slip under the limit.
     """
+    keys = sorted(f"password-reset:{kind}:{value}" for kind, value in (("email", email), ("address", ip))
+                  if value is not None)
+    for key in keys:
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+    since = now - RESET_WINDOW
+
+    def counted(*where):
+        return (sa.select(sa.func.count()).select_from(PasswordResetRequest)
+                .where(PasswordResetRequest.throttled.is_(False), PasswordResetRequest.requested_at > since,
+                       PasswordResetRequest.requested_at <= now, *where).scalar_subquery())
+
+    for_email, from_address = session.execute(sa.select(
+        counted(PasswordResetRequest.email == email),
+        counted(PasswordResetRequest.ip_address == ip) if ip is not None else sa.literal(0))).one()
+    if for_email >= MAX_RESETS_PER_EMAIL:
+        return "email"
+    if from_address >= MAX_RESETS_PER_ADDRESS:
+        return "address"
+    return None
+
+
+def request_password_reset(session, email: str, *, secret_key: str, ip: str | None, now: datetime) -> tuple[Account, str] | None:
+    """(account, signed token) when the email belongs to someone who may sign in and no throttle
+    holds, else None.
+
+    The caller answers the same in every case, so the page tells nobody whether an email exists or
+    a throttle held. Throttles: MAX_RESETS_PER_EMAIL per email and MAX_RESETS_PER_ADDRESS per client
+    address within RESET_WINDOW, counted in the database whether the email exists or not; over
+    either, nothing is looked up and nothing is sent.
+    """
+    key = (email or "").strip().lower()[:255]
+    throttle = _reset_throttled(session, key, ip, now)
+    session.add(PasswordResetRequest(email=key, ip_address=ip, requested_at=now, throttled=throttle is not None))
+    if throttle is not None:
+        audit.record(session, Actor(ActorType.SYSTEM, None, "password reset", ip), "password.reset_throttled",
+                     changes={"email": (None, key[:200]), "throttle": (None, throttle)})
+        return None
     account = _account_by_email(session, email or "")
     if account is None or not account.password_hash or principal_for(session, account.account_id) is None:
         audit.record(session, Actor(ActorType.SYSTEM, None, "password reset", ip), "password.reset_requested",

@@ -243,6 +243,34 @@ class TestLinks:
             auth.set_password_with_token(session, token, "password_reset", "password1", secret_key=KEY, ip=IP, now=NOW)
         auth.token_account(session, token, "password_reset", secret_key=KEY, now=NOW)
 
+    def test_five_reset_links_per_email_an_hour_known_or_not(self, session):
+        employee = f.make_staff(session)
+        for n in range(auth.MAX_RESETS_PER_EMAIL):
+            assert auth.request_password_reset(session, employee.email, secret_key=KEY, ip=f"198.51.100.{n}",
+                                               now=NOW + timedelta(minutes=n)) is not None
+            assert auth.request_password_reset(session, "ghost@example.com", secret_key=KEY, ip=f"198.51.100.{n}",
+                                               now=NOW + timedelta(minutes=n)) is None
+        # The sixth within the hour: nothing is issued, whatever the case of the address or the client's address.
+        assert auth.request_password_reset(session, " " + employee.email.upper(), secret_key=KEY, ip="192.0.2.9",
+                                           now=NOW + timedelta(minutes=59)) is None
+        throttled = _events(session, "password.reset_throttled")
+        assert len(throttled) == 1 and throttled[0].changes["throttle"]["new"] == "email"
+        assert auth.request_password_reset(session, "ghost@example.com", secret_key=KEY, ip="192.0.2.9",
+                                           now=NOW + timedelta(minutes=59)) is None
+        assert len(_events(session, "password.reset_throttled")) == 2
+        # An hour after the first, one more may go; refused requests do not extend the wait.
+        assert auth.request_password_reset(session, employee.email, secret_key=KEY, ip="192.0.2.9",
+                                           now=NOW + timedelta(minutes=60, seconds=1)) is not None
+
+    def test_twenty_reset_requests_per_address_an_hour(self, session):
+        employee = f.make_staff(session)
+        for n in range(auth.MAX_RESETS_PER_ADDRESS):
+            auth.request_password_reset(session, f"guess{n}@example.com", secret_key=KEY, ip=IP, now=NOW)
+        assert auth.request_password_reset(session, employee.email, secret_key=KEY, ip=IP, now=NOW) is None
+        assert _events(session, "password.reset_throttled")[-1].changes["throttle"]["new"] == "address"
+        assert auth.request_password_reset(session, employee.email, secret_key=KEY, ip="198.51.100.1",
+                                           now=NOW) is not None
+
     def test_unknown_email_gets_no_link_and_no_error(self, session):
         assert auth.request_password_reset(session, "nobody@example.com", secret_key=KEY, ip=IP, now=NOW) is None
 

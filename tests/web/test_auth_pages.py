@@ -175,6 +175,27 @@ def test_forgotten_password_by_email(browser, session, outbox):
     assert browser.sign_in(contact.email, "amber falcon meadow").headers["Location"] == "/portal/"
 
 
+def test_forgot_password_is_throttled_with_the_same_neutral_answer(browser, session, outbox):
+    """25 requests in a row from one address: five mails to the known email, none to the unknown, every
+    answer the same redirect and the same words."""
+    from portal.services.auth import MAX_RESETS_PER_EMAIL
+
+    contact = f.make_contact_login(session)
+    answers = set()
+    for n in range(25):
+        browser.get("/password/forgot")
+        response = browser.post("/password/forgot", {"email": contact.email if n % 5 else "nobody@example.com"})
+        page = browser.get(response.headers["Location"]).get_data(as_text=True)
+        answers.add((response.status_code, "If that address belongs to a login, we have sent it a link" in page))
+    assert answers == {(303, True)}
+    assert len(outbox) == MAX_RESETS_PER_EMAIL and {mail.to for mail in outbox} == {contact.email}
+    # Ten requests were counted (refused ones are not); ten more emails and the address has had its twenty.
+    for n in range(10):
+        browser.post("/password/forgot", {"email": f"guess{n}@example.com"})
+    response = browser.post("/password/forgot", {"email": f.make_contact_login(session).email})
+    assert response.status_code == 303 and len(outbox) == MAX_RESETS_PER_EMAIL
+
+
 def test_a_reset_link_stops_working_once_the_password_is_changed_on_the_account_page(browser, other_browser,
                                                                                       session, outbox):
     employee = f.make_staff(session)
