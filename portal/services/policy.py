@@ -158,6 +158,24 @@ def may_see_contract_usage(p: Principal) -> bool:
     return p.is_contact
 
 
+@dataclass(frozen=True)
+class UsageView:
+    """What one contact sees on the contract usage page, beyond the hours every contact sees
+    (included, used, waiting for approval, left or over)."""
+
+    money: bool  # the monthly fee, the extra-hour rate, each entry's estimate and the total estimate
+    all_tickets: bool  # entries of every ticket of the company; otherwise of the contact's own tickets only
+    projects: bool  # entries of project work
+
+
+def usage_view(p: Principal) -> UsageView:
+    """Money for billing and primary contacts (who see the invoices); entries only of tickets the
+    contact may open itself (its own; all for a primary contact) and of projects only for those
+    who see the projects (sponsors, primary contacts)."""
+    return UsageView(money=may_see_company_invoices(p), all_tickets=may_see_all_company_tickets(p),
+                     projects=may_see_company_projects(p))
+
+
 def may_edit_profile(p: Principal) -> bool:
     """A contact changes their own name, phones and communication preference, unless read-only."""
     return p.is_contact and not p.read_only
