@@ -269,6 +269,19 @@ def may_see_internal_rates(p: Principal) -> bool:
     return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
 
 
+def may_see_contract_money(p: Principal) -> bool:
+    """Contract fees and rates on staff pages: account managers and admins, who sell and bill them."""
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_see_project_money(p: Principal, project) -> bool:
+    """A project's budget, phase budgets and cost on staff pages: account managers, admins and the
+    project's own manager (the customer's sponsors see theirs in the portal)."""
+    if has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN):
+        return True
+    return has_role(p, EmployeeRole.PROJECT_MANAGER) and project.project_manager_id == p.employee_id
+
+
 def may_invite_employees(p: Principal) -> bool:
     return has_role(p, EmployeeRole.ADMIN)
 

@@ -361,28 +361,66 @@ def change_phase_status(session, principal: policy.Principal, phase: ProjectPhas
     return phase
 
 
+def _burn(spent: Decimal, budget: Decimal) -> int:
+    """Approved cost against budget, in percent."""
+    return int(spent / budget * 100) if budget else 0
+
+
 @dataclass(frozen=True)
 class ProjectRow:
-    project: Project
+    project_id: int
+    project_number: str
+    project_name: str
+    project_status: ProjectStatus
+    planned_end_date: date
     company_name: str
     manager_name: str | None
+    budget: Decimal | None = None  # None: this person may not see the project's money
+    spent: Decimal | None = None
+
+    @property
+    def burn(self) -> int | None:
+        return _burn(self.spent, self.budget) if self.budget is not None else None
+
+
+@dataclass(frozen=True)
+class ProjectMoney:
+    """A project's money as its staff page shows it, for those who may see it (policy.may_see_project_money)."""
+
+    budget: Decimal
+    spent: Decimal  # approved time at billing rates
+    phases_total: Decimal  # what the phases not cancelled take of the budget
+    phase_budgets: dict[int, Decimal]
 
     @property
     def burn(self) -> int:
-        """Approved cost against budget, in percent."""
-        budget = self.project.budget_amount
-        return int(self.project.actual_cost / budget * 100) if budget else 0
+        return _burn(self.spent, self.budget)
+
+
+def project_money(principal: policy.Principal, project: Project) -> ProjectMoney | None:
+    """The budget, cost and phase budgets of a loaded project, or None for who may not see them."""
+    if not policy.may_see_project_money(principal, project):
+        return None
+    return ProjectMoney(project.budget_amount, project.actual_cost, planned_phases_total(project),
+                        {phase.phase_id: phase.budget_allocation for phase in project.phases})
 
 
 def project_list(session, principal: policy.Principal) -> list[ProjectRow]:
-    """Every project (staff read them all), open ones first; one query."""
+    """Every project (staff read them all), open ones first; one query. Budget and cost only where
+    policy.may_see_project_money lets the principal see them."""
     rows = session.execute(
-        sa.select(Project, Customer.company_name, Employee.first_name + " " + Employee.last_name)
+        sa.select(Project.project_id, Project.project_number, Project.project_name, Project.project_status,
+                  Project.planned_end_date, Customer.company_name,
+                  (Employee.first_name + " " + Employee.last_name).label("manager_name"),
+                  Project.project_manager_id, Project.budget_amount, Project.actual_cost)
         .join(Customer, Customer.customer_id == Project.customer_id)
         .outerjoin(Employee, Employee.employee_id == Project.project_manager_id)
         .order_by(sa.case({P.ACTIVE: 0, P.PLANNING: 1, P.ON_HOLD: 2}, value=Project.project_status, else_=3),
                   Project.planned_end_date)).all()
-    return [ProjectRow(project, company, manager) for project, company, manager in rows]
+    return [ProjectRow(r.project_id, r.project_number, r.project_name, r.project_status, r.planned_end_date,
+                       r.company_name, r.manager_name,
+                       *((r.budget_amount, r.actual_cost) if policy.may_see_project_money(principal, r) else ()))
+            for r in rows]
 
 
 def project_for_staff(session, project_id: int) -> Project:

@@ -19,9 +19,9 @@ from portal.services.projects import (
     change_phase_status,
     create_project,
     phase_moves,
-    planned_phases_total,
     project_for_staff,
     project_list,
+    project_money,
     request_phase_approval,
     update_phase,
     update_project,
@@ -95,7 +95,7 @@ def _detail(project_id: int, *, error: DomainError | None = None, error_scope: s
     customers, managers = _choices()
     return render("staff/projects/show.html", project=project, may_manage=policy.may_manage_project(principal, project),
                   project_moves=PROJECT_MOVES[project.project_status], phase_moves=phase_moves,
-                  phases_total=planned_phases_total(project),
+                  project_money=project_money(principal, project),
                   managers=managers, is_admin=policy.may_administer(principal), error=error,
                   error_scope=error_scope, form=request.form if error else {}, status=status)
 
