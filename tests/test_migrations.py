@@ -133,3 +133,37 @@ def test_an_ordinary_role_migrates_when_an_administrator_made_the_contact_role(p
         pg.drop_database(name)
         with psycopg.connect(pg.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def _contact_rights(url: str) -> dict[str, set]:
+    """What the contact role may do: the policies, its column grants, and the triggers and functions around them."""
+    with psycopg.connect(url) as conn:
+        def rows(sql):
+            return {tuple(map(str, row)) for row in conn.execute(sql).fetchall()}
+
+        return {
+            "policies": rows("SELECT tablename, policyname, cmd, roles::text, coalesce(qual, ''),"
+                             " coalesce(with_check, '') FROM pg_policies WHERE schemaname = 'public'"),
+            "columns": rows("SELECT table_name, column_name, privilege_type FROM information_schema.column_privileges"
+                            " WHERE grantee = 'portal_contact' AND table_schema = 'public'"),
+            "functions": rows("SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p"
+                              " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"),
+            "triggers": rows("SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                             " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                             " WHERE n.nspname = 'public' AND NOT t.tgisinternal"),
+        }
+
+
+def test_narrowing_the_contact_rights_downgrades_to_exactly_what_was_there(pg, empty_database):
+    app = _app_for(pg, empty_database)
+    url = pg.libpq_url_for(empty_database)
+    with app.app_context():
+        upgrade(revision="0007_customer_portal")
+        before = _contact_rights(url)
+        upgrade()
+        after = _contact_rights(url)
+        assert after != before
+        assert ("project_phases", "phase_status", "UPDATE") not in after["columns"]
+        downgrade(revision="0007_customer_portal")
+        assert _contact_rights(url) == before
+        db.engine.dispose()
