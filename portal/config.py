@@ -47,7 +47,7 @@ def _decimal_setting(name: str, default: str, low: Decimal, high: Decimal) -> De
         value = Decimal(raw)
     except InvalidOperation:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value < high:
+    if not value.is_finite() or not low <= value < high:  # NaN cannot even be compared
         raise ConfigurationError(f"{name} must be at least {low} and below {high}, got {raw}")
     return value
 

@@ -13,15 +13,16 @@ from sqlalchemy import orm
 
 from portal import create_app
 from portal.extensions import db
-from tests.pgserver import start_server
+from tests.pgserver import start_server, stop_server
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory):
-    server, handle = start_server(tmp_path_factory.mktemp("embedded-postgres"))
-    yield server
-    if handle is not None:
-        handle.cleanup()
+def pg():
+    server, handle = start_server()
+    try:
+        yield server
+    finally:
+        stop_server(server, handle)
 
 
 ATTACHMENTS: dict[str, str] = {}  # "root": where the test app keeps attachment files (set by `app`)

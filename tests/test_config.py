@@ -30,7 +30,9 @@ def test_other_databases_are_refused_clearly():
         sqlalchemy_url("mysql://root@localhost/techserv")
 
 
-@pytest.mark.parametrize("value, message", [("abc", "TAX_RATE must be a number"), ("1.5", "below 1")])
+@pytest.mark.parametrize("value, message", [("abc", "TAX_RATE must be a number"), ("1.5", "below 1"),
+                                            ("NaN", "below 1"), ("sNaN", "below 1"), ("Infinity", "below 1"),
+                                            ("1e30", "below 1")])
 def test_bad_tax_rate_is_refused(monkeypatch, value, message):
     monkeypatch.setenv("TAX_RATE", value)
     with pytest.raises(ConfigurationError, match=message):

@@ -258,10 +258,195 @@ def test_the_managers_email_function_answers_contacts_for_their_own_projects_onl
 def test_only_the_opener_rates_a_ticket_and_only_once_even_in_sql(session, two_customers):
     a = two_customers["a"]
     colleague = f.make_contact_login(session, customer=session.get(Customer, a["customer"]))
+    primary = f.make_contact_login(session, customer=session.get(Customer, a["customer"]), is_primary_contact=True)
     rate = "UPDATE support_tickets SET customer_satisfaction = :n WHERE ticket_id = :t"
     with as_contact_of(session, a["customer"], colleague.contact_id):
-        _refused(session, rate, {"n": 1, "t": a["ticket"]}, match="rates it, once")
+        assert session.execute(sa.text(rate), {"n": 1, "t": a["ticket"]}).rowcount == 0  # not theirs to update
+    with as_contact_of(session, a["customer"], primary.contact_id):
+        _refused(session, rate, {"n": 1, "t": a["ticket"]}, match="rates it, once")  # sees it, did not open it
     with as_contact_of(session, a["customer"], a["contact"]):
         session.execute(sa.text(rate), {"n": 5, "t": a["ticket"]})
         _refused(session, rate, {"n": 1, "t": a["ticket"]}, match="rates it, once")
     assert _count(session, "SELECT customer_satisfaction FROM support_tickets WHERE ticket_id = :t", t=a["ticket"]) == 5
+
+
+# --- what a contact may write: exactly what the portal writes for them (migration 0009) ---------
+
+@pytest.fixture
+def company(session):
+    """A customer with a plain contact, a colleague, a primary contact, a sponsor, and one ticket each."""
+    from datetime import UTC, datetime
+
+    customer = f.make_customer(session)
+    people = {name: f.make_contact_login(session, customer=customer, **flags) for name, flags in (
+        ("plain", {}), ("colleague", {}), ("primary", {"is_primary_contact": True}),
+        ("sponsor", {"can_approve_projects": True}), ("other_sponsor", {"can_approve_projects": True}))}
+    contract = f.make_contract(session, customer, response_time_hours=4, resolution_time_hours=24)
+    created = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    due = {"response_due_at": datetime(2026, 6, 1, 13, 0, tzinfo=UTC),
+           "resolution_due_at": datetime(2026, 6, 2, 9, 0, tzinfo=UTC)}
+    tickets = {name: f.make_ticket(session, customer=customer, contact_id=people[name].contact_id,
+                                   contract_id=contract.contract_id, status="in_progress", created_at=created,
+                                   first_response_at=datetime(2026, 6, 1, 10, 0, tzinfo=UTC),
+                                   sla_due_at=due["resolution_due_at"],
+                                   sla_at_risk_at=datetime(2026, 6, 2, 3, 0, tzinfo=UTC), **due)
+               for name in ("plain", "colleague")}
+    project = f.make_project(session, customer=customer, project_status="active")
+    phases = {}
+    for name, requested in (("asked", True), ("not_asked", False)):
+        phases[name] = session.execute(sa.text("""
+            INSERT INTO project_phases (project_id, phase_name, budget_allocation, start_date, end_date,
+                                        requires_approval, approval_requested_at)
+            VALUES (:p, :n, 100, '2026-01-01', '2026-02-01', true, CASE WHEN :r THEN now() END)
+            RETURNING phase_id"""), {"p": project.project_id, "n": name, "r": requested}).scalar_one()
+    return {"customer": customer.customer_id, "people": {k: v.contact_id for k, v in people.items()},
+            "tickets": {k: v.ticket_id for k, v in tickets.items()}, "phases": phases}
+
+
+def _ticket(session, ticket_id):
+    return session.execute(sa.text("SELECT status, resolved_at, response_due_at, resolution_due_at, sla_due_at,"
+                                   " sla_at_risk_at FROM support_tickets WHERE ticket_id = :t"),
+                           {"t": ticket_id}).one()
+
+
+@pytest.mark.parametrize("change", [
+    "status = 'closed'", "status = 'resolved', resolved_at = now()", "resolved_at = now()",
+    "sla_due_at = sla_due_at + interval '30 days', sla_at_risk_at = sla_at_risk_at + interval '30 days'",
+    "last_activity_at = now()",
+])
+def test_a_contact_changes_no_colleagues_ticket(session, company, change):
+    colleague_ticket = company["tickets"]["colleague"]
+    before = _ticket(session, colleague_ticket)
+    with as_contact_of(session, company["customer"], company["people"]["plain"]):
+        changed = session.execute(sa.text(f"UPDATE support_tickets SET {change} WHERE ticket_id = :t"),
+                                  {"t": colleague_ticket}).rowcount
+    assert changed == 0 and _ticket(session, colleague_ticket) == before
+
+
+@pytest.mark.parametrize("change", [
+    "status = 'closed'", "status = 'resolved', resolved_at = created_at + interval '1 hour'",
+    "status = 'waiting_customer'", "resolved_at = created_at + interval '1 hour'",
+    "response_due_at = response_due_at + interval '30 days'",
+    "resolution_due_at = resolution_due_at + interval '30 days'",
+    "resolution_due_at = resolution_due_at - interval '1 hour'",
+    "sla_due_at = sla_due_at + interval '30 days', sla_at_risk_at = sla_at_risk_at + interval '30 days'",
+    "sla_due_at = NULL, sla_at_risk_at = NULL",
+])
+def test_on_its_own_ticket_a_contact_moves_nothing_a_reply_does_not(session, company, change):
+    """Even a primary contact: status, resolved_at and the SLA move only as a customer's reply moves them."""
+    for who, ticket in (("plain", "plain"), ("primary", "colleague")):
+        with as_contact_of(session, company["customer"], company["people"][who]):
+            _refused(session, f"UPDATE support_tickets SET {change} WHERE ticket_id = :t",
+                     {"t": company["tickets"][ticket]}, match="permission denied|only|SLA deadlines")
+
+
+def test_a_reply_reopens_a_ticket_as_the_service_does(session, company):
+    ticket = company["tickets"]["plain"]
+    session.execute(sa.text("UPDATE support_tickets SET status = 'resolved', resolution_notes = 'Done',"
+                            " resolved_at = created_at + interval '2 hours', sla_due_at = NULL, sla_at_risk_at = NULL"
+                            " WHERE ticket_id = :t"), {"t": ticket})
+    with as_contact_of(session, company["customer"], company["people"]["plain"]):
+        session.execute(sa.text("UPDATE support_tickets SET status = 'in_progress', resolved_at = NULL,"
+                                " last_activity_at = now(), sla_due_at = resolution_due_at,"
+                                " sla_at_risk_at = resolution_due_at - interval '6 hours' WHERE ticket_id = :t"),
+                        {"t": ticket})
+        session.execute(sa.text("INSERT INTO ticket_status_changes (ticket_id, from_status, to_status, actor_type,"
+                                " actor_id) VALUES (:t, 'resolved', 'in_progress', 'contact', :c)"),
+                        {"t": ticket, "c": company["people"]["plain"]})
+    assert _ticket(session, ticket).status == "in_progress"
+
+
+def test_the_end_of_a_pause_extends_the_resolution_deadline_by_the_wait_and_no_more(session, company):
+    ticket = company["tickets"]["plain"]
+    session.execute(sa.text("UPDATE support_tickets SET status = 'waiting_customer', sla_due_at = NULL,"
+                            " sla_at_risk_at = NULL WHERE ticket_id = :t"), {"t": ticket})
+    session.execute(sa.text("INSERT INTO ticket_status_changes (ticket_id, from_status, to_status, changed_at,"
+                            " actor_type) VALUES (:t, 'in_progress', 'waiting_customer',"
+                            " '2026-06-01 10:00+00', 'employee')"), {"t": ticket})
+    with as_contact_of(session, company["customer"], company["people"]["plain"]):
+        session.execute(sa.text("INSERT INTO ticket_status_changes (ticket_id, from_status, to_status, changed_at,"
+                                " actor_type, actor_id) VALUES (:t, 'waiting_customer', 'in_progress',"
+                                " '2026-06-01 12:00+00', 'contact', :c)"),
+                        {"t": ticket, "c": company["people"]["plain"]})
+        session.execute(sa.text("UPDATE support_tickets SET status = 'in_progress',"
+                                " last_activity_at = '2026-06-01 12:00+00' WHERE ticket_id = :t"), {"t": ticket})
+        extend = ("UPDATE support_tickets SET resolution_due_at = resolution_due_at + CAST(:wait AS interval),"
+                  " sla_due_at = resolution_due_at + CAST(:wait AS interval),"
+                  " sla_at_risk_at = resolution_due_at + CAST(:wait AS interval) - interval '6 hours'"
+                  " WHERE ticket_id = :t")
+        for wrong in ("30 days", "2 hours 1 minute", "1 hour"):
+            _refused(session, extend, {"t": ticket, "wait": wrong}, match="SLA deadlines are computed")
+        session.execute(sa.text(extend), {"t": ticket, "wait": "2 hours"})
+    assert _ticket(session, ticket).resolution_due_at.isoformat() == "2026-06-02T11:00:00+00:00"
+
+
+def test_a_contact_replies_only_to_open_tickets_it_may_see(session, company):
+    people, tickets = company["people"], company["tickets"]
+    reply = "INSERT INTO ticket_comments (ticket_id, author_contact_id, body) VALUES (:t, :c, 'x')"
+    with as_contact_of(session, company["customer"], people["plain"]):
+        _refused(session, reply, {"t": tickets["colleague"], "c": people["plain"]})
+        _refused(session, """INSERT INTO ticket_attachments (ticket_id, uploaded_by_contact_id, file_name, content_type,
+                             size_bytes, sha256, storage_name) VALUES (:t, :c, 'a.txt', 'text/plain', 1,
+                             repeat('0', 64), md5(random()::text))""", {"t": tickets["colleague"], "c": people["plain"]})
+        _refused(session, "INSERT INTO ticket_status_changes (ticket_id, from_status, to_status, actor_type, actor_id)"
+                          " VALUES (:t, 'in_progress', 'resolved', 'contact', :c)",
+                 {"t": tickets["plain"], "c": people["plain"]})
+        session.execute(sa.text(reply), {"t": tickets["plain"], "c": people["plain"]})
+    with as_contact_of(session, company["customer"], people["primary"]):
+        session.execute(sa.text(reply), {"t": tickets["colleague"], "c": people["primary"]})
+    session.execute(sa.text("UPDATE support_tickets SET status = 'closed', resolution_notes = 'Done',"
+                            " resolved_at = created_at + interval '1 hour', closed_at = created_at + interval '2 hours',"
+                            " sla_due_at = NULL, sla_at_risk_at = NULL WHERE ticket_id = :t"), {"t": tickets["plain"]})
+    with as_contact_of(session, company["customer"], people["plain"]):
+        _refused(session, reply, {"t": tickets["plain"], "c": people["plain"]})
+
+
+def _phase(session, phase_id):
+    return session.execute(sa.text("SELECT phase_status, approved_at, approved_by_contact_id, rejected_at"
+                                   " FROM project_phases WHERE phase_id = :p"), {"p": phase_id}).one()
+
+
+def test_only_a_sponsor_decides_a_phase_and_only_by_deciding(session, company):
+    people, phases = company["people"], company["phases"]
+    approve = "UPDATE project_phases SET approved_at = now(), approved_by_contact_id = :c WHERE phase_id = :p"
+    for who in ("plain", "primary"):
+        with as_contact_of(session, company["customer"], people[who]):
+            assert session.execute(sa.text(approve), {"c": people[who], "p": phases["asked"]}).rowcount == 0
+            _refused(session, "UPDATE project_phases SET phase_status = 'completed' WHERE phase_id = :p",
+                     {"p": phases["asked"]})
+    with as_contact_of(session, company["customer"], people["sponsor"]):
+        _refused(session, "UPDATE project_phases SET phase_status = 'completed' WHERE phase_id = :p",
+                 {"p": phases["asked"]})
+        _refused(session, approve, {"c": people["sponsor"], "p": phases["not_asked"]}, match="sent for approval")
+        _refused(session, "UPDATE project_phases SET rejected_at = now(), rejected_by_contact_id = :c"
+                          " WHERE phase_id = :p", {"c": people["sponsor"], "p": phases["asked"]}, match="reason")
+        _refused(session, approve, {"c": people["other_sponsor"], "p": phases["asked"]}, match="sponsor who makes it")
+        session.execute(sa.text(approve), {"c": people["sponsor"], "p": phases["asked"]})
+    with as_contact_of(session, company["customer"], people["other_sponsor"]):
+        _refused(session, "UPDATE project_phases SET approved_at = NULL, approved_by_contact_id = NULL,"
+                          " rejected_at = now(), rejection_reason = 'No', rejected_by_contact_id = :c"
+                          " WHERE phase_id = :p", {"c": people["other_sponsor"], "p": phases["asked"]},
+                 match="sent for approval")
+    assert _phase(session, phases["asked"])[2] == people["sponsor"]
+    assert _phase(session, phases["not_asked"])[1] is None
+
+
+def test_a_contact_retires_only_its_own_login_links(session, company):
+    from datetime import UTC, datetime, timedelta
+
+    from portal.models import Account
+    from portal.services.auth import issue_link_token
+
+    accounts = {who: session.scalar(sa.select(Account).where(Account.contact_id == company["people"][who]))
+                for who in ("plain", "colleague")}
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    for account in accounts.values():
+        issue_link_token(session, account, "password_reset", secret_key="k", now=now)
+    session.flush()
+    with as_contact_of(session, company["customer"], company["people"]["plain"]):
+        session.execute(sa.text("SELECT portal_retire_own_login_links(:at)"), {"at": now + timedelta(minutes=1)})
+        _refused(session, "UPDATE auth_tokens SET used_at = NULL")
+    open_links = dict(session.execute(sa.text(
+        "SELECT account_id, count(*) FILTER (WHERE used_at IS NULL) FROM auth_tokens WHERE account_id IN (:a, :b)"
+        " GROUP BY account_id"), {"a": accounts["plain"].account_id, "b": accounts["colleague"].account_id}).all())
+    assert open_links == {accounts["plain"].account_id: 0, accounts["colleague"].account_id: 1}

@@ -141,10 +141,15 @@ def upgrade():
     )
     op.create_index("idx_login_sessions_account", "login_sessions", ["account_id"])
 
-    # Roles belong to the whole cluster (test databases share them): create it only once.
+    # Roles belong to the whole cluster (test databases share them): create it only when missing.
+    # Look first: an administrator may have made it for an app role that cannot create roles, and
+    # CREATE ROLE would then fail on the privilege before it could find the role exists. Two
+    # migrations racing to create it still meet duplicate_object, which means the same.
     op.execute(f"""
         DO $$ BEGIN
-            CREATE ROLE {CONTACT_ROLE} NOLOGIN;
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CONTACT_ROLE}') THEN
+                CREATE ROLE {CONTACT_ROLE} NOLOGIN;
+            END IF;
         EXCEPTION WHEN duplicate_object THEN NULL;
         END $$;
     """)
@@ -189,13 +194,15 @@ def downgrade():
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.execute("DROP FUNCTION portal_contact_id()")
     op.execute("DROP FUNCTION portal_customer_id()")
-    # The role is the cluster's: drop it only when no other database still grants it anything.
+    # The role is the cluster's: drop it only when no other database still grants it anything, and
+    # leave it to the administrator who made it when this app's role may not drop roles.
     op.execute(f"""
         DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid
                            WHERE r.rolname = '{CONTACT_ROLE}') THEN
                 DROP ROLE IF EXISTS {CONTACT_ROLE};
             END IF;
+        EXCEPTION WHEN insufficient_privilege THEN NULL;
         END $$;
     """)
     op.drop_table("login_sessions")

@@ -1,6 +1,13 @@
 """The data model: the ten seed tables (with the errata of shared/DESIGN.md) and the portal's own."""
 
-from portal.models.accounts import Account, AuthToken, LoginAttempt, LoginSession, PortalSetting
+from portal.models.accounts import (
+    Account,
+    AuthToken,
+    LoginAttempt,
+    LoginSession,
+    PasswordResetRequest,
+    PortalSetting,
+)
 from portal.models.audit import AuditEvent
 from portal.models.base import (
     AccountStatus,
@@ -31,8 +38,10 @@ from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment
 from portal.models.time_entries import TimeEntry
 
 __all__ = [
-    "Account", "AccountStatus", "AuthToken", "LoginAttempt", "LoginSession", "PortalSetting", "ActorType", "ApprovalStatus", "AuditEvent", "Base",
-    "CommunicationPreference", "CompanySize", "Contact", "ContractExpiryNotice", "ContractStatus", "Customer", "Employee",
+    "Account", "AccountStatus", "AuthToken", "LoginAttempt", "LoginSession", "PasswordResetRequest",
+    "PortalSetting", "ActorType", "ApprovalStatus", "AuditEvent", "Base",
+    "CommunicationPreference", "CompanySize", "Contact", "ContractExpiryNotice", "ContractStatus", "Customer",
+    "Employee",
     "EmployeeRole", "EmploymentStatus", "Invoice", "InvoiceLineItem", "InvoiceStatus",
     "LineItemType", "PhaseStatus", "Project", "ProjectPhase", "ProjectStatus", "ServiceContract",
     "ServiceTier", "SupportTicket", "TicketCategory", "TicketComment", "TicketPriority",

@@ -109,7 +109,8 @@ class LoginSession(Base):
 
 
 class LoginAttempt(Base):
-    """Every sign-in attempt, for the per-address throttle (the per-account lock is on the account)."""
+    """Every sign-in attempt: the per-address throttle and the per-email lock (known or unknown emails alike)
+    are read from these rows; `accounts.failed_login_count` and `locked_until` only mirror the lock."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (
@@ -133,3 +134,20 @@ class PortalSetting(Base):
     value: Mapped[dict | list | bool | int | str] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = updated_at()
     updated_by: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class PasswordResetRequest(Base):
+    """Every "forgot password" request, for its throttles per email and per address (counted here, so
+    every app instance counts the same)."""
+
+    __tablename__ = "password_reset_requests"
+    __table_args__ = (
+        sa.Index("idx_reset_requests_email", "email", "requested_at"),
+        sa.Index("idx_reset_requests_ip", "ip_address", "requested_at"),
+    )
+
+    request_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(255))  # as asked for, trimmed and lower-cased
+    ip_address: Mapped[str | None] = mapped_column(INET)
+    requested_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    throttled: Mapped[bool]  # refused by a throttle: nothing was looked up or sent

@@ -20,6 +20,7 @@ from portal.models import (
     Employee,
     LoginAttempt,
     LoginSession,
+    PasswordResetRequest,
     PortalSetting,
 )
 from portal.models.base import ActorType
@@ -33,10 +34,14 @@ from portal.services.passwords import (
 )
 
 MAX_FAILED_LOGINS = 10
+FAILURE_WINDOW = timedelta(minutes=15)  # failures older than this no longer count towards a lock
 LOCK_DURATION = timedelta(minutes=15)
 ADDRESS_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ADDRESS = 30
 TOKEN_LIFETIME = timedelta(hours=24)
+RESET_WINDOW = timedelta(hours=1)
+MAX_RESETS_PER_EMAIL = 5  # reset links asked for one email within RESET_WINDOW
+MAX_RESETS_PER_ADDRESS = 20  # reset links asked for from one client address within RESET_WINDOW
 RECOVERY_CODE_COUNT = 10
 TOTP_ISSUER = "TechServ Portal"
 REQUIRE_EMPLOYEE_2FA = "require_two_factor_for_employees"
@@ -141,21 +146,51 @@ def _locked_message(until: datetime, now: datetime) -> str:
             "or reset your password.")
 
 
-def _unknown_email_locked_until(session, email: str, now: datetime) -> datetime | None:
-    """Unknown emails lock exactly like accounts: the 10th failure in 15 minutes locks for 15 minutes."""
-    count, last = session.execute(sa.select(sa.func.count(), sa.func.max(LoginAttempt.attempted_at)).where(
-        sa.func.lower(LoginAttempt.email) == email.lower(), LoginAttempt.succeeded.is_(False),
-        LoginAttempt.attempted_at > now - LOCK_DURATION)).one()
-    if count >= MAX_FAILED_LOGINS and last + LOCK_DURATION > now:
-        return last + LOCK_DURATION
-    return None
+# One rule for every email, known or not, read from the attempts themselves: an email is locked
+# for LOCK_DURATION from the failure that made MAX_FAILED_LOGINS failures within FAILURE_WINDOW
+# (attempts during a lock are not counted for the email, so the lock does not slide), and older
+# failures age out. A successful sign-in, or a password set since, starts the count afresh. So
+# neither the answers nor their moments tell a known email from an unknown one.
+_LOCK_STATE = sa.text("""
+    WITH failures AS (
+        SELECT attempted_at,
+               count(*) OVER (ORDER BY attempted_at RANGE BETWEEN CAST(:window AS interval) PRECEDING
+                              AND CURRENT ROW) AS in_window
+        FROM login_attempts
+        WHERE lower(email) = :email AND NOT succeeded
+          AND attempted_at > CAST(:horizon AS timestamptz) AND attempted_at <= CAST(:now AS timestamptz)
+          AND attempted_at > COALESCE(GREATEST(
+              CAST(:since AS timestamptz),
+              (SELECT max(s.attempted_at) FROM login_attempts s
+               WHERE lower(s.email) = :email AND s.succeeded
+                 AND s.attempted_at > CAST(:horizon AS timestamptz) AND s.attempted_at <= CAST(:now AS timestamptz))),
+              '-infinity')
+    )
+    SELECT (SELECT max(attempted_at) FROM failures WHERE in_window >= :limit),
+           (SELECT count(*) FROM failures WHERE attempted_at > CAST(:now AS timestamptz) - CAST(:window AS interval))
+""")
+
+
+def _lock_state(session, email: str, now: datetime, since: datetime | None = None) -> tuple[datetime | None, int]:
+    """(when the email's lock ends, if it is locked now; its failures inside the window).
+
+    `since`: the account's last password change (failures before it no longer count); None for an unknown email.
+    """
+    locked_at, recent = session.execute(_LOCK_STATE, {
+        "email": email.strip().lower(), "now": now, "window": FAILURE_WINDOW, "limit": MAX_FAILED_LOGINS,
+        "horizon": now - FAILURE_WINDOW - LOCK_DURATION, "since": since,
+    }).one()
+    if locked_at is not None and locked_at + LOCK_DURATION > now:
+        return locked_at + LOCK_DURATION, recent
+    return None, recent
 
 
 def authenticate(session, email: str, password: str, *, ip: str | None, now: datetime) -> SignIn:
     """Check a password sign-in. The caller commits whatever the outcome (failures are recorded).
 
-    Every path hashes the password once, so the time taken tells nothing about the email.
-    :raises TooManyAttempts: this address failed too often lately, or the account is locked.
+    Every path hashes the password once and asks the same lock rule, so neither the time taken nor
+    the answer tells anything about the email.
+    :raises TooManyAttempts: this address failed too often lately, or the email is locked.
     :raises SignInRefused: wrong email or password, or a person who may not sign in (one message for all).
     """
     email = (email or "").strip()[:255]
@@ -164,9 +199,8 @@ def authenticate(session, email: str, password: str, *, ip: str | None, now: dat
     actor = _actor_for(account, email, ip)
     password_ok = verify_password(account.password_hash if account else None, password)
 
-    locked_until = (account.locked_until if account is not None
-                    else _unknown_email_locked_until(session, email, now))
-    if locked_until and locked_until > now:
+    locked_until, _ = _lock_state(session, email, now, account.password_changed_at if account else None)
+    if locked_until:
         # Counted for the address throttle, not for the email, so the lock does not slide.
         session.add(LoginAttempt(email="", ip_address=ip, succeeded=False, attempted_at=now))
         raise TooManyAttempts(_locked_message(locked_until, now))
@@ -220,12 +254,15 @@ def attempt_second_factor(session, account_id: int, code: str, *, ip: str | None
 
 
 def _record_failure(session, account: Account, actor: Actor, email: str, ip, now, reason: str) -> None:
+    """Record a failed sign-in of a known account; the account's columns mirror the lock rule for staff to read."""
     session.add(LoginAttempt(email=email[:255], ip_address=ip, succeeded=False, attempted_at=now))
-    account.failed_login_count += 1
+    session.flush()
+    locked_until, recent = _lock_state(session, email, now, account.password_changed_at)
+    account.failed_login_count = recent
     audit.record(session, actor, "login.failed", table="accounts", row_id=account.account_id,
-                 changes={"reason": (None, reason), "failed_login_count": (None, account.failed_login_count)})
-    if account.failed_login_count >= MAX_FAILED_LOGINS:
-        account.locked_until = now + LOCK_DURATION
+                 changes={"reason": (None, reason), "failed_login_count": (None, recent)})
+    if locked_until:
+        account.locked_until = locked_until
         account.failed_login_count = 0
         audit.record(session, actor, "login.locked", table="accounts", row_id=account.account_id,
                      changes={"locked_until": (None, account.locked_until)})
@@ -277,8 +314,9 @@ def verify_second_factor(session, account_id: int, code: str, *, ip: str | None,
         raise SignInRefused("Sign in again.")
     _address_throttled(session, ip, account.email, now)
     actor = _actor_for(account, account.email, ip)
-    if account.locked_until and account.locked_until > now:
-        raise TooManyAttempts(_locked_message(account.locked_until, now))
+    locked_until, _ = _lock_state(session, account.email, now, account.password_changed_at)
+    if locked_until:
+        raise TooManyAttempts(_locked_message(locked_until, now))
     code = (code or "").strip()[:40]
     step = _totp_step(account.totp_secret, code, now)
     if step is not None and (account.totp_last_step is None or step > account.totp_last_step):
@@ -439,7 +477,8 @@ def token_account(session, signed: str, purpose: str, *, secret_key: str, now: d
 
 def set_password_with_token(session, signed: str, purpose: str, new_password: str, *, secret_key: str,
                             ip: str | None, now: datetime) -> Account:
-    """Redeem an invitation or reset link: set the password, use up the link, sign out other sessions.
+    """Redeem an invitation or reset link: set the password, use up the link (and every other one of the
+    account), sign out other sessions.
 
     :raises NotFound: the link is forged, expired or used.
     :raises Invalid: the password breaks the rules (the link stays usable).
@@ -447,7 +486,7 @@ def set_password_with_token(session, signed: str, purpose: str, new_password: st
     token, account = token_account(session, signed, purpose, secret_key=secret_key, now=now, lock=True)
     check_password_rules(new_password, user_inputs=[account.email, account.display_name])
     token.used_at = now
-    _set_password(account, new_password, now)
+    _set_password(session, account, new_password, now)
     account.locked_until = None
     account.failed_login_count = 0
     action = "invitation.accepted" if purpose == "invitation" else "password.reset"
@@ -455,15 +494,23 @@ def set_password_with_token(session, signed: str, purpose: str, new_password: st
     return account
 
 
-def _set_password(account: Account, new_password: str, now: datetime) -> None:
+def _set_password(session, account: Account, new_password: str, now: datetime) -> None:
+    """Set the password, sign out other sessions and retire every link still open for this account:
+    a reset link mailed before the change must not undo it (and an invitation is answered)."""
     account.password_hash = hash_password(new_password)
     account.password_changed_at = now
     account.session_version += 1
+    if account.contact_id is not None and session.scalar(sa.select(sa.func.portal_contact_id())) == account.contact_id:
+        # A contact's own transaction may not touch auth_tokens: the database retires them (migration 0009).
+        session.execute(sa.select(sa.func.portal_retire_own_login_links(now)))
+    else:
+        session.execute(sa.update(AuthToken).where(AuthToken.account_id == account.account_id,
+                                                   AuthToken.used_at.is_(None)).values(used_at=now))
 
 
 def change_password(session, principal: policy.Principal, current: str, new: str, *,
                     now: datetime | None = None) -> Account:
-    """Change one's own password; other sessions are signed out.
+    """Change one's own password; other sessions are signed out and open reset links retired.
 
     :raises Invalid: the current password is wrong, or the new one breaks the rules.
     """
@@ -476,17 +523,56 @@ def change_password(session, principal: policy.Principal, current: str, new: str
     if current == new:
         raise Invalid("Choose a password different from the current one.", field="new_password")
     check_password_rules(new, field="new_password", user_inputs=[account.email, principal.name])
-    _set_password(account, new, now or clock.now())
+    _set_password(session, account, new, now or clock.now())
     audit.record(session, principal.actor, "password.changed", table="accounts", row_id=account.account_id)
     return account
 
 
-def request_password_reset(session, email: str, *, ip: str | None) -> bool:
-    """Have the worker mail a reset link when the email belongs to someone who may sign in; says whether it will.
+def _reset_throttled(session, email: str, ip: str | None, now: datetime) -> str | None:
+    """'email' or 'address' when that one asked for MAX_RESETS_PER_* links within RESET_WINDOW, else None.
 
-    The caller answers the same in both cases, and nothing is sent from the request, so neither
-    the page nor its timing tells anybody whether an email exists.
+    Requests for one email or from one address are serialised (transaction-level advisory locks,
+    taken in a fixed order), so two at once cannot both slip under the limit.
     """
+    keys = sorted(f"password-reset:{kind}:{value}" for kind, value in (("email", email), ("address", ip))
+                  if value is not None)
+    for key in keys:
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+    since = now - RESET_WINDOW
+
+    def counted(*where):
+        return (sa.select(sa.func.count()).select_from(PasswordResetRequest)
+                .where(PasswordResetRequest.throttled.is_(False), PasswordResetRequest.requested_at > since,
+                       PasswordResetRequest.requested_at <= now, *where).scalar_subquery())
+
+    for_email, from_address = session.execute(sa.select(
+        counted(PasswordResetRequest.email == email),
+        counted(PasswordResetRequest.ip_address == ip) if ip is not None else sa.literal(0))).one()
+    if for_email >= MAX_RESETS_PER_EMAIL:
+        return "email"
+    if from_address >= MAX_RESETS_PER_ADDRESS:
+        return "address"
+    return None
+
+
+def request_password_reset(session, email: str, *, ip: str | None, now: datetime | None = None) -> bool:
+    """Have the worker mail a reset link when the email belongs to someone who may sign in and no
+    throttle holds; says whether it will.
+
+    The caller answers the same in every case, and nothing is sent from the request, so neither the
+    page nor its timing tells anybody whether an email exists or a throttle held. Throttles:
+    MAX_RESETS_PER_EMAIL per email and MAX_RESETS_PER_ADDRESS per client address within
+    RESET_WINDOW, counted in the database whether the email exists or not; over either, nothing is
+    looked up and nothing is sent.
+    """
+    now = now or clock.now()
+    key = (email or "").strip().lower()[:255]
+    throttle = _reset_throttled(session, key, ip, now)
+    session.add(PasswordResetRequest(email=key, ip_address=ip, requested_at=now, throttled=throttle is not None))
+    if throttle is not None:
+        audit.record(session, Actor(ActorType.SYSTEM, None, "password reset", ip), "password.reset_throttled",
+                     changes={"email": (None, key[:200]), "throttle": (None, throttle)})
+        return False
     account = _account_by_email(session, email or "")
     if account is None or not account.password_hash or principal_for(session, account.account_id) is None:
         events.emit(session, Actor(ActorType.SYSTEM, None, "password reset", ip), "password.reset_requested",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -80,12 +81,26 @@ def staff_summary(session, principal: policy.Principal, today: date) -> StaffSum
 
 
 @dataclass(frozen=True)
+class ContractSummary:
+    """A contract on the staff customer page; its fee is None for who may not see contract money."""
+
+    contract_number: str
+    contract_status: object
+    start_date: date
+    end_date: date
+    response_time_hours: int
+    resolution_time_hours: int
+    monthly_fee: Decimal | None
+
+
+@dataclass(frozen=True)
 class CustomerOverview:
     customer: object
     contacts: list
-    contracts: list
+    contracts: list[ContractSummary]
     open_tickets: list
     invoices: list | None  # None: this person does not see invoices
+    contract_money: bool = False  # the contracts carry their fees (policy.may_see_contract_money)
 
 
 def customer_overview(session, principal: policy.Principal, customer_id: int) -> CustomerOverview | None:
@@ -106,4 +121,7 @@ def customer_overview(session, principal: policy.Principal, customer_id: int) ->
     if policy.may_see_invoices(principal):
         invoices = session.scalars(sa.select(Invoice).where(Invoice.customer_id == customer_id)
                                    .order_by(Invoice.invoice_date.desc()).limit(12)).all()
-    return CustomerOverview(customer, list(contacts), list(contracts), list(tickets), invoices)
+    money = policy.may_see_contract_money(principal)
+    summaries = [ContractSummary(k.contract_number, k.contract_status, k.start_date, k.end_date, k.response_time_hours,
+                                 k.resolution_time_hours, k.monthly_fee if money else None) for k in contracts]
+    return CustomerOverview(customer, list(contacts), summaries, list(tickets), invoices, contract_money=money)

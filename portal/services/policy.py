@@ -206,6 +206,24 @@ def may_see_contract_usage(p: Principal) -> bool:
     return p.is_contact
 
 
+@dataclass(frozen=True)
+class UsageView:
+    """What one contact sees on the contract usage page, beyond the hours every contact sees
+    (included, used, waiting for approval, left or over)."""
+
+    money: bool  # the monthly fee, the extra-hour rate, each entry's estimate and the total estimate
+    all_tickets: bool  # entries of every ticket of the company; otherwise of the contact's own tickets only
+    projects: bool  # entries of project work
+
+
+def usage_view(p: Principal) -> UsageView:
+    """Money for billing and primary contacts (who see the invoices); entries only of tickets the
+    contact may open itself (its own; all for a primary contact) and of projects only for those
+    who see the projects (sponsors, primary contacts)."""
+    return UsageView(money=may_see_company_invoices(p), all_tickets=may_see_all_company_tickets(p),
+                     projects=may_see_company_projects(p))
+
+
 def may_edit_profile(p: Principal) -> bool:
     """A contact changes their own name, phones and communication preference, unless read-only."""
     return p.is_contact and not p.read_only
@@ -298,6 +316,19 @@ def may_read_reports(p: Principal) -> bool:
 
 def may_see_internal_rates(p: Principal) -> bool:
     return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_see_contract_money(p: Principal) -> bool:
+    """Contract fees and rates on staff pages: account managers and admins, who sell and bill them."""
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_see_project_money(p: Principal, project) -> bool:
+    """A project's budget, phase budgets and cost on staff pages: account managers, admins and the
+    project's own manager (the customer's sponsors see theirs in the portal)."""
+    if has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN):
+        return True
+    return has_role(p, EmployeeRole.PROJECT_MANAGER) and project.project_manager_id == p.employee_id
 
 
 def may_invite_employees(p: Principal) -> bool:

@@ -71,13 +71,22 @@ def _text(value: str, field: str, label: str, required: bool = True, limit: int 
     return value or None
 
 
+MONEY_LIMIT = Decimal("10000000000")  # budgets are NUMERIC(12, 2)
+
+
 def _money(amount: Decimal | None, field: str, label: str, minimum: Decimal = Decimal(0)) -> Decimal:
     if amount is None:
         raise Invalid(f"Enter the {label}, like 12000 or 12000.50.", field)
-    if not amount.is_finite() or amount < minimum or amount >= Decimal("10000000000"):
-        raise Invalid(f"The {label} must be {'more than' if minimum else 'at least'} {minimum} "
-                      "and below 10,000,000,000.", field)
-    return to_cents(amount)
+    out_of_range = Invalid(f"The {label} must be {'more than' if minimum else 'at least'} {minimum} "
+                           "and below 10,000,000,000.", field)
+    # Range before rounding (rounding 1e30 to cents raises InvalidOperation), and again after it:
+    # 9999999999.995 rounds up to the limit.
+    if not amount.is_finite() or amount < minimum or amount >= MONEY_LIMIT:
+        raise out_of_range
+    amount = to_cents(amount)
+    if amount < minimum or amount >= MONEY_LIMIT:
+        raise out_of_range
+    return amount.copy_abs() if amount == 0 else amount  # -0 is 0.00
 
 
 def _day(value: date | None, field: str, label: str) -> date:
@@ -350,28 +359,66 @@ def change_phase_status(session, principal: policy.Principal, phase: ProjectPhas
     return phase
 
 
+def _burn(spent: Decimal, budget: Decimal) -> int:
+    """Approved cost against budget, in percent."""
+    return int(spent / budget * 100) if budget else 0
+
+
 @dataclass(frozen=True)
 class ProjectRow:
-    project: Project
+    project_id: int
+    project_number: str
+    project_name: str
+    project_status: ProjectStatus
+    planned_end_date: date
     company_name: str
     manager_name: str | None
+    budget: Decimal | None = None  # None: this person may not see the project's money
+    spent: Decimal | None = None
+
+    @property
+    def burn(self) -> int | None:
+        return _burn(self.spent, self.budget) if self.budget is not None else None
+
+
+@dataclass(frozen=True)
+class ProjectMoney:
+    """A project's money as its staff page shows it, for those who may see it (policy.may_see_project_money)."""
+
+    budget: Decimal
+    spent: Decimal  # approved time at billing rates
+    phases_total: Decimal  # what the phases not cancelled take of the budget
+    phase_budgets: dict[int, Decimal]
 
     @property
     def burn(self) -> int:
-        """Approved cost against budget, in percent."""
-        budget = self.project.budget_amount
-        return int(self.project.actual_cost / budget * 100) if budget else 0
+        return _burn(self.spent, self.budget)
+
+
+def project_money(principal: policy.Principal, project: Project) -> ProjectMoney | None:
+    """The budget, cost and phase budgets of a loaded project, or None for who may not see them."""
+    if not policy.may_see_project_money(principal, project):
+        return None
+    return ProjectMoney(project.budget_amount, project.actual_cost, planned_phases_total(project),
+                        {phase.phase_id: phase.budget_allocation for phase in project.phases})
 
 
 def project_list(session, principal: policy.Principal) -> list[ProjectRow]:
-    """Every project (staff read them all), open ones first; one query."""
+    """Every project (staff read them all), open ones first; one query. Budget and cost only where
+    policy.may_see_project_money lets the principal see them."""
     rows = session.execute(
-        sa.select(Project, Customer.company_name, Employee.first_name + " " + Employee.last_name)
+        sa.select(Project.project_id, Project.project_number, Project.project_name, Project.project_status,
+                  Project.planned_end_date, Customer.company_name,
+                  (Employee.first_name + " " + Employee.last_name).label("manager_name"),
+                  Project.project_manager_id, Project.budget_amount, Project.actual_cost)
         .join(Customer, Customer.customer_id == Project.customer_id)
         .outerjoin(Employee, Employee.employee_id == Project.project_manager_id)
         .order_by(sa.case({P.ACTIVE: 0, P.PLANNING: 1, P.ON_HOLD: 2}, value=Project.project_status, else_=3),
                   Project.planned_end_date)).all()
-    return [ProjectRow(project, company, manager) for project, company, manager in rows]
+    return [ProjectRow(r.project_id, r.project_number, r.project_name, r.project_status, r.planned_end_date,
+                       r.company_name, r.manager_name,
+                       *((r.budget_amount, r.actual_cost) if policy.may_see_project_money(principal, r) else ()))
+            for r in rows]
 
 
 def project_phase(session, project_id: int, phase_id: int) -> ProjectPhase:

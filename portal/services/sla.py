@@ -5,6 +5,10 @@ hours + every period the ticket spent waiting on the customer (the clock stops t
 times are stored on the ticket and recomputed from its status log at every move, so no paused
 time is lost; a business-hours calendar in the customer's time zone will replace `_add_hours`.
 A ticket without a contract has no SLA.
+
+Contacts' transactions store these times too (a reply reopens a ticket): the database checks what
+they write against its SQL twin of `compute_sla` and `paused_time` (the trigger
+support_ticket_contact_guard of migration 0009). Change both together.
 """
 
 from __future__ import annotations

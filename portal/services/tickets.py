@@ -55,6 +55,7 @@ MOVE_LABELS = {
 AUTO_CLOSE_AFTER = timedelta(days=7)
 MAX_BULK = 500
 MAX_BODY = 20_000
+MAX_ESTIMATE = Decimal("1000")  # estimated_hours is NUMERIC(5, 2)
 
 
 @dataclass(frozen=True)
@@ -348,10 +349,14 @@ def update_details(session, principal: policy.Principal, ticket: SupportTicket, 
     if estimated_hours is not UNCHANGED:
         hours = estimated_hours
         if hours is not None:
-            # The range first: quantizing a huge number (1e30) would fail before it is refused.
-            if not hours.is_finite() or not (Decimal("0.01") <= hours < Decimal("1000")):
+            if not hours.is_finite():
+                raise Invalid("Enter the estimate in hours, like 2.5.", "estimated_hours")
+            # Range first: quantize raises InvalidOperation on 1e30 (more digits than the context
+            # holds); and again after rounding, which can carry 999.999 up to 1000.00.
+            if abs(hours) < MAX_ESTIMATE:
+                hours = hours.quantize(Decimal("0.01"))
+            if not (Decimal("0.01") <= hours < MAX_ESTIMATE):
                 raise Invalid("The estimate must be at least 0.01 and under 1000 hours.", "estimated_hours")
-            hours = hours.quantize(Decimal("0.01"))
         if hours != ticket.estimated_hours:
             changes["estimated_hours"] = (ticket.estimated_hours, hours)
             ticket.estimated_hours = hours

@@ -4,6 +4,10 @@ invoice never disagree.
 
 Only the customer's prices appear (the contract's fee and additional rate, each entry's client
 billing rate through the estimate); never an employee's internal rate, a rejection or a note.
+Who sees what is policy.usage_view: every contact the hours; the money only billing and primary
+contacts (for the others it is left out, None); the listed entries only of tickets the contact may
+open (its own; all for a primary contact) and of projects for sponsors and primary contacts, a
+condition in the queries themselves.
 A draft invoice has not reached the customer (contacts never see drafts), so the work on it still
 shows as "not yet invoiced": the draft is the next invoice that will carry it. Four queries,
 whatever the number of entries: the contracts, the month's entries (hours only), one page of the
@@ -26,6 +30,7 @@ from portal.models import (
     InvoiceStatus,
     Project,
     ServiceContract,
+    ServiceTier,
     SupportTicket,
     TimeEntry,
 )
@@ -64,30 +69,58 @@ class UnbilledRow:
     project_number: str | None
     project_name: str | None
     included: Decimal  # hours the plan covers
-    estimate: Decimal  # what the invoice will charge for it
+    estimate: Decimal | None  # what the invoice will charge for it (None: this contact sees no money)
 
     @property
     def fully_included(self) -> bool:
-        return self.estimate == 0 and self.included == self.hours
+        return self.included == self.hours
+
+
+@dataclass(frozen=True)
+class UsageContract:
+    """The contract as the contact may see it: its fee and extra-hour rate are None for contacts
+    who see no money (policy.usage_view)."""
+
+    contract_id: int
+    contract_number: str
+    service_tier: ServiceTier
+    included_hours: int
+    start_date: date
+    end_date: date
+    monthly_fee: Decimal | None
+    hourly_rate_additional: Decimal | None
+
+    @classmethod
+    def of(cls, contract: ServiceContract, money: bool) -> "UsageContract":
+        return cls(contract.contract_id, contract.contract_number, contract.service_tier, contract.included_hours,
+                   contract.start_date, contract.end_date, contract.monthly_fee if money else None,
+                   contract.hourly_rate_additional if money else None)
 
 
 @dataclass(frozen=True)
 class ContractUsage:
     month: date  # the first day of the month shown
     today: date
-    contract: ServiceContract | None  # the contract on the month's reference day
+    contract: UsageContract | None  # the contract on the month's reference day
     included: Decimal  # the contract's included hours for the month (0 without a contract)
     approved: Decimal  # approved billable support hours of the month under that contract
     pending: Decimal  # support hours of the month still waiting for approval
     left: Decimal  # included hours not yet used (never negative)
     over: Decimal  # approved hours beyond the included ones, billed at the additional rate
-    rows: list[UnbilledRow]  # one page of the month's work not yet invoiced
+    rows: list[UnbilledRow]  # one page of the month's work not yet invoiced that this contact may see listed
     page: int
     pages: int
-    unbilled_count: int
+    unbilled_count: int  # entries of the month's work not yet invoiced, the whole company's
     unbilled_hours: Decimal
-    estimate: Decimal  # what the next invoice will charge for that work (before tax and fees)
+    estimate: Decimal | None  # what the next invoice will charge for that work (None: no money for this contact)
     other_months: list[tuple[date, Decimal]]  # (month, hours) of other months' work not yet invoiced
+    listed_count: int = 0  # of unbilled_count, the entries this contact sees listed
+    view: policy.UsageView = policy.UsageView(money=False, all_tickets=False, projects=False)
+
+    @property
+    def lists_everything(self) -> bool:
+        """Every entry of the company's work is listed (a primary contact)."""
+        return self.view.all_tickets and self.view.projects
 
     @property
     def is_current_month(self) -> bool:
@@ -169,15 +202,26 @@ def _not_invoiced():
     )
 
 
+def _listed(principal: policy.Principal, view: policy.UsageView):
+    """The SQL condition for an entry this contact sees listed (TimeEntry outer-joined to its SupportTicket)."""
+    on_ticket = TimeEntry.ticket_id.is_not(None)
+    if not view.all_tickets:
+        on_ticket = sa.and_(on_ticket, SupportTicket.contact_id == principal.contact_id)
+    return sa.or_(on_ticket, TimeEntry.project_id.is_not(None)) if view.projects else on_ticket
+
+
 def contract_usage(session, principal: policy.Principal, *, today: date, month: str | None = None,
                    page: int | None = 1) -> ContractUsage:
-    """The usage of the contact's customer for `month` ("YYYY-MM"; this month by default).
+    """The usage of the contact's customer for `month` ("YYYY-MM"; this month by default), as
+    policy.usage_view lets this contact see it.
 
     :raises Forbidden: the principal is not a contact.
     :raises Invalid: `month` is not a month, or is in the future (field "month").
     """
     if not policy.may_see_contract_usage(principal):
         raise Forbidden("Contract usage is for the customer's contacts.")
+    view = policy.usage_view(principal)
+    listed = _listed(principal, view)
     first = parse_month(month, today=today)
     last = month_end(first)
     customer_id = principal.customer_id
@@ -193,7 +237,8 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
     facts = session.execute(
         sa.select(TimeEntry.entry_id, TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked,
                   TimeEntry.billing_rate, TimeEntry.approval_status, SupportTicket.contract_id,
-                  InvoiceLineItem.quantity, InvoiceLineItem.unit_price, Invoice.invoice_status)
+                  InvoiceLineItem.quantity, InvoiceLineItem.unit_price, Invoice.invoice_status,
+                  sa.case((listed, True), else_=False).label("listed"))
         .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
         .outerjoin(InvoiceLineItem, InvoiceLineItem.time_entry_id == TimeEntry.entry_id)
         .outerjoin(Invoice, issued)
@@ -209,6 +254,7 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
     approved = pending = ZERO
     already_included: dict[tuple[int, date], Decimal] = {}
     unbilled = []
+    listed_count = 0
     for row in facts:
         row_contract = billing_contract(contracts, row, row.contract_id)
         counts = row.ticket_id is not None and (
@@ -219,6 +265,7 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
         approved += row.hours_worked if counts else ZERO
         if row.invoice_status is None:
             unbilled.append((row, row.contract_id))
+            listed_count += row.listed
         elif row.invoice_status in ISSUED_STATUSES and row_contract is not None:
             key = allowance_key(row_contract, row.work_date)
             already_included[key] = already_included.get(key, ZERO) + included_on_line(
@@ -228,19 +275,20 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
     priced: dict[int, PricedTime] = {p.entry.entry_id: p for p in
                                      price_time(unbilled, contracts, already_included=already_included)}
     included = Decimal(contract.included_hours) if contract else ZERO
-    unbilled_count = len(priced)
-    pages = max(1, -(-unbilled_count // PER_PAGE))
+    pages = max(1, -(-listed_count // PER_PAGE))
     page = max(1, min(page or 1, pages))
-    rows = _unbilled_page(session, customer_id, first, last, page, priced) if unbilled_count else []
+    rows = (_unbilled_page(session, customer_id, first, last, page, priced, listed, view.money)
+            if listed_count else [])
     other_months = _other_unbilled_months(session, customer_id, first, today)
     return ContractUsage(
-        month=first, today=today, contract=contract, included=included, approved=approved, pending=pending,
+        month=first, today=today, contract=UsageContract.of(contract, view.money) if contract else None,
+        included=included, approved=approved, pending=pending,
         left=max(included - approved, ZERO) if contract else ZERO,
         over=max(approved - included, ZERO) if contract else ZERO,
-        rows=rows, page=page, pages=pages, unbilled_count=unbilled_count,
+        rows=rows, page=page, pages=pages, unbilled_count=len(priced),
         unbilled_hours=sum((p.entry.hours_worked for p in priced.values()), ZERO),
-        estimate=to_cents(sum((p.amount for p in priced.values()), ZERO)),
-        other_months=other_months,
+        estimate=to_cents(sum((p.amount for p in priced.values()), ZERO)) if view.money else None,
+        other_months=other_months, listed_count=listed_count, view=view,
     )
 
 
@@ -262,7 +310,7 @@ def _other_unbilled_months(session, customer_id: int, shown: date, today: date) 
 
 
 def _unbilled_page(session, customer_id: int, first: date, last: date, page: int,
-                   priced: dict[int, PricedTime]) -> list[UnbilledRow]:
+                   priced: dict[int, PricedTime], listed, money: bool) -> list[UnbilledRow]:
     result = session.execute(
         sa.select(TimeEntry.entry_id, TimeEntry.work_date, TimeEntry.hours_worked, TimeEntry.description,
                   SupportTicket.ticket_id, SupportTicket.ticket_number, SupportTicket.title,
@@ -275,6 +323,7 @@ def _unbilled_page(session, customer_id: int, first: date, last: date, page: int
             TimeEntry.is_billable.is_(True),
             TimeEntry.approval_status == ApprovalStatus.APPROVED,
             _not_invoiced(),
+            listed,
         )
         .order_by(TimeEntry.work_date, TimeEntry.entry_id)
         .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
@@ -286,6 +335,6 @@ def _unbilled_page(session, customer_id: int, first: date, last: date, page: int
             entry_id=r.entry_id, work_date=r.work_date, hours=r.hours_worked, description=r.description,
             ticket_id=r.ticket_id, ticket_number=r.ticket_number, ticket_title=r.title,
             project_number=r.project_number, project_name=r.project_name,
-            included=p.included if p else ZERO, estimate=p.amount if p else ZERO,
+            included=p.included if p else ZERO, estimate=(p.amount if p else ZERO) if money else None,
         ))
     return rows

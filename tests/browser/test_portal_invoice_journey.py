@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from tests.browser.conftest import htmx_settled, sign_in
+from tests.browser.conftest import DOWNLOAD_TIMEOUT_MS, htmx_settled, sign_in
 
 # Billing contacts of the demo data: Karen Holt (Denver Tech, billing only) and Elena Petrova
 # (Alpine Legal, billing and primary, with an overdue invoice paid in part).
@@ -50,7 +50,8 @@ def test_billing_contact_downloads_an_invoice_pdf(new_page, page_problems, size)
     expect(page.locator(".invoice-totals__due")).to_contain_text("Outstanding")
     page.screenshot(path=f"/tmp/invoices-show-{size}.png", full_page=True)
 
-    with page.expect_download() as download_info:
+    # A PDF takes WeasyPrint a few seconds on a busy machine: wait for the download itself, generously.
+    with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download_info:
         page.get_by_role("link", name="Download PDF").click()
     download = download_info.value
     assert download.suggested_filename == f"{number}.pdf"

@@ -40,8 +40,9 @@ def make_contact(live_app, size: str):
                 if usage.contract and (best is None or usage.unbilled_count > best[1]):
                     best = (customer, usage.unbilled_count)
             db.session.rollback()  # the probes were only to choose
+            # A primary contact: the usage page lists every entry and its estimate to them.
             f.make_contact_login(db.session, customer=best[0], first_name="Jordan", last_name=f"Usage {size.title()}",
-                                 email=email, phone="303 555 0100")
+                                 email=email, phone="303 555 0100", is_primary_contact=True)
             db.session.commit()
         account_id = db.session.scalar(sa.select(Account.account_id).where(Account.email == email))
         usage = contract_usage(db.session, principal_for(db.session, account_id), today=today)

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from portal.extensions import db
 from portal.models import Account, SupportTicket
 from portal.services import auth, tickets
-from tests.browser.conftest import htmx_settled, sign_in
+from tests.browser.conftest import DOWNLOAD_TIMEOUT_MS, htmx_settled, sign_in
 from tests.services.test_portal_tickets import PNG
 
 CONTACTS = {"desktop": "mike.chen@denvertech.com", "phone": "jennifer@mvdental.com"}
@@ -50,7 +50,7 @@ def test_a_contact_opens_follows_and_rates_a_ticket(new_page, page_problems, liv
     expect(page.get_by_role("heading", name=title)).to_be_visible()
     expect(page.get_by_text(re.compile(r"Ticket TKT-\d{4}-\d{6} is open"))).to_be_visible()
     expect(page.get_by_role("link", name="label-printer.png")).to_be_visible()
-    with page.expect_download() as download:
+    with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
         page.get_by_role("link", name="label-printer.png").click()
     assert download.value.suggested_filename == "label-printer.png"
 

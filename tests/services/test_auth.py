@@ -112,6 +112,51 @@ class TestBruteForce:
         assert existing[10] == "Too many failed sign-ins. Try again in 6 minutes, or reset your password."
         assert existing[11] == "The email or password is wrong."
 
+    @staticmethod
+    def _answers(session, email, moments, password="wrong"):
+        seen = []
+        for at in moments:
+            try:
+                auth.authenticate(session, email, password, ip=None, now=at)
+                seen.append("signed in")
+            except (auth.SignInRefused, auth.TooManyAttempts) as error:
+                seen.append(error.message)
+        return seen
+
+    def test_old_failures_age_out_for_known_and_unknown_emails_alike(self, session):
+        """Nine failures an hour ago and three now lock nobody: a known account's count decays too."""
+        employee = f.make_staff(session)
+        moments = [NOW] * 9 + [NOW + timedelta(hours=1)] * 3
+        existing = self._answers(session, employee.email, moments)
+        unknown = self._answers(session, "ghost@example.com", moments)
+        assert existing == unknown == ["The email or password is wrong."] * 12
+        assert session.get(Account, _principal(session, employee).account_id).failed_login_count == 3
+
+    def test_a_lock_lasts_fifteen_minutes_from_the_tenth_failure_for_any_email(self, session):
+        """Ten failures spread over 13.5 minutes: locked until 15 minutes after the tenth, known or not."""
+        employee = f.make_staff(session)
+        moments = ([NOW + timedelta(seconds=90 * n) for n in range(10)]
+                   + [NOW + timedelta(minutes=m) for m in (14, 16, 20, 28)] + [NOW + timedelta(minutes=29)] * 2)
+        existing = self._answers(session, employee.email, moments)
+        unknown = self._answers(session, "ghost@example.com", moments)
+        assert existing == unknown
+        wrong, locked = "The email or password is wrong.", "Too many failed sign-ins. Try again in {} minutes, " \
+            "or reset your password."
+        assert existing == [wrong] * 10 + [locked.format(n) for n in (15, 13, 9, 1)] + [wrong] * 2
+
+    def test_a_success_or_a_new_password_starts_the_count_afresh(self, session):
+        employee = f.make_staff(session)
+        minute = timedelta(minutes=1)
+        self._answers(session, employee.email, [NOW] * 9)
+        assert self._answers(session, employee.email, [NOW + minute], PASSWORD) == ["signed in"]
+        assert self._answers(session, employee.email, [NOW + 2 * minute] * 10)[-1] \
+            == "The email or password is wrong."  # the tenth since the success: it locks now
+        assert self._answers(session, employee.email, [NOW + 3 * minute], PASSWORD)[0].startswith("Too many")
+        _, token = _reset_link(session, employee, now=NOW + 4 * minute)
+        auth.set_password_with_token(session, token, "password_reset", "a brand new passphrase", secret_key=KEY,
+                                     ip=IP, now=NOW + 5 * minute)
+        assert self._answers(session, employee.email, [NOW + 6 * minute], "a brand new passphrase") == ["signed in"]
+
     def test_one_address_is_throttled_across_accounts(self, session):
         employee = f.make_staff(session)
         for n in range(auth.MAX_FAILURES_PER_ADDRESS):
@@ -128,7 +173,7 @@ class TestBruteForce:
 
 def _reset_link(session, employee, now=NOW):
     """Ask for a reset and issue its link as the worker does when it sends the mail."""
-    assert auth.request_password_reset(session, employee.email, ip=IP) is True
+    assert auth.request_password_reset(session, employee.email, ip=IP, now=now) is True
     account = session.scalar(sa.select(Account).where(Account.email == employee.email))
     return account, auth.issue_link_token(session, account, "password_reset", secret_key=KEY, now=now)
 
@@ -171,12 +216,67 @@ class TestLinks:
         with pytest.raises(NotFound):
             auth.token_account(session, first, "password_reset", secret_key=KEY, now=NOW)
 
+    def test_changing_the_password_retires_an_outstanding_reset_link(self, session):
+        employee = f.make_staff(session)
+        _, token = _reset_link(session, employee)
+        auth.change_password(session, _principal(session, employee), PASSWORD, "a brand new passphrase",
+                             now=NOW + timedelta(minutes=5))
+        with pytest.raises(NotFound, match="expired or was already used"):
+            auth.set_password_with_token(session, token, "password_reset", "the attacker's passphrase",
+                                         secret_key=KEY, ip=IP, now=NOW + timedelta(minutes=10))
+
+    def test_redeeming_one_link_retires_every_other_link_of_the_account(self, session):
+        employee = f.make_staff(session)
+        account = session.scalar(sa.select(Account).where(Account.email == employee.email))
+        invitation = auth.issue_link_token(session, account, "invitation", secret_key=KEY, now=NOW)
+        _, reset = _reset_link(session, employee)
+        auth.set_password_with_token(session, reset, "password_reset", "a brand new passphrase", secret_key=KEY,
+                                     ip=IP, now=NOW + timedelta(minutes=1))
+        with pytest.raises(NotFound):
+            auth.token_account(session, invitation, "invitation", secret_key=KEY, now=NOW + timedelta(minutes=2))
+        other = f.make_staff(session)
+        other_account = session.scalar(sa.select(Account).where(Account.email == other.email))
+        _, reset = _reset_link(session, other)
+        invitation = auth.issue_link_token(session, other_account, "invitation", secret_key=KEY, now=NOW)
+        auth.set_password_with_token(session, invitation, "invitation", "a brand new passphrase", secret_key=KEY,
+                                     ip=IP, now=NOW + timedelta(minutes=1))
+        with pytest.raises(NotFound):
+            auth.token_account(session, reset, "password_reset", secret_key=KEY, now=NOW + timedelta(minutes=2))
+
     def test_weak_password_keeps_the_link_usable(self, session):
         employee = f.make_staff(session)
         _, token = _reset_link(session, employee)
         with pytest.raises(Invalid, match="common"):
             auth.set_password_with_token(session, token, "password_reset", "password1", secret_key=KEY, ip=IP, now=NOW)
         auth.token_account(session, token, "password_reset", secret_key=KEY, now=NOW)
+
+    def test_five_reset_links_per_email_an_hour_known_or_not(self, session):
+        employee = f.make_staff(session)
+        for n in range(auth.MAX_RESETS_PER_EMAIL):
+            assert auth.request_password_reset(session, employee.email, ip=f"198.51.100.{n}",
+                                               now=NOW + timedelta(minutes=n)) is True
+            assert auth.request_password_reset(session, "ghost@example.com", ip=f"198.51.100.{n}",
+                                               now=NOW + timedelta(minutes=n)) is False
+        # The sixth within the hour: nothing is issued, whatever the case of the address or the client's address.
+        assert auth.request_password_reset(session, " " + employee.email.upper(), ip="192.0.2.9",
+                                           now=NOW + timedelta(minutes=59)) is False
+        throttled = _events(session, "password.reset_throttled")
+        assert len(throttled) == 1 and throttled[0].changes["throttle"]["new"] == "email"
+        assert auth.request_password_reset(session, "ghost@example.com", ip="192.0.2.9",
+                                           now=NOW + timedelta(minutes=59)) is False
+        assert len(_events(session, "password.reset_throttled")) == 2
+        # An hour after the first, one more may go; refused requests do not extend the wait.
+        assert auth.request_password_reset(session, employee.email, ip="192.0.2.9",
+                                           now=NOW + timedelta(minutes=60, seconds=1)) is True
+
+    def test_twenty_reset_requests_per_address_an_hour(self, session):
+        employee = f.make_staff(session)
+        for n in range(auth.MAX_RESETS_PER_ADDRESS):
+            auth.request_password_reset(session, f"guess{n}@example.com", ip=IP, now=NOW)
+        assert auth.request_password_reset(session, employee.email, ip=IP, now=NOW) is False
+        assert _events(session, "password.reset_throttled")[-1].changes["throttle"]["new"] == "address"
+        assert auth.request_password_reset(session, employee.email, ip="198.51.100.1",
+                                           now=NOW) is True
 
     def test_unknown_email_gets_no_link_and_no_error(self, session):
         assert auth.request_password_reset(session, "nobody@example.com", ip=IP) is False

@@ -29,7 +29,8 @@ def principal(session, person):
 
 
 class World:
-    """A customer with a contract (10 h a month, $150 an extra hour), a contact, tickets, a project."""
+    """A customer with a contract (10 h a month, $150 an extra hour), its primary contact (who sees
+    everything of the usage page), tickets, a project."""
 
     def __init__(self, session, *, contract=True, included=10):
         self.s = session
@@ -38,7 +39,7 @@ class World:
                                          hourly_rate_additional=D("150.00"), monthly_fee=D("1000.00"),
                                          start_date=date(2026, 1, 1), end_date=date(2026, 12, 31))
                          if contract else None)
-        self.contact = f.make_contact_login(session, customer=self.customer)
+        self.contact = f.make_contact_login(session, customer=self.customer, is_primary_contact=True)
         self.tech = f.make_employee(session)
         self.ticket = self.new_ticket()
         self.project = f.make_project(session, customer=self.customer, project_name="Office move")
@@ -314,3 +315,69 @@ def test_the_bar_never_draws_pending_hours_twice(session):
     assert set(parts) == {"approved", "pending", "left"}
     assert sum(width for _, width in parts.values()) <= 100
     assert parts["left"][0] == parts["pending"][0] + parts["pending"][1]
+
+
+# --- who sees what (policy.usage_view) -------------------------------------------------------
+
+PERSONAS = {  # flags -> (sees money, the entries listed)
+    "plain contact": ({}, False, {"own"}),
+    "billing contact": ({"is_billing_contact": True}, True, {"own"}),
+    "sponsor": ({"can_approve_projects": True}, False, {"own", "project"}),
+    "primary contact": ({"is_primary_contact": True}, True, {"own", "colleague", "project"}),
+}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_every_contact_sees_the_hours_and_only_what_its_flags_allow(session, persona):
+    flags, money, listed = PERSONAS[persona]
+    w = World(session)
+    me = f.make_contact_login(session, customer=w.customer, **flags)
+    colleague = f.make_contact_login(session, customer=w.customer)
+
+    def ticket_of(contact, title):
+        return f.make_ticket(session, customer=w.customer, contract_id=w.contract.contract_id,
+                             contact_id=contact.contact_id, title=title)
+
+    entries = {"own": w.entry(date(2026, 6, 2), "3.00", ticket=ticket_of(me, "My printer")),
+               "colleague": w.entry(date(2026, 6, 3), "4.00", ticket=ticket_of(colleague, "Colleague's laptop")),
+               "project": w.entry(date(2026, 6, 4), "6.00", project=w.project)}
+    w.entry(date(2026, 6, 5), "1.00", status="pending", ticket=ticket_of(colleague, "Colleague's phone"))
+    who = principal(session, me)
+
+    usage = contract_usage(session, who, today=TODAY)
+    assert (usage.included, usage.approved, usage.pending, usage.left, usage.over) == (
+        D(10), D("7.00"), D("1.00"), D("3.00"), D(0))  # the hours: the same for everyone
+    assert (usage.unbilled_count, usage.unbilled_hours) == (3, D("13.00"))
+    assert {r.entry_id for r in usage.rows} == {entries[name].entry_id for name in listed}
+    assert usage.listed_count == len(listed) and usage.lists_everything == (persona == "primary contact")
+    if money:
+        assert usage.estimate == D("600.00")  # the 7 support hours are included; 6 project hours at $100
+        assert (usage.contract.monthly_fee, usage.contract.hourly_rate_additional) == (D("1000.00"), D("150.00"))
+        assert all(r.estimate is not None for r in usage.rows)
+    else:
+        assert usage.estimate is None
+        assert (usage.contract.monthly_fee, usage.contract.hourly_rate_additional) == (None, None)
+        assert all(r.estimate is None for r in usage.rows)
+    assert count_queries(session, lambda: contract_usage(session, who, today=TODAY)) == 4
+
+
+def test_the_listing_condition_is_in_the_query(session):
+    """A plain contact's page of entries is asked for with the condition in its SQL, not filtered after loading."""
+    from sqlalchemy import event
+
+    w = World(session)
+    me = f.make_contact_login(session, customer=w.customer)
+    mine = f.make_ticket(session, customer=w.customer, contract_id=w.contract.contract_id, contact_id=me.contact_id)
+    w.entry(date(2026, 6, 2), "1.00", ticket=mine)
+    w.entry(date(2026, 6, 3), "1.00")  # the primary contact's ticket
+    statements = []
+    engine = session.get_bind().engine
+    listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        usage = contract_usage(session, principal(session, me), today=TODAY)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    [page_query] = [s for s in statements if "ticket_number" in s]
+    assert "support_tickets.contact_id = " in page_query and "LIMIT" in page_query
+    assert [r.ticket_id for r in usage.rows] == [mine.ticket_id] and usage.unbilled_count == 2

@@ -190,6 +190,55 @@ def test_forgotten_password_by_email(browser, session, outbox):
     assert browser.sign_in(contact.email, "amber falcon meadow").headers["Location"] == "/portal/"
 
 
+def test_forgot_password_is_throttled_with_the_same_neutral_answer(browser, session, outbox):
+    """25 requests in a row from one address: five mails to the known email, none to the unknown, every
+    answer the same redirect and the same words."""
+    from portal.services.auth import MAX_RESETS_PER_EMAIL
+
+    contact = f.make_contact_login(session)
+    answers = set()
+    for n in range(25):
+        browser.get("/password/forgot")
+        response = browser.post("/password/forgot", {"email": contact.email if n % 5 else "nobody@example.com"})
+        page = browser.get(response.headers["Location"]).get_data(as_text=True)
+        answers.add((response.status_code, "If that address belongs to a login, we have sent it a link" in page))
+    assert answers == {(303, True)}
+    assert len(outbox) == MAX_RESETS_PER_EMAIL and {mail.to for mail in outbox} == {contact.email}
+    # Ten requests were counted (refused ones are not); ten more emails and the address has had its twenty.
+    for n in range(10):
+        browser.post("/password/forgot", {"email": f"guess{n}@example.com"})
+    response = browser.post("/password/forgot", {"email": f.make_contact_login(session).email})
+    assert response.status_code == 303 and len(outbox) == MAX_RESETS_PER_EMAIL
+
+
+def test_a_reset_link_stops_working_once_the_password_is_changed_on_the_account_page(browser, other_browser,
+                                                                                      session, outbox):
+    employee = f.make_staff(session)
+    other_browser.get("/password/forgot")
+    other_browser.post("/password/forgot", {"email": employee.email})
+    link = _link(outbox[-1])
+    browser.sign_in(employee.email)
+    browser.get("/account/password")
+    response = browser.post("/account/password", {"current_password": PASSWORD, "new_password": "violet harbour engine",
+                                                  "confirm": "violet harbour engine"})
+    assert response.status_code == 303
+    assert other_browser.get(link).status_code == 404
+
+
+def test_a_contact_changing_the_password_retires_its_reset_link_too(browser, other_browser, session, outbox):
+    """A contact's request runs as portal_contact, which may not touch auth_tokens: the database does it."""
+    contact = f.make_contact_login(session)
+    other_browser.get("/password/forgot")
+    other_browser.post("/password/forgot", {"email": contact.email})
+    link = _link(outbox[-1])
+    browser.sign_in(contact.email)
+    browser.get("/account/password")
+    response = browser.post("/account/password", {"current_password": PASSWORD, "new_password": "violet harbour engine",
+                                                  "confirm": "violet harbour engine"})
+    assert response.status_code == 303
+    assert other_browser.get(link).status_code == 404
+
+
 def test_invitation_from_the_people_page(browser, other_browser, session, outbox):
     admin = f.make_staff(session, role="admin")
     newcomer = f.make_employee(session)
@@ -238,3 +287,28 @@ def test_required_two_factor_sends_staff_to_enrol(browser, other_browser, sessio
     response = other_browser.client.get("/staff/")
     assert response.status_code == 302 and response.headers["Location"] == "/account/two-factor"
     assert other_browser.client.get("/account/two-factor").status_code == 200
+
+
+def test_after_the_window_a_known_and_an_unknown_email_get_the_same_answers(browser, session):
+    """Nine failures an hour ago, then two now: the same status and words for both (no 429 for the known one)."""
+    from datetime import UTC, datetime, timedelta
+
+    from portal.services import auth
+
+    employee = f.make_staff(session)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    answers = {}
+    for email in (employee.email, "ghost@example.com"):
+        for _ in range(9):
+            try:
+                auth.authenticate(session, email, "wrong", ip=None, now=an_hour_ago)
+            except auth.SignInRefused:
+                pass
+        browser.get("/login")
+        seen = []
+        for _ in range(2):
+            response = browser.post("/login", {"email": email, "password": "wrong"})
+            page = response.get_data(as_text=True)
+            seen.append((response.status_code, "The email or password is wrong." in page, "Too many" in page))
+        answers[email] = seen
+    assert answers[employee.email] == answers["ghost@example.com"] == [(401, True, False)] * 2

@@ -56,6 +56,17 @@ def test_nan_estimate_and_missing_version(browser, session, admin):
         assert browser.post(f"/staff/tickets/{ticket.ticket_id}/details", data).status_code == 422
 
 
+@pytest.mark.parametrize("estimate", ["1e30", "12345678901234567890123456789", "Infinity", "-0", "1e-30"])
+def test_an_estimate_beyond_decimals_range_is_a_message_not_a_500(browser, session, admin, estimate):
+    ticket = f.make_ticket(session)
+    browser.get(f"/staff/tickets/{ticket.ticket_id}")
+    response = browser.post(f"/staff/tickets/{ticket.ticket_id}/details",
+                            {"estimated_hours": estimate, "version": ticket.version})
+    assert response.status_code == 422
+    assert "The estimate must be" in response.get_data(as_text=True) or "Enter the estimate" in \
+        response.get_data(as_text=True)
+
+
 def _principal(session, person):
     account = session.scalar(sa.select(auth.Account).where(auth.Account.email == person.email))
     return auth.principal_for(session, account.account_id)

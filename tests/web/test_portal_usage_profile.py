@@ -31,7 +31,7 @@ def world(session):
     contract = f.make_contract(session, customer=customer, included_hours=10, hourly_rate_additional=D("150.00"),
                                monthly_fee=D("1200.00"), start_date=date(2026, 1, 1), end_date=date(2026, 12, 31))
     contact = f.make_contact_login(session, customer=customer, first_name="Nora", last_name="Quinn",
-                                   phone="303 555 0100")
+                                   phone="303 555 0100", is_primary_contact=True)
     tech = f.make_employee(session, hourly_rate_internal=D("61.37"), hourly_rate_client=D("100.00"))
     ticket = f.make_ticket(session, customer=customer, contract_id=contract.contract_id, title="VPN drops at noon")
     project = f.make_project(session, customer=customer, project_name="Warehouse Wi-Fi")
@@ -110,7 +110,8 @@ def test_a_bad_month_is_a_422_with_the_message_beside_the_picker(browser, world,
 
 
 def test_a_customer_without_a_contract_is_told_so(browser, session):
-    contact = f.make_contact_login(session, customer=f.make_customer(session, company_name="Solo Studio"))
+    contact = f.make_contact_login(session, customer=f.make_customer(session, company_name="Solo Studio"),
+                                   is_primary_contact=True)
     f.make_time_entry(session, ticket=f.make_ticket(session, customer=contact.customer), work_date=date(2026, 6, 2),
                       approval_status="approved", hours_worked=D("2.00"), billing_rate=D("95.00"),
                       description="Fixed the printer")
@@ -224,3 +225,28 @@ def test_the_password_page_keeps_the_portal_navigation_for_a_contact(browser, wo
     body = text(browser.get("/account/password"))
     assert 'href="/portal/usage"' in body and 'href="/portal/profile"' in body
     assert "topbar--portal" in body and 'class="breadcrumbs"><a href="/portal/profile">Your profile</a>' in body
+
+
+@pytest.mark.parametrize("flags, money, sees", [
+    ({}, False, {"Mine to fix"}),
+    ({"is_billing_contact": True}, True, {"Mine to fix"}),
+    ({"can_approve_projects": True}, False, {"Mine to fix", "Warehouse Wi-Fi"}),
+    ({"is_primary_contact": True, "is_billing_contact": False}, True, {"Mine to fix", "VPN drops at noon",
+                                                                     "Warehouse Wi-Fi"}),
+], ids=["plain contact", "billing contact", "sponsor", "primary contact"])
+def test_each_contact_sees_the_hours_and_what_its_flags_allow(browser, session, world, flags, money, sees):
+    me = f.make_contact_login(session, customer=world["customer"], **flags)
+    mine = f.make_ticket(session, customer=world["customer"], contract_id=world["contract"].contract_id,
+                         contact_id=me.contact_id, title="Mine to fix")
+    f.make_time_entry(session, employee=world["tech"], ticket=mine, work_date=date(2026, 6, 2),
+                      hours_worked=D("8.00"), approval_status="approved", billing_rate=D("100.00"),
+                      description="My own work")
+    world["entry"](date(2026, 6, 3), "4.00", description="Work on the VPN ticket of Nora")
+    world["entry"](date(2026, 6, 6), "3.00", on_project=True, description="Surveyed the warehouse")
+    browser.sign_in(me.email)
+    page = squash(text(browser.get("/portal/usage")))
+    assert "Used (approved) 12 h" in page and "Over the plan 2 h" in page  # everyone: the hours
+    for title in ("Mine to fix", "VPN drops at noon", "Warehouse Wi-Fi"):
+        assert (title in page) == (title in sees), title
+    for price in ("$1,200.00", "$150.00", "Estimate", "$600.00"):
+        assert (price in page) == money, price

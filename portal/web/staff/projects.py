@@ -15,9 +15,9 @@ from portal.services.projects import (
     create_project,
     new_project_errors,
     phase_moves,
-    planned_phases_total,
     project_for_staff,
     project_list,
+    project_money,
     project_phase,
     request_phase_approval,
     update_phase,
@@ -72,7 +72,7 @@ def _detail(project_id: int, *, error=None, error_scope: str = ""):
     project = project_for_staff(db.session, project_id)
     return render("staff/projects/show.html", project=project, may_manage=policy.may_manage_project(principal, project),
                   project_moves=PROJECT_MOVES[project.project_status], phase_moves=phase_moves,
-                  phases_total=planned_phases_total(project),
+                  project_money=project_money(principal, project),
                   managers=choices.project_managers(db.session), is_admin=policy.may_administer(principal),
                   error=error, error_scope=error_scope, form=request.form if error else {})
 
