@@ -1,4 +1,4 @@
-"""Template filters: times in the reader's zone, relative times, hours."""
+"""Template filters: times in the reader's zone, relative times, hours and numbers (never "4E+1")."""
 
 from __future__ import annotations
 
@@ -41,11 +41,36 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
-def hours(value: Decimal | None) -> str:
+def number(value: Decimal | int | None) -> str:
+    """A number as people write it: never an exponent, no trailing zeros ("40", "7.25", "0.5").
+
+    `Decimal.normalize()` alone gives "4E+1" for forty; this never does.
+    """
     if value is None:
         return "—"
-    return f"{value.normalize():f} h"
+    value = value if isinstance(value, Decimal) else Decimal(value)
+    if not value.is_finite():
+        return str(value)
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def hours(value: Decimal | None) -> str:
+    """Hours as "1.5 h", "40 h"."""
+    if value is None:
+        return "—"
+    return f"{number(value)} h"
+
+
+def plain_decimals(value):
+    """Jinja's finalize: a Decimal printed as it is (`{{ amount }}`) never shows in exponent form."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return f"{value:f}"
+    return value
 
 
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours)
+    app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours, number=number)
+    app.jinja_env.finalize = plain_decimals
