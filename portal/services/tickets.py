@@ -219,13 +219,15 @@ def allowed_moves(principal: policy.Principal, ticket: SupportTicket) -> list[Ti
 
 def change_status(session, principal: policy.Principal, ticket: SupportTicket, to: str, *,
                   expected_version: int | None, now: datetime, resolution_notes: str | None = None,
-                  ip: str | None = None) -> SupportTicket:
+                  message: str | None = None, ip: str | None = None) -> SupportTicket:
     """Move a ticket to another status.
 
     Assigning an unassigned ticket assigns it to the mover; resolving needs resolution notes;
-    reopening clears the resolution time.
+    waiting for the customer needs a `message` saying what is awaited, posted as a public reply
+    (so the customer is told, and it is the first response if there was none); reopening clears
+    the resolution time.
     :raises Forbidden: the principal may not change this ticket.
-    :raises Invalid: the move is not allowed from the current status, or notes are missing.
+    :raises Invalid: the move is not allowed from the current status, or notes or message are missing.
     :raises Conflict: the ticket changed since `expected_version`.
     """
     if not policy.may_update_ticket(principal, ticket):
@@ -238,11 +240,18 @@ def change_status(session, principal: policy.Principal, ticket: SupportTicket, t
                       f"{target.value.replace('_', ' ')}.", "status")
     if target == S.RESOLVED:
         ticket.resolution_notes = _clean_text(resolution_notes, "resolution_notes", "resolution notes", MAX_BODY)
+    if target == S.WAITING_CUSTOMER:
+        if not (message or "").strip():
+            raise Invalid("Write what you need from the customer: it is sent to them as a reply.", "message")
+        text = _clean_text(message, "message", "message to the customer", MAX_BODY)
+        # Only a public reply is a response: the question itself is that reply (and its email).
+        add_comment(session, principal, ticket, text, now=now, ip=ip)
     if target in (S.ASSIGNED, S.IN_PROGRESS) and ticket.assigned_employee_id is None:
         ticket.assigned_employee_id = principal.employee_id
         ticket.assigned_at = now
-    if target in (S.WAITING_CUSTOMER, S.RESOLVED) and ticket.first_response_at is None:
-        # Asking the customer or resolving is a response (the trigger's rule, at the move's time).
+    if target == S.RESOLVED and ticket.first_response_at is None:
+        # The resolution notes reach the customer (page and email): a response, at the move's time
+        # (the safety net of migration 0003, which 0008 keeps for resolving only).
         ticket.first_response_at = now
     if target == S.RESOLVED:
         ticket.resolved_at = now
@@ -405,6 +414,10 @@ def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], act
         raise Invalid(f"Choose at most {MAX_BULK} tickets at once.", "ticket_ids")
     if action not in BULK_ACTIONS:
         raise Invalid("Choose what to change.", "action")
+    if action == "status" and value == S.WAITING_CUSTOMER.value:
+        # Each customer must be told what is awaited from them; one message for many tickets would not say it.
+        raise Invalid("Waiting for the customer needs a message to that customer saying what you need: "
+                      "move each ticket from its own page.", "value")
     tickets = session.scalars(sa.select(SupportTicket).where(SupportTicket.ticket_id.in_(ticket_ids))
                               .order_by(SupportTicket.ticket_id).with_for_update()).all()
     changed = 0

@@ -246,7 +246,8 @@ def change_ticket_status(ticket_id: int):
         return _after_change(ticket_id, "", STALE_FORM)
     try:
         tickets.change_status(db.session, current_principal(), ticket, to, expected_version=_version(), now=_now(),
-                              resolution_notes=request.form.get("resolution_notes"), ip=client_ip())
+                              resolution_notes=request.form.get("resolution_notes"),
+                              message=request.form.get("message"), ip=client_ip())
     except DomainError as error:
         return _after_change(ticket_id, "", error)
     return _after_change(ticket_id, f"{ticket.ticket_number} is now {ticket.status.value.replace('_', ' ')}.")
