@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 
+from portal.services.numbers import plain_number
+
 
 def _zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
@@ -46,15 +48,7 @@ def number(value: Decimal | int | None) -> str:
 
     `Decimal.normalize()` alone gives "4E+1" for forty; this never does.
     """
-    if value is None:
-        return "—"
-    value = value if isinstance(value, Decimal) else Decimal(value)
-    if not value.is_finite():
-        return str(value)
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    return plain_number(value)
 
 
 def hours(value: Decimal | None) -> str:

@@ -15,7 +15,6 @@ from sqlalchemy import orm
 
 from portal.extensions import db
 from portal.models import (
-    AuditEvent,
     Contact,
     Customer,
     Employee,
@@ -29,6 +28,7 @@ from portal.models import (
 )
 from portal.services import attachments, policy, tickets
 from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from portal.services.history import ticket_history
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, staff_queue
 from portal.services.sla import sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
@@ -187,9 +187,7 @@ def _ticket_context(ticket_id: int, *, error: DomainError | None = None, form: d
     if ticket is None:
         abort(404)
     approved, pending, entries = ticket_time(db.session, ticket_id)
-    history = db.session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.table_name == "support_tickets", AuditEvent.row_id == ticket_id)
-        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.event_id.desc()).limit(30)).all()
+    history = ticket_history(db.session, ticket_id)
     may_update = policy.may_update_ticket(principal, ticket)
     return {
         "ticket": ticket, "now": now, "sla": sla_state(ticket, now), "moves": tickets.allowed_moves(principal, ticket),

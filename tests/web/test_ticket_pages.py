@@ -197,3 +197,24 @@ def test_the_bulk_menu_offers_no_move_to_waiting(browser, session):
     body = browser.get("/staff/tickets/").get_data(as_text=True)
     bulk = body[body.index('id="bulk-value"'):body.index("</select>", body.index('id="bulk-value"'))]
     assert 'value="in_progress"' in bulk and 'value="waiting_customer"' not in bulk
+
+
+def test_history_reads_as_people_say_it(browser, session):
+    """The finding: "assigned employee id — → 2", "status in_progress → waiting_customer"."""
+    senior = f.make_staff(session, role="senior_technician", first_name="John", last_name="Davis")
+    ticket = _ticket(session, status="in_progress")
+    browser.sign_in(senior.email)
+    for path, data in ((f"/staff/tickets/{ticket.ticket_id}/assign", {"assigned_employee_id": senior.employee_id}),
+                       (f"/staff/tickets/{ticket.ticket_id}/details", {"priority": "high", "estimated_hours": "3.5"}),
+                       (f"/staff/tickets/{ticket.ticket_id}/status", {"status": "waiting_customer",
+                                                                       "message": "Which printer?"})):
+        browser.get(f"/staff/tickets/{ticket.ticket_id}")
+        session.expire_all()
+        data["version"] = session.get(SupportTicket, ticket.ticket_id).version
+        assert browser.post(path, data).status_code == 303
+    page = browser.get(f"/staff/tickets/{ticket.ticket_id}").get_data(as_text=True)
+    history = page[page.index('id="history-title"'):]
+    assert "Assigned to John Davis" in history
+    assert "Priority: Medium → High; Estimate: none → 3.5 h" in history
+    assert "In progress → Waiting for the customer" in history
+    assert "employee id" not in history and "waiting_customer" not in history and "in_progress" not in history
