@@ -24,7 +24,7 @@ def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
 
 
 def relative(value: datetime | None, now: datetime | None = None) -> str:
-    """'in 3 h', '25 min ago', 'in 2 days'."""
+    """'in 3 h', '25 min ago', 'in 2 days', 'just now' (within a minute either way)."""
     if value is None:
         return "—"
     now = now or datetime.now(UTC)
@@ -32,7 +32,7 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     future = seconds >= 0
     seconds = abs(seconds)
     if seconds < 60:
-        text = "less than a minute"
+        return "just now"  # short: the queue's columns hold it
     elif seconds < 3600:
         text = f"{int(seconds // 60)} min"
     elif seconds < 86400 * 2:

@@ -44,3 +44,13 @@ def test_timesheet_week_total_reads_plainly(browser, session):
     page = browser.get("/staff/timesheet").get_data(as_text=True)
     assert "E+" not in page
     assert "<strong>7.25</strong> / 40</td>" in page
+
+
+def test_relative_times_stay_short():
+    from portal.web.formatting import relative
+
+    now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    assert relative(now - timedelta(seconds=20), now) == "just now"
+    assert relative(now + timedelta(seconds=20), now) == "just now"
+    assert relative(now - timedelta(minutes=25), now) == "25 min ago"
+    assert relative(now + timedelta(hours=3), now) == "in 3 h"
