@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from portal.extensions import db
 from portal.models import TicketCategory, TicketPriority
@@ -12,6 +12,7 @@ from portal.services import attachments, policy, tickets
 from portal.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.services.sla import sla_state
 from portal.services.dashboards import portal_summary
+from portal.services.tenancy import apply_contact_scope
 from portal.web.files import attachment_storage, download_ticket_attachment
 from portal.web.rendering import is_htmx, render, with_toast
 from portal.web.security import client_ip, current_principal, require
@@ -163,6 +164,32 @@ def rate_ticket(ticket_id: int):
 @require(policy.may_use_portal)
 def download_attachment(ticket_id: int, attachment_id: int):
     return download_ticket_attachment(_visible(ticket_id), attachment_id)
+
+
+def upload_refused_page():
+    """The form page again, with the reason beside the file field, for an upload over the request limit.
+
+    The request was refused before its body was read (413), so neither the CSRF check nor the
+    session rules ran and nothing typed can be kept; this checks what the page itself needs. None
+    when it does not apply (the app's plain 413 page answers then).
+    """
+    principal = current_principal()
+    if principal is None or not principal.is_contact or principal.read_only:
+        return None
+    g.tenant = (principal.customer_id, principal.contact_id)  # the scope every contact's request runs in
+    apply_contact_scope(db.session, *g.tenant)
+    if request.endpoint == "portal.new_ticket" and policy.may_open_ticket(principal):
+        return render("portal/tickets/new.html", form={"priority": "medium"},
+                      errors={"attachments": attachments.TOO_LARGE_FOR_NEW_TICKET}, categories=list(TicketCategory),
+                      priorities=list(TicketPriority), accept=attachments.ACCEPT, max_files=attachments.MAX_FILES,
+                      kinds=attachments.KINDS_IN_WORDS, status=413)
+    if request.endpoint == "portal.reply_to_ticket":
+        try:
+            ticket = tickets.visible_ticket(db.session, principal, request.view_args["ticket_id"])
+        except NotFound:
+            return None
+        return _ticket_page(ticket, error=Invalid(attachments.TOO_LARGE_FOR_REPLY, "attachments"), status=413)
+    return None
 
 
 # The portal's other pages register their routes on this same blueprint.

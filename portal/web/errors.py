@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import BadRequest, Conflict, HTTPException
 
+from portal import UPLOAD_ENDPOINTS
 from portal.web.rendering import render
 
 WHAT_NEXT = {
@@ -32,6 +33,12 @@ def register_error_handlers(app: Flask) -> None:
                 code,
                 {"Content-Type": "application/problem+json"},
             )
+        if code == 413 and request.endpoint in UPLOAD_ENDPOINTS:
+            from portal.web.customer import upload_refused_page
+
+            page = upload_refused_page()  # the form again, the reason beside its file field
+            if page is not None:
+                return page
         what_next = WHAT_NEXT.get(code, exc.description)
         if isinstance(exc, CSRFError):
             what_next = "The form had expired or came from another site, so nothing was saved. Reload the page and try again."

@@ -79,6 +79,8 @@
     } else if (xhr.status === 404) {
       showToast("That item no longer exists. Reload the page to see the current state.", "error");
     } else if (xhr.status === 413) {
+      var elt = detail.elt;
+      if (elt && elt.querySelector && elt.querySelector("input[type=file][data-max-bytes]")) return; // said beside the field
       showToast("The upload is too large: attach at most 5 files of 10 MB each.", "error");
     } else if (xhr.status === 409) {
       showToast("Someone changed this in the meantime. Reload the page and try again.", "error");
@@ -121,28 +123,111 @@
   });
 })();
 
-// Attachments: say at once when a file is too big or there are too many (the server checks
-// again), and show the upload's progress on forms that htmx sends.
+// Attachments: say at once, beside the file field, when a file is too big or there are too many
+// (the server checks again), and keep the form from being sent until that is fixed, so what was
+// typed stays on the page. Also show the upload's progress on forms that htmx sends.
 (function () {
   "use strict";
-  document.addEventListener("change", function (event) {
-    var input = event.target;
-    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+  var SELECTOR = "input[type=file][data-max-bytes]";
+
+  function problemOf(input) {
     var maxBytes = parseInt(input.getAttribute("data-max-bytes"), 10);
     var maxFiles = parseInt(input.getAttribute("data-max-files"), 10);
-    var problem = "";
-    if (input.files.length > maxFiles) {
-      problem = "Attach at most " + maxFiles + " files at once.";
-    } else {
-      Array.prototype.forEach.call(input.files, function (file) {
-        if (!problem && file.size > maxBytes) problem = file.name + " is larger than 10 MB. Attach a smaller file.";
-      });
+    var megabytes = Math.round(maxBytes / (1024 * 1024));
+    if (input.files.length > maxFiles) return "Attach at most " + maxFiles + " files at once.";
+    var big = Array.prototype.filter.call(input.files, function (file) { return file.size > maxBytes; });
+    if (!big.length) return "";
+    var names = big.map(function (file) { return file.name; }).join(", ");
+    return names + (big.length === 1 ? " is" : " are") + " larger than " + megabytes +
+      " MB. Choose a smaller file (a ZIP of it, or a part), or remove the files.";
+  }
+
+  function describedBy(input, id, on) {
+    var ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (x) { return x && x !== id; });
+    if (on) ids.push(id);
+    if (ids.length) input.setAttribute("aria-describedby", ids.join(" ")); else input.removeAttribute("aria-describedby");
+  }
+
+  // The message stays beside the field (role=alert, tied to the input) until the files are fixed.
+  function show(input, message) {
+    var field = input.closest(".field") || input.parentNode;
+    var id = input.id + "-error";
+    var error = document.getElementById(id);
+    var clear = field.querySelector("[data-clear-files]");
+    if (!message) {
+      if (error) error.remove();
+      if (clear) clear.remove();
+      input.removeAttribute("aria-invalid");
+      describedBy(input, id, false);
+      field.classList.remove("field--invalid");
+      return;
     }
-    if (problem) {
-      input.value = "";
-      if (window.portal) window.portal.showToast(problem, "error");
+    if (!error) {
+      error = document.createElement("p");
+      error.className = "field__error";
+      error.id = id;
+      error.setAttribute("role", "alert");
+      var progress = field.querySelector(".upload-progress");
+      field.insertBefore(error, progress);
     }
+    error.textContent = message;
+    if (!clear) {
+      clear = document.createElement("button");
+      clear.type = "button";
+      clear.className = "btn btn--small btn--secondary field__clear";
+      clear.setAttribute("data-clear-files", "");
+      clear.textContent = "Remove the chosen files";
+      field.insertBefore(clear, error.nextSibling);
+    }
+    input.setAttribute("aria-invalid", "true");
+    describedBy(input, id, true);
+    field.classList.add("field--invalid");
+  }
+
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input.matches && input.matches(SELECTOR)) show(input, problemOf(input));
   });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-clear-files]");
+    if (!button) return;
+    var input = (button.closest(".field") || document).querySelector(SELECTOR);
+    if (!input) return;
+    input.value = "";
+    show(input, "");
+    input.focus();
+  });
+
+  // Capture phase: before htmx (which listens on the form) sends anything.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.querySelectorAll) return;
+    var first = null;
+    Array.prototype.forEach.call(form.querySelectorAll(SELECTOR), function (input) {
+      var problem = problemOf(input);
+      if (problem) {
+        show(input, problem);
+        first = first || input;
+      }
+    });
+    if (first) {
+      event.preventDefault();
+      event.stopPropagation();
+      first.focus();
+    }
+  }, true);
+
+  // The server refused an upload that got past this check (413): the same place says so.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail || {};
+    var form = detail.elt;
+    if (!detail.xhr || detail.xhr.status !== 413 || !form || !form.querySelector) return;
+    var input = form.querySelector(SELECTOR);
+    if (input) show(input, "The files were too large to send: attach at most " +
+      input.getAttribute("data-max-files") + " files of 10 MB each.");
+  });
+
   function bar(form) {
     return form && form.querySelector ? form.querySelector(".upload-progress") : null;
   }
