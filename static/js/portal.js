@@ -282,3 +282,26 @@
     }
   });
 })();
+
+// A confirmation step in the page (<details class="confirm">): "No" and Escape close it and hand
+// the focus back to its opener. Without JavaScript "No" is a link back to the page.
+(function () {
+  "use strict";
+  function close(details) {
+    details.open = false;
+    var summary = details.querySelector("summary");
+    if (summary) summary.focus();
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-close-details]");
+    var details = link && link.closest("details");
+    if (!details) return;
+    event.preventDefault();
+    close(details);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var details = event.target.closest && event.target.closest("details.confirm[open]");
+    if (details) close(details);
+  });
+})();

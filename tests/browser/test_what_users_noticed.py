@@ -240,3 +240,55 @@ def test_a_time_rejection_without_a_reason_is_answered_beside_the_field(new_page
     page.get_by_role("button", name="Reject selected").click()
     expect(page.get_by_text("1 entry rejected.")).to_be_visible()
     assert [p for p in page_problems.all() if "status of 422" not in p] == []
+
+
+# --- deleting time asks first ---------------------------------------------------------------------
+
+def _log_for(live_app, email: str, ticket_id: int, what: str, hours: str = "0.75") -> None:
+    from portal.extensions import db
+    from portal.services.timesheets import NewTimeEntry, log_time
+
+    with live_app.app_context():
+        log_time(db.session, _principal(email), NewTimeEntry(
+            work_date=datetime.now(UTC).date().isoformat(), hours=hours, start_time="", end_time="",
+            work_category="support", is_billable=True, description=what, ticket_id=ticket_id), now=datetime.now(UTC))
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_deleting_a_time_entry_asks_first_and_can_be_kept(new_page, page_problems, live_app, size, tmp_path):
+    ticket_id = _ticket_in_progress(live_app, f"Shared mailbox missing in Outlook ({size})")
+    what = f"Re-added the shared mailbox ({size})"
+    _log_for(live_app, TECHNICIAN, ticket_id, what)
+    page = new_page(size)
+    sign_in(page, TECHNICIAN)
+    page.goto("/staff/timesheet")
+    htmx_settled(page)
+    entry = page.locator(".entry", has_text=what)
+
+    # One click asks, it does not delete; "No" keeps the entry and gives the focus back.
+    entry.get_by_text("Delete…").click()
+    expect(entry.get_by_text("Delete this entry of 0.75 h? It cannot be undone.")).to_be_visible()
+    entry.get_by_role("link", name="No, keep it").click()
+    expect(entry.get_by_role("button", name="Yes, delete")).to_be_hidden()
+    expect(entry.locator("summary")).to_be_focused()
+    expect(page.locator(".entry", has_text=what)).to_have_count(1)
+
+    # By keyboard: open, Escape closes; open again, Tab to "Yes, delete", Enter deletes.
+    page.keyboard.press("Enter")
+    expect(entry.get_by_role("button", name="Yes, delete")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(entry.get_by_role("button", name="Yes, delete")).to_be_hidden()
+    expect(entry.locator("summary")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(entry.get_by_role("button", name="Yes, delete")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Entry deleted.")).to_be_visible()
+    expect(page.locator(".entry", has_text=what)).to_have_count(0)
+    assert page_problems.all() == []
+    # (A screenshot is taken last: Playwright's leaves style="" on inputs, which htmx's settle would copy.)
+    if page.locator(".entry details.confirm").count():
+        page.locator(".entry details.confirm summary").first.click()
+    page.screenshot(path=tmp_path / f"delete-question-{size}.png", full_page=True)

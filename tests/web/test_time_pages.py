@@ -112,3 +112,18 @@ def test_a_rejection_without_a_reason_is_refused_beside_the_field_keeping_the_ch
     assert '<p class="field__error" id="reject-reason-error" role="alert">Say why the time is rejected' in body
     assert 'banner--error' not in body  # beside the field, not above the page
     assert f'value="{chosen.entry_id}" checked' in body and f'value="{other.entry_id}" checked' not in body
+
+
+def test_deleting_an_entry_asks_first_in_the_page(browser, session):
+    tech = f.make_staff(session)
+    entry = f.make_time_entry(session, employee=tech, work_date=_today(), hours_worked=D("1.50"))
+    browser.sign_in(tech.email)
+    page = browser.get("/staff/timesheet").get_data(as_text=True)
+    confirm = page[page.index('<details class="confirm">'):page.index("</details>")]
+    assert '<summary class="btn btn--small btn--secondary">Delete…</summary>' in confirm
+    assert "Delete this entry of 1.5 h? It cannot be undone." in confirm
+    assert f'action="/staff/timesheet/entries/{entry.entry_id}/delete' in confirm and ">Yes, delete</button>" in confirm
+    assert "No, keep it</a>" in confirm and "hx-confirm" not in page
+    # No delete button outside the question: one click never deletes.
+    assert page.count(f"/staff/timesheet/entries/{entry.entry_id}/delete") == 2  # the form's action and hx-post
+    assert page.index("/delete") > page.index('<details class="confirm">')
