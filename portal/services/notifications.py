@@ -15,6 +15,7 @@ from sqlalchemy import event, orm
 
 from portal.models import CommunicationPreference
 from portal.services.mail import Mail
+from portal.services.money import format_money
 
 log = logging.getLogger("portal.notifications")
 
@@ -96,7 +97,7 @@ def phase_approval_requested(project, phase, sponsors, asked_by_name: str) -> li
     return [Mail(sponsor.email, f"Please approve: {project.project_name}, phase \u201c{phase.phase_name}\u201d",
                  f"Hello {sponsor.full_name},\n\n{asked_by_name} asks you to approve the phase "
                  f"\u201c{phase.phase_name}\u201d of {project.project_name} ({project.project_number}): budget "
-                 f"{phase.budget_allocation:,.2f}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
+                 f"{format_money(phase.budget_allocation)}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
                  f"\n\nDeliverables: {phase.deliverables or 'see the portal'}\n\nSign in to TechServ Portal to "
                  f"approve or reject it: {_link('portal.show_project', f'phase-{phase.phase_id}', project_id=project.project_id)}\n")
             for sponsor in sponsors if wants_email(sponsor)]

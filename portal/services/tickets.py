@@ -105,6 +105,14 @@ def public_conversation(session, ticket_id: int) -> list[tuple[TicketComment, st
     return [(comment, f"{ef} {el}" if ef else f"{cf} {cl}", ef is not None) for comment, ef, el, cf, cl in rows]
 
 
+def assignee_name(session, ticket: SupportTicket) -> str | None:
+    """Who works on the ticket, by name only (all a contact may read of an employee); None if nobody yet."""
+    if ticket.assigned_employee_id is None:
+        return None
+    return session.scalar(sa.select(Employee.first_name + " " + Employee.last_name)
+                          .where(Employee.employee_id == ticket.assigned_employee_id))
+
+
 def _check_version(ticket: SupportTicket, expected_version: int | None) -> None:
     if expected_version is not None and ticket.version != expected_version:
         raise Conflict("Someone else changed this ticket since you opened it. Here it is as it is now; "

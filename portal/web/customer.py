@@ -104,6 +104,7 @@ def _ticket_page(ticket, *, error: DomainError | None = None, form: dict | None 
         by_comment.setdefault(row.comment_id, []).append(row)
     return render("portal/ticket.html", block="ticket_main", status=status, ticket=ticket,
                   replies=tickets.public_conversation(db.session, ticket.ticket_id), files=by_comment, now=now,
+                  assignee=tickets.assignee_name(db.session, ticket),
                   sla=sla_state(ticket, now), error=error, form=form or {},
                   may_reply=policy.may_reply_to_ticket(principal, ticket),
                   may_open=policy.may_open_ticket(principal),

@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
+from markupsafe import Markup
 
 from portal.services.numbers import plain_number
 
@@ -16,11 +17,14 @@ def _zone() -> ZoneInfo:
 
 
 def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
-    """An aware datetime in the display time zone, with the zone's abbreviation."""
+    """An aware datetime in the display time zone, with the zone's abbreviation after a time of day
+    (a zone beside a bare date says nothing: "12 Mar 2026 MST" read as a missing time)."""
     if value is None:
         return "—"
     local = value.astimezone(_zone())
-    return f"{local.strftime(fmt).lstrip('0')} {local.tzname()}"
+    text = local.strftime(fmt).lstrip("0")
+    shows_time = any(code in fmt for code in ("%H", "%I", "%M"))
+    return f"{text} {local.tzname()}" if shows_time else text
 
 
 def relative(value: datetime | None, now: datetime | None = None) -> str:
@@ -58,6 +62,11 @@ def hours(value: Decimal | None) -> str:
     return f"{number(value)} h"
 
 
+def percent(value) -> Markup:
+    """"55 %" that never breaks between the number and its sign (it did in narrow stat cards)."""
+    return Markup('<span class="percent">{} %</span>').format(plain_number(value))
+
+
 def plain_decimals(value):
     """Jinja's finalize: a Decimal printed as it is (`{{ amount }}`) never shows in exponent form."""
     if isinstance(value, Decimal) and value.is_finite():
@@ -66,5 +75,6 @@ def plain_decimals(value):
 
 
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours, number=number)
+    app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours, number=number,
+                                 percent=percent)
     app.jinja_env.finalize = plain_decimals

@@ -4,6 +4,7 @@
   "use strict";
 
   var TOAST_MS = 5000;
+  var MAX_VISIBLE = 2; // more would cover the page's side panel
   var LEVELS = { success: "success", error: "error", info: "info" };
 
   function region() {
@@ -50,8 +51,15 @@
 
     toast.appendChild(text);
     toast.appendChild(close);
-    host.appendChild(toast);
+    host.insertBefore(toast, host.firstChild); // newest first
     scheduleDismiss(toast);
+    keepFew(host);
+  }
+
+  // At most MAX_VISIBLE toasts at once: the oldest leave first.
+  function keepFew(host) {
+    var live = host.querySelectorAll(".toast:not(.toast--leaving)");
+    for (var i = MAX_VISIBLE; i < live.length; i++) dismiss(live[i]);
   }
 
   // Dismiss buttons, for toasts made here and for flashed ones rendered by the server.
@@ -100,6 +108,7 @@
     var host = region();
     if (!host) return;
     Array.prototype.forEach.call(host.querySelectorAll(".toast"), scheduleDismiss);
+    keepFew(host);
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", initExisting);

@@ -292,3 +292,78 @@ def test_deleting_a_time_entry_asks_first_and_can_be_kept(new_page, page_problem
     if page.locator(".entry details.confirm").count():
         page.locator(".entry details.confirm summary").first.click()
     page.screenshot(path=tmp_path / f"delete-question-{size}.png", full_page=True)
+
+
+# --- the smaller things -----------------------------------------------------------------------------
+
+def test_at_most_two_toasts_newest_first(new_page, page_problems, live_app):
+    ticket_id = _ticket_in_progress(live_app, "Printer driver prompts for admin rights")
+    page = new_page()
+    sign_in(page, TECHNICIAN)
+    page.goto(f"/staff/tickets/{ticket_id}")
+    for note in ("First look: driver package is unsigned.", "Second look: the GPO blocks it."):
+        htmx_settled(page)
+        page.get_by_label("Write a reply or an internal note").fill(note)
+        page.get_by_role("button", name="Add internal note").click()
+        expect(page.locator(".comment--internal", has_text=note)).to_be_visible()
+    htmx_settled(page)
+    page.get_by_label("Priority").select_option("high")
+    page.get_by_role("button", name="Save").click()
+    toasts = page.locator("#toasts .toast:not(.toast--leaving)")
+    expect(toasts.first).to_contain_text("Details saved.")  # the newest on top
+    expect(toasts).to_have_count(2)
+    assert page_problems.all() == []
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_after_a_wrong_password_the_cursor_is_in_the_password(new_page, size):
+    page = new_page(size)
+    page.goto("/login")
+    expect(page.get_by_role("textbox", name="Email", exact=True)).to_be_focused()
+    page.get_by_role("textbox", name="Email", exact=True).fill("karen.holt@denvertech.com")
+    page.get_by_role("textbox", name="Password", exact=True).fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("The email or password is wrong.")
+    expect(page.get_by_role("textbox", name="Email", exact=True)).to_have_value("karen.holt@denvertech.com")
+    expect(page.get_by_role("textbox", name="Password", exact=True)).to_be_focused()
+
+
+def test_the_customer_sees_who_works_on_the_ticket(new_page, live_app):
+    taken = _ticket_in_progress(live_app, "Wireless mouse lags in Excel")
+    from portal.extensions import db
+    from portal.services import tickets
+
+    with live_app.app_context():
+        ticket = tickets.open_ticket(db.session, _principal("mike.chen@denvertech.com"), tickets.NewTicket(
+            title="New starter needs a laptop", description="Starts Monday.", category="hardware"),
+            now=datetime.now(UTC))
+        db.session.commit()
+        fresh = ticket.ticket_id
+        db.session.remove()
+    page = new_page("phone")
+    sign_in(page, "mike.chen@denvertech.com")
+    page.goto(f"/portal/tickets/{taken}")
+    expect(page.locator(".facts", has_text="Technician")).to_contain_text("Amanda Lee")
+    page.goto(f"/portal/tickets/{fresh}")
+    expect(page.locator(".facts", has_text="Technician")).to_contain_text("Not yet assigned")
+
+
+def test_percentages_stay_whole_and_decisions_show_their_time(new_page, live_app, tmp_path):
+    page = new_page("phone")
+    sign_in(page, "sarah.johnson@denvertech.com")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Projects").click()
+    page.get_by_role("link", name="Microsoft 365 tenant migration").click()
+    for label in ("Budget used", "Completion"):
+        value = page.locator(".stat", has_text=label).locator(".percent")
+        expect(value).to_have_text(re.compile(r"^\d+ %$"))
+        box = value.bounding_box()
+        assert box and box["height"] < 40, f"{label}: the percentage wrapped ({box})"
+    approved = page.locator(".decision--approved time").first
+    expect(approved).to_have_text(re.compile(r"^\d{1,2} \w{3} \d{4}, \d{2}:\d{2} M[SD]T$"))
+    page.screenshot(path=tmp_path / "project-phone.png", full_page=True)
+
+    staff = new_page()
+    sign_in(staff, "carlos.martinez@techserv.com")
+    staff.get_by_role("link", name="Projects").click()
+    staff.get_by_role("link", name="Microsoft 365 tenant migration").click()
+    expect(staff.get_by_text(re.compile(r"Approved by .+ on \d{1,2} \w{3} \d{4}, \d{2}:\d{2} M[SD]T"))).to_be_visible()

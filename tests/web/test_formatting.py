@@ -54,3 +54,20 @@ def test_relative_times_stay_short():
     assert relative(now + timedelta(seconds=20), now) == "just now"
     assert relative(now - timedelta(minutes=25), now) == "25 min ago"
     assert relative(now + timedelta(hours=3), now) == "in 3 h"
+
+
+def test_a_percentage_never_breaks_from_its_sign(app):
+    from portal.web.formatting import percent
+
+    assert str(percent(55)) == '<span class="percent">55 %</span>'
+    assert str(percent(D("80.0"))) == '<span class="percent">80 %</span>'
+
+
+def test_a_time_zone_only_beside_a_time_of_day(app):
+    from portal.web.formatting import local_time
+
+    moment = datetime(2026, 1, 12, 21, 5, tzinfo=UTC)  # 14:05 in Denver (MST)
+    with app.app_context():
+        assert local_time(moment) == "12 Jan 2026 14:05 MST"
+        assert local_time(moment, "%d %b %Y, %H:%M") == "12 Jan 2026, 14:05 MST"
+        assert local_time(moment, "%d %b %Y") == "12 Jan 2026"  # no zone without a time

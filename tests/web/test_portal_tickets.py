@@ -276,3 +276,17 @@ def test_a_history_restore_gets_the_whole_page(browser, session, company):
     browser.sign_in(me.email)
     page = browser.get("/portal/tickets?status=all", headers={**HTMX, "HX-History-Restore-Request": "true"})
     assert "<h1>Your tickets</h1>" in page.get_data(as_text=True) and 'id="ticket-filters"' in page.get_data(as_text=True)
+
+
+def test_the_ticket_page_says_who_works_on_it(browser, session, company):
+    customer, me = company
+    tech = f.make_staff(session, first_name="Amanda", last_name="Lee")
+    waiting = f.make_ticket(session, customer=customer, contact_id=me.contact_id, title="Nobody yet")
+    taken = f.make_ticket(session, customer=customer, contact_id=me.contact_id, title="Taken",
+                          status="assigned", assigned_employee_id=tech.employee_id,
+                          assigned_at=datetime.now(UTC))
+    browser.sign_in(me.email)
+    page = browser.get(f"/portal/tickets/{waiting.ticket_id}").get_data(as_text=True)
+    assert '<dt>Technician</dt><dd><span class="muted">Not yet assigned</span></dd>' in page
+    page = browser.get(f"/portal/tickets/{taken.ticket_id}").get_data(as_text=True)
+    assert "<dt>Technician</dt><dd>Amanda Lee</dd>" in page and tech.email not in page
