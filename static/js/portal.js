@@ -68,10 +68,33 @@
     if (button) dismiss(button.closest(".toast"));
   });
 
-  // The server answers an htmx action with `HX-Trigger: {"showToast": {"message": ..., "level": ...}}`.
+  // A refusal the page already says beside its field (or in a banner) needs no toast on top,
+  // where it would cover that very field on a phone.
+  function saidInThePage(message) {
+    var text = String(message || "").trim();
+    return Array.prototype.some.call(document.querySelectorAll(".field__error, .banner[role=alert]"), function (el) {
+      return el.textContent.trim() === text;
+    });
+  }
+
+  // The server answers an htmx action with `HX-Trigger: {"showToast": {"message": ..., "level": ...}}`,
+  // which fires before the answer is swapped in: an error waits for the swap, then checks the page.
   document.addEventListener("showToast", function (event) {
     var detail = event.detail || {};
-    showToast(detail.message || detail.value, detail.level);
+    var message = detail.message || detail.value;
+    if (detail.level !== "error") {
+      showToast(message, detail.level);
+      return;
+    }
+    var done = false;
+    function decide() {
+      if (done) return;
+      done = true;
+      document.removeEventListener("htmx:afterSettle", decide);
+      if (!saidInThePage(message)) showToast(message, "error");
+    }
+    document.addEventListener("htmx:afterSettle", decide);
+    window.setTimeout(decide, 400); // an answer that is not swapped in settles nothing
   });
 
   // A failed request that the server did not explain with its own toast still says something.

@@ -72,7 +72,7 @@ def test_waiting_for_the_customer_asks_what_is_awaited_and_answers_with_a_reply(
     expect(history).to_contain_text("Replied to the customer")
     expect(history).not_to_contain_text("waiting_customer")
     expect(history).not_to_contain_text("employee id")
-    page.screenshot(path=tmp_path / "waiting.png", full_page=True)
+    page.screenshot(path=tmp_path / "waiting.png", full_page=True, caret="initial")
     # The refused move answered 422 on purpose.
     assert [p for p in page_problems.all() if "status of 422" not in p] == []
 
@@ -94,7 +94,7 @@ def test_the_queue_fits_a_desktop_without_a_box_of_its_own(new_page, email, tmp_
     scroll_width, client_width, scroll_height, client_height = sizes["box"]
     assert scroll_width <= client_width, f"the queue scrolls sideways at {DESKTOP['width']} px: {sizes}"
     assert scroll_height <= client_height, f"the queue scrolls inside its own box: {sizes}"
-    page.screenshot(path=tmp_path / "queue-desktop.png", full_page=True)
+    page.screenshot(path=tmp_path / "queue-desktop.png", full_page=True, caret="initial")
 
 
 @pytest.mark.parametrize("email", [SENIOR, TECHNICIAN])
@@ -114,7 +114,7 @@ def test_the_queue_is_a_card_per_ticket_on_a_phone(new_page, email, tmp_path):
         assert label in cell.evaluate("e => getComputedStyle(e, '::before').content"), label
     box = page.locator("#queue-results .table-wrap").evaluate("e => [e.scrollWidth, e.clientWidth]")
     assert box[0] <= box[1], box
-    page.screenshot(path=tmp_path / "queue-phone.png", full_page=True)
+    page.screenshot(path=tmp_path / "queue-phone.png", full_page=True, caret="initial")
 
 
 # --- messages beside the field, kept until fixed -------------------------------------------------
@@ -201,6 +201,7 @@ def test_a_sponsor_s_rejection_without_a_reason_is_answered_beside_the_field(new
     expect(reason).to_be_focused()
     page.wait_for_timeout(6000)
     expect(error).to_be_visible()
+    expect(page.locator("#toasts .toast")).to_have_count(0)
     reason.fill("The audit is part of the managed contract already.")
     card.get_by_role("button", name="Reject phase").click()
     expect(page.locator(f"#phase-{phase_id}")).to_contain_text("Rejected")
@@ -235,6 +236,7 @@ def test_a_time_rejection_without_a_reason_is_answered_beside_the_field(new_page
     expect(reason).to_be_focused()
     page.wait_for_timeout(6000)
     expect(error).to_be_visible()
+    expect(page.locator("#toasts .toast")).to_have_count(0)  # no toast saying it again over the field
     htmx_settled(page)
     reason.fill("Log it on the docking-station project")
     page.get_by_role("button", name="Reject selected").click()
@@ -288,10 +290,9 @@ def test_deleting_a_time_entry_asks_first_and_can_be_kept(new_page, page_problem
     expect(page.get_by_text("Entry deleted.")).to_be_visible()
     expect(page.locator(".entry", has_text=what)).to_have_count(0)
     assert page_problems.all() == []
-    # (A screenshot is taken last: Playwright's leaves style="" on inputs, which htmx's settle would copy.)
     if page.locator(".entry details.confirm").count():
         page.locator(".entry details.confirm summary").first.click()
-    page.screenshot(path=tmp_path / f"delete-question-{size}.png", full_page=True)
+    page.screenshot(path=tmp_path / f"delete-question-{size}.png", full_page=True, caret="initial")
 
 
 # --- the smaller things -----------------------------------------------------------------------------
@@ -360,7 +361,7 @@ def test_percentages_stay_whole_and_decisions_show_their_time(new_page, live_app
         assert box and box["height"] < 40, f"{label}: the percentage wrapped ({box})"
     approved = page.locator(".decision--approved time").first
     expect(approved).to_have_text(re.compile(r"^\d{1,2} \w{3} \d{4}, \d{2}:\d{2} M[SD]T$"))
-    page.screenshot(path=tmp_path / "project-phone.png", full_page=True)
+    page.screenshot(path=tmp_path / "project-phone.png", full_page=True, caret="initial")
 
     staff = new_page()
     sign_in(staff, "carlos.martinez@techserv.com")
