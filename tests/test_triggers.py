@@ -67,9 +67,9 @@ class TestTicketHours:
 
 
 class TestFirstResponse:
-    """The seed's set_first_response, as changed by migration 0003: assignment is no response (the
-    first public staff reply is, in services/tickets.py); reaching waiting_customer or resolved
-    without one records it then."""
+    """The seed's set_first_response, as changed by migrations 0003 and 0011: assignment is no
+    response (the first public staff reply is, in services/tickets.py), nor is waiting on the
+    customer; reaching resolved without one records it then (the resolution notes reach the customer)."""
 
     def test_assignment_is_not_a_response(self, session):
         ticket = f.make_ticket(session, created_at=datetime(2026, 1, 1, tzinfo=UTC))
@@ -78,8 +78,15 @@ class TestFirstResponse:
         session.refresh(ticket)
         assert ticket.first_response_at is None
 
-    @pytest.mark.parametrize("status", ["waiting_customer", "resolved"])
-    def test_waiting_or_resolved_without_a_response_records_one_once(self, session, status):
+    def test_waiting_on_the_customer_is_not_a_response(self, session):
+        ticket = f.make_ticket(session, created_at=datetime(2026, 1, 1, tzinfo=UTC), status="in_progress")
+        ticket.status = "waiting_customer"
+        session.flush()
+        session.refresh(ticket)
+        assert ticket.first_response_at is None
+
+    @pytest.mark.parametrize("status", ["resolved"])
+    def test_resolved_without_a_response_records_one_once(self, session, status):
         ticket = f.make_ticket(session, created_at=datetime(2026, 1, 1, tzinfo=UTC), status="in_progress")
         ticket.status = status
         session.flush()

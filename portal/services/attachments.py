@@ -56,6 +56,10 @@ ALLOWED: dict[str, tuple[str, frozenset[str] | None]] = {
     "zip": ("application/zip", frozenset({"zip", "docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})),
 }
 ACCEPT = ",".join(f".{extension}" for extension in ALLOWED)  # for <input type=file accept=...>
+# A request over the limit is refused before it is read: nothing typed arrives to be kept.
+TOO_LARGE = f"The files were too large to send: attach at most {MAX_FILES} files of 10 MB each."
+TOO_LARGE_FOR_NEW_TICKET = TOO_LARGE + " Nothing arrived, so enter the ticket again and choose smaller files."
+TOO_LARGE_FOR_REPLY = TOO_LARGE + " Nothing arrived, so write the reply again and choose smaller files."
 KINDS_IN_WORDS = "images (PNG, JPEG, GIF, WebP), PDF, text and log files, CSV, Office documents and ZIP"
 MARKUP = re.compile(rb"^\s*(<\?xml|<!doctype|<html|<svg|<script|<head|<body|<iframe)", re.IGNORECASE)
 

@@ -12,3 +12,9 @@ def to_cents(value: Decimal | int | str) -> Decimal:
     if isinstance(value, float):
         raise TypeError("money must not be a float; pass Decimal, int or str")
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal | int | str) -> str:
+    """"$18,000.00", "-$40.00": the app's money format (templates' `money` macro), for messages and emails."""
+    value = to_cents(amount)
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"

@@ -29,6 +29,7 @@ from portal.models import (
 )
 from portal.services import clock
 from portal.services.mail import Mail
+from portal.services.money import format_money
 
 MAIL_TASK = "mail.send"
 
@@ -123,7 +124,7 @@ def _phase_approval_requested(session, context: MailContext, *, phase_id: int, a
     return [Mail(sponsor.email, f"Please approve: {project.project_name}, phase \u201c{phase.phase_name}\u201d",
                  f"Hello {sponsor.full_name},\n\n{asked_by} asks you to approve the phase "
                  f"\u201c{phase.phase_name}\u201d of {project.project_name} ({project.project_number}): budget "
-                 f"${phase.budget_allocation:,.2f}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
+                 f"{format_money(phase.budget_allocation)}, {phase.start_date.isoformat()} to {phase.end_date.isoformat()}."
                  f"\n\nDeliverables: {phase.deliverables or 'see the portal'}\n\nSign in to TechServ Portal to "
                  f"approve or reject it: {link}\n")
             for sponsor in sponsors if wants_email(sponsor)]

@@ -20,7 +20,7 @@ from portal.models import (
 )
 from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.services.money import to_cents
+from portal.services.money import format_money, to_cents
 from portal.services.numbering import next_number
 from portal.services.statuses import PROJECT_MANAGER_ROLES
 
@@ -203,7 +203,7 @@ def update_project(session, principal: policy.Principal, project: Project, form:
         raise Invalid("The planned end date cannot be before the start date.", "planned_end_date")
     phases = _phases_total(session, project.project_id)
     if values["budget_amount"] < phases:
-        raise Invalid(f"The phases already take {phases:,.2f}; the budget cannot be less.", "budget_amount")
+        raise Invalid(f"The phases already take {format_money(phases)}; the budget cannot be less.", "budget_amount")
     target = form.project_status or project.project_status
     if target != project.project_status and target not in PROJECT_MOVES[P(project.project_status)]:
         raise Invalid(f"A {project.project_status.value.replace('_', ' ')} project cannot become "
@@ -246,8 +246,8 @@ def _phase_values(session, project: Project, form: PhasePlan, phase_id: int | No
     others = _phases_total(session, project.project_id, without=phase_id)
     if others + values["budget_allocation"] > project.budget_amount:
         left = project.budget_amount - others
-        raise Invalid(f"The phases may not exceed the project budget of {project.budget_amount:,.2f}: "
-                      f"{left:,.2f} is left for this phase.", "budget_allocation")
+        raise Invalid(f"The phases may not exceed the project budget of {format_money(project.budget_amount)}: "
+                      f"{format_money(left)} is left for this phase.", "budget_allocation")
     values["requires_approval"] = bool(form.requires_approval)
     return values
 

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from portal.models import (
-    AuditEvent,
     Contact,
     ContractStatus,
     Customer,
@@ -103,13 +102,6 @@ def staff_ticket(session, principal: policy.Principal, ticket_id: int) -> Suppor
     return ticket
 
 
-def ticket_history(session, ticket_id: int, *, limit: int = 30) -> list[AuditEvent]:
-    """The latest changes to a ticket, newest first (from the audit log)."""
-    return list(session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.table_name == "support_tickets", AuditEvent.row_id == ticket_id)
-        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.event_id.desc()).limit(limit)))
-
-
 def public_conversation(session, ticket_id: int) -> list[tuple[TicketComment, str, bool]]:
     """(comment, author's name, written by staff) of a ticket's public replies, oldest first.
 
@@ -123,6 +115,14 @@ def public_conversation(session, ticket_id: int) -> list[tuple[TicketComment, st
         .where(TicketComment.ticket_id == ticket_id, TicketComment.is_internal.is_(False))
         .order_by(TicketComment.created_at, TicketComment.comment_id)).all()
     return [(comment, f"{ef} {el}" if ef else f"{cf} {cl}", ef is not None) for comment, ef, el, cf, cl in rows]
+
+
+def assignee_name(session, ticket: SupportTicket) -> str | None:
+    """Who works on the ticket, by name only (all a contact may read of an employee); None if nobody yet."""
+    if ticket.assigned_employee_id is None:
+        return None
+    return session.scalar(sa.select(Employee.first_name + " " + Employee.last_name)
+                          .where(Employee.employee_id == ticket.assigned_employee_id))
 
 
 def _check_version(ticket: SupportTicket, expected_version: int | None) -> None:
@@ -248,13 +248,15 @@ def allowed_moves(principal: policy.Principal, ticket: SupportTicket) -> list[Ti
 
 def change_status(session, principal: policy.Principal, ticket: SupportTicket, to: str | TicketStatus, *,
                   expected_version: int | None, now: datetime | None = None,
-                  resolution_notes: str | None = None) -> SupportTicket:
+                  resolution_notes: str | None = None, message: str | None = None) -> SupportTicket:
     """Move a ticket to another status.
 
     Assigning an unassigned ticket assigns it to the mover; resolving needs resolution notes;
-    reopening clears the resolution time.
+    waiting for the customer needs a `message` saying what is awaited, posted as a public reply
+    (so the customer is told, and it is the first response if there was none); reopening clears
+    the resolution time.
     :raises Forbidden: the principal may not change this ticket.
-    :raises Invalid: the move is not allowed from the current status, or notes are missing.
+    :raises Invalid: the move is not allowed from the current status, or notes or message are missing.
     :raises Conflict: the ticket changed since `expected_version`.
     """
     now = now or clock.now()
@@ -268,11 +270,18 @@ def change_status(session, principal: policy.Principal, ticket: SupportTicket, t
                       f"{target.value.replace('_', ' ')}.", "status")
     if target == S.RESOLVED:
         ticket.resolution_notes = _clean_text(resolution_notes, "resolution_notes", "resolution notes", MAX_BODY)
+    if target == S.WAITING_CUSTOMER:
+        if not (message or "").strip():
+            raise Invalid("Write what you need from the customer: it is sent to them as a reply.", "message")
+        text = _clean_text(message, "message", "message to the customer", MAX_BODY)
+        # Only a public reply is a response: the question itself is that reply (and its email).
+        add_comment(session, principal, ticket, text, now=now)
     if target in (S.ASSIGNED, S.IN_PROGRESS) and ticket.assigned_employee_id is None:
         ticket.assigned_employee_id = principal.employee_id
         ticket.assigned_at = now
-    if target in (S.WAITING_CUSTOMER, S.RESOLVED) and ticket.first_response_at is None:
-        # Asking the customer or resolving is a response (the trigger's rule, at the move's time).
+    if target == S.RESOLVED and ticket.first_response_at is None:
+        # The resolution notes reach the customer (page and email): a response, at the move's time
+        # (the safety net of migration 0003, which 0011 keeps for resolving only).
         ticket.first_response_at = now
     if target == S.RESOLVED:
         ticket.resolved_at = now
@@ -435,6 +444,10 @@ def bulk_update(session, principal: policy.Principal, ticket_ids: list[int], act
         raise Invalid(f"Choose at most {MAX_BULK} tickets at once.", "ticket_ids")
     if action not in BULK_ACTIONS:
         raise Invalid("Choose what to change.", "action")
+    if action == "status" and value == S.WAITING_CUSTOMER.value:
+        # Each customer must be told what is awaited from them; one message for many tickets would not say it.
+        raise Invalid("Waiting for the customer needs a message to that customer saying what you need: "
+                      "move each ticket from its own page.", "value")
     now = now or clock.now()
     tickets = session.scalars(sa.select(SupportTicket).where(SupportTicket.ticket_id.in_(ticket_ids))
                               .order_by(SupportTicket.ticket_id).with_for_update()).all()

@@ -68,6 +68,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = exc.code or 500
+        if code == 413 and not _is_api():
+            from portal.web.portal.tickets import upload_refused_page
+
+            page = upload_refused_page()  # the upload form again, the reason beside its file field
+            if page is not None:
+                return page
         what_next = WHAT_NEXT.get(code, exc.description)
         if isinstance(exc, CSRFError):
             what_next = "The form had expired or came from another site, so nothing was saved. Reload the page and try again."

@@ -1,4 +1,4 @@
-"""Template filters: times in the reader's zone, relative times, hours."""
+"""Template filters: times in the reader's zone, relative times, hours and numbers (never "4E+1")."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
+from markupsafe import Markup
+
+from portal.services.numbers import plain_number
 
 
 def _zone() -> ZoneInfo:
@@ -14,15 +17,18 @@ def _zone() -> ZoneInfo:
 
 
 def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
-    """An aware datetime in the display time zone, with the zone's abbreviation."""
+    """An aware datetime in the display time zone, with the zone's abbreviation after a time of day
+    (a zone beside a bare date says nothing: "12 Mar 2026 MST" read as a missing time)."""
     if value is None:
         return "—"
     local = value.astimezone(_zone())
-    return f"{local.strftime(fmt).lstrip('0')} {local.tzname()}"
+    text = local.strftime(fmt).lstrip("0")
+    shows_time = any(code in fmt for code in ("%H", "%I", "%M"))
+    return f"{text} {local.tzname()}" if shows_time else text
 
 
 def relative(value: datetime | None, now: datetime | None = None) -> str:
-    """'in 3 h', '25 min ago', 'in 2 days'."""
+    """'in 3 h', '25 min ago', 'in 2 days', 'just now' (within a minute either way)."""
     if value is None:
         return "—"
     now = now or datetime.now(UTC)
@@ -30,7 +36,7 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     future = seconds >= 0
     seconds = abs(seconds)
     if seconds < 60:
-        text = "less than a minute"
+        return "just now"  # short: the queue's columns hold it
     elif seconds < 3600:
         text = f"{int(seconds // 60)} min"
     elif seconds < 86400 * 2:
@@ -41,11 +47,34 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
+def number(value: Decimal | int | None) -> str:
+    """A number as people write it: never an exponent, no trailing zeros ("40", "7.25", "0.5").
+
+    `Decimal.normalize()` alone gives "4E+1" for forty; this never does.
+    """
+    return plain_number(value)
+
+
 def hours(value: Decimal | None) -> str:
+    """Hours as "1.5 h", "40 h"."""
     if value is None:
         return "—"
-    return f"{value.normalize():f} h"
+    return f"{number(value)} h"
+
+
+def percent(value) -> Markup:
+    """"55 %" that never breaks between the number and its sign (it did in narrow stat cards)."""
+    return Markup('<span class="percent">{} %</span>').format(plain_number(value))
+
+
+def plain_decimals(value):
+    """Jinja's finalize: a Decimal printed as it is (`{{ amount }}`) never shows in exponent form."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return f"{value:f}"
+    return value
 
 
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours)
+    app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours, number=number,
+                                 percent=percent)
+    app.jinja_env.finalize = plain_decimals

@@ -251,6 +251,7 @@ class VersionedForm(ParseForm):
 class StatusForm(VersionedForm):
     status = Choice("Status", enum=TicketStatus, message="Choose a status from the list.")
     resolution_notes = Text("Resolution notes")
+    message = Text("Message to the customer")  # what is awaited, when waiting for the customer
 
 
 class AssignForm(VersionedForm):

@@ -4,6 +4,7 @@
   "use strict";
 
   var TOAST_MS = 5000;
+  var MAX_VISIBLE = 2; // more would cover the page's side panel
   var LEVELS = { success: "success", error: "error", info: "info" };
 
   function region() {
@@ -50,8 +51,15 @@
 
     toast.appendChild(text);
     toast.appendChild(close);
-    host.appendChild(toast);
+    host.insertBefore(toast, host.firstChild); // newest first
     scheduleDismiss(toast);
+    keepFew(host);
+  }
+
+  // At most MAX_VISIBLE toasts at once: the oldest leave first.
+  function keepFew(host) {
+    var live = host.querySelectorAll(".toast:not(.toast--leaving)");
+    for (var i = MAX_VISIBLE; i < live.length; i++) dismiss(live[i]);
   }
 
   // Dismiss buttons, for toasts made here and for flashed ones rendered by the server.
@@ -60,10 +68,33 @@
     if (button) dismiss(button.closest(".toast"));
   });
 
-  // The server answers an htmx action with `HX-Trigger: {"showToast": {"message": ..., "level": ...}}`.
+  // A refusal the page already says beside its field (or in a banner) needs no toast on top,
+  // where it would cover that very field on a phone.
+  function saidInThePage(message) {
+    var text = String(message || "").trim();
+    return Array.prototype.some.call(document.querySelectorAll(".field__error, .banner[role=alert]"), function (el) {
+      return el.textContent.trim() === text;
+    });
+  }
+
+  // The server answers an htmx action with `HX-Trigger: {"showToast": {"message": ..., "level": ...}}`,
+  // which fires before the answer is swapped in: an error waits for the swap, then checks the page.
   document.addEventListener("showToast", function (event) {
     var detail = event.detail || {};
-    showToast(detail.message || detail.value, detail.level);
+    var message = detail.message || detail.value;
+    if (detail.level !== "error") {
+      showToast(message, detail.level);
+      return;
+    }
+    var done = false;
+    function decide() {
+      if (done) return;
+      done = true;
+      document.removeEventListener("htmx:afterSettle", decide);
+      if (!saidInThePage(message)) showToast(message, "error");
+    }
+    document.addEventListener("htmx:afterSettle", decide);
+    window.setTimeout(decide, 400); // an answer that is not swapped in settles nothing
   });
 
   // A failed request that the server did not explain with its own toast still says something.
@@ -79,6 +110,8 @@
     } else if (xhr.status === 404) {
       showToast("That item no longer exists. Reload the page to see the current state.", "error");
     } else if (xhr.status === 413) {
+      var elt = detail.elt;
+      if (elt && elt.querySelector && elt.querySelector("input[type=file][data-max-bytes]")) return; // said beside the field
       showToast("The upload is too large: attach at most 5 files of 10 MB each.", "error");
     } else if (xhr.status === 409) {
       showToast("Someone changed this in the meantime. Reload the page and try again.", "error");
@@ -98,6 +131,7 @@
     var host = region();
     if (!host) return;
     Array.prototype.forEach.call(host.querySelectorAll(".toast"), scheduleDismiss);
+    keepFew(host);
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", initExisting);
@@ -121,28 +155,111 @@
   });
 })();
 
-// Attachments: say at once when a file is too big or there are too many (the server checks
-// again), and show the upload's progress on forms that htmx sends.
+// Attachments: say at once, beside the file field, when a file is too big or there are too many
+// (the server checks again), and keep the form from being sent until that is fixed, so what was
+// typed stays on the page. Also show the upload's progress on forms that htmx sends.
 (function () {
   "use strict";
-  document.addEventListener("change", function (event) {
-    var input = event.target;
-    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+  var SELECTOR = "input[type=file][data-max-bytes]";
+
+  function problemOf(input) {
     var maxBytes = parseInt(input.getAttribute("data-max-bytes"), 10);
     var maxFiles = parseInt(input.getAttribute("data-max-files"), 10);
-    var problem = "";
-    if (input.files.length > maxFiles) {
-      problem = "Attach at most " + maxFiles + " files at once.";
-    } else {
-      Array.prototype.forEach.call(input.files, function (file) {
-        if (!problem && file.size > maxBytes) problem = file.name + " is larger than 10 MB. Attach a smaller file.";
-      });
+    var megabytes = Math.round(maxBytes / (1024 * 1024));
+    if (input.files.length > maxFiles) return "Attach at most " + maxFiles + " files at once.";
+    var big = Array.prototype.filter.call(input.files, function (file) { return file.size > maxBytes; });
+    if (!big.length) return "";
+    var names = big.map(function (file) { return file.name; }).join(", ");
+    return names + (big.length === 1 ? " is" : " are") + " larger than " + megabytes +
+      " MB. Choose a smaller file (a ZIP of it, or a part), or remove the files.";
+  }
+
+  function describedBy(input, id, on) {
+    var ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (x) { return x && x !== id; });
+    if (on) ids.push(id);
+    if (ids.length) input.setAttribute("aria-describedby", ids.join(" ")); else input.removeAttribute("aria-describedby");
+  }
+
+  // The message stays beside the field (role=alert, tied to the input) until the files are fixed.
+  function show(input, message) {
+    var field = input.closest(".field") || input.parentNode;
+    var id = input.id + "-error";
+    var error = document.getElementById(id);
+    var clear = field.querySelector("[data-clear-files]");
+    if (!message) {
+      if (error) error.remove();
+      if (clear) clear.remove();
+      input.removeAttribute("aria-invalid");
+      describedBy(input, id, false);
+      field.classList.remove("field--invalid");
+      return;
     }
-    if (problem) {
-      input.value = "";
-      if (window.portal) window.portal.showToast(problem, "error");
+    if (!error) {
+      error = document.createElement("p");
+      error.className = "field__error";
+      error.id = id;
+      error.setAttribute("role", "alert");
+      var progress = field.querySelector(".upload-progress");
+      field.insertBefore(error, progress);
     }
+    error.textContent = message;
+    if (!clear) {
+      clear = document.createElement("button");
+      clear.type = "button";
+      clear.className = "btn btn--small btn--secondary field__clear";
+      clear.setAttribute("data-clear-files", "");
+      clear.textContent = "Remove the chosen files";
+      field.insertBefore(clear, error.nextSibling);
+    }
+    input.setAttribute("aria-invalid", "true");
+    describedBy(input, id, true);
+    field.classList.add("field--invalid");
+  }
+
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input.matches && input.matches(SELECTOR)) show(input, problemOf(input));
   });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-clear-files]");
+    if (!button) return;
+    var input = (button.closest(".field") || document).querySelector(SELECTOR);
+    if (!input) return;
+    input.value = "";
+    show(input, "");
+    input.focus();
+  });
+
+  // Capture phase: before htmx (which listens on the form) sends anything.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.querySelectorAll) return;
+    var first = null;
+    Array.prototype.forEach.call(form.querySelectorAll(SELECTOR), function (input) {
+      var problem = problemOf(input);
+      if (problem) {
+        show(input, problem);
+        first = first || input;
+      }
+    });
+    if (first) {
+      event.preventDefault();
+      event.stopPropagation();
+      first.focus();
+    }
+  }, true);
+
+  // The server refused an upload that got past this check (413): the same place says so.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail || {};
+    var form = detail.elt;
+    if (!detail.xhr || detail.xhr.status !== 413 || !form || !form.querySelector) return;
+    var input = form.querySelector(SELECTOR);
+    if (input) show(input, "The files were too large to send: attach at most " +
+      input.getAttribute("data-max-files") + " files of 10 MB each.");
+  });
+
   function bar(form) {
     return form && form.querySelector ? form.querySelector(".upload-progress") : null;
   }
@@ -195,5 +312,28 @@
       last.setAttribute("tabindex", "-1");
       last.focus({ preventScroll: false });
     }
+  });
+})();
+
+// A confirmation step in the page (<details class="confirm">): "No" and Escape close it and hand
+// the focus back to its opener. Without JavaScript "No" is a link back to the page.
+(function () {
+  "use strict";
+  function close(details) {
+    details.open = false;
+    var summary = details.querySelector("summary");
+    if (summary) summary.focus();
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-close-details]");
+    var details = link && link.closest("details");
+    if (!details) return;
+    event.preventDefault();
+    close(details);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var details = event.target.closest && event.target.closest("details.confirm[open]");
+    if (details) close(details);
   });
 })();

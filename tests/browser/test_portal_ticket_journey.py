@@ -56,9 +56,9 @@ def test_a_contact_opens_follows_and_rates_a_ticket(new_page, page_problems, liv
 
     # TechServ asks a question; the contact finds the ticket by typing part of its title.
     _as_senior(live_app, title, lambda senior, ticket, now: (
-        tickets.add_comment(db.session, senior, ticket, "Which printer model is it?", now=now),
         tickets.change_status(db.session, senior, ticket, "in_progress", expected_version=None, now=now),
-        tickets.change_status(db.session, senior, ticket, "waiting_customer", expected_version=None, now=now)))
+        tickets.change_status(db.session, senior, ticket, "waiting_customer", expected_version=None, now=now,
+                              message="Which printer model is it?")))
     assert any("Which printer model is it?" in mail.body for mail in outbox)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Tickets").click()
     htmx_settled(page)

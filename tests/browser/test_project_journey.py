@@ -27,7 +27,7 @@ def test_project_manager_plans_a_phase_and_asks_the_sponsor(new_page, page_probl
     form.get_by_label("The customer's sponsor must approve it before it starts").check()
     form.get_by_role("button", name="Add phase").click()
     expect(page.locator("#new-phase .field__error")).to_contain_text(
-        "may not exceed the project budget of 42,000.00: 8,000.00 is left")
+        "may not exceed the project budget of $42,000.00: $8,000.00 is left")
     page.locator("#new-phase").get_by_label("Budget ($)").fill("8000")
     page.locator("#new-phase").get_by_role("button", name="Add phase").click()
     phase = page.locator("article.phase", has_text="Wi-Fi survey of the warehouse")

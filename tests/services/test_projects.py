@@ -77,9 +77,9 @@ def test_phases_may_not_exceed_the_project_budget(session, pm_project):
     add_phase(session, me, project, phase_form(budget_allocation="6000"))
     with pytest.raises(Invalid) as caught:
         add_phase(session, me, project, phase_form(phase_name="Rollout", budget_allocation="4000.01"))
-    assert caught.value.field == "budget_allocation" and "4,000.00 is left" in caught.value.message
+    assert caught.value.field == "budget_allocation" and "$4,000.00 is left" in caught.value.message
     add_phase(session, me, project, phase_form(phase_name="Rollout", budget_allocation="4000"))
-    with pytest.raises(Invalid, match="the budget cannot be less"):
+    with pytest.raises(Invalid, match=r"The phases already take \$[0-9,]+\.\d\d; the budget cannot be less"):
         update_project(session, me, project, project_form(project.customer, budget_amount="9999"), now=NOW)
 
 

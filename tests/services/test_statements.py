@@ -173,3 +173,13 @@ def test_one_invoice_with_its_lines_and_totals(session, billing):
     assert totals.paid == D("100.00") and totals.outstanding == D("1144.88")
     assert statement.line_labels[statement.lines[2].item_type] == "Discount"
     assert invoice_totals(made, []).charges == 0
+
+
+def test_money_in_messages_has_its_currency():
+    from decimal import Decimal
+
+    from portal.services.money import format_money
+
+    assert format_money(Decimal("18000")) == "$18,000.00"
+    assert format_money(Decimal("-40")) == "-$40.00"
+    assert format_money("0.005") == "$0.01"

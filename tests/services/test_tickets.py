@@ -304,7 +304,8 @@ class TestChangeStatus:
         version = ticket.version
         assert tickets.allowed_moves(who, ticket) == list(STAFF_MOVES[current])
         tickets.change_status(session, who.at("198.51.100.4"), ticket, target.value, expected_version=version,
-                              now=NOW, resolution_notes="Replaced the fuser." if target == S.RESOLVED else None)
+                              now=NOW, resolution_notes="Replaced the fuser." if target == S.RESOLVED else None,
+                              message="Which printer is it?" if target == S.WAITING_CUSTOMER else None)
         assert ticket.status == target
         assert ticket.version > version
         assert ticket.last_activity_at == NOW
@@ -419,7 +420,7 @@ class TestChangeStatus:
         assert ticket.sla_due_at == NOW + 24 * H
 
         tickets.change_status(session, who, ticket, "waiting_customer", expected_version=ticket.version,
-                              now=NOW + 3 * H)
+                              now=NOW + 3 * H, message="Which floor is the printer on?")
         assert ticket.resolution_due_at == NOW + 24 * H  # a running pause moves nothing yet
         assert ticket.sla_due_at is None and ticket.sla_at_risk_at is None
         assert sla_state(ticket, NOW + 50 * H) == "paused"
@@ -431,7 +432,7 @@ class TestChangeStatus:
         assert ticket.response_due_at == NOW + 4 * H
 
         tickets.change_status(session, who, ticket, "waiting_customer", expected_version=ticket.version,
-                              now=NOW + 8 * H)
+                              now=NOW + 8 * H, message="Can you send a photo of the error?")
         tickets.change_status(session, who, ticket, "in_progress", expected_version=ticket.version,
                               now=NOW + 10 * H)  # and 2 h more: both pauses are kept
         assert ticket.resolution_due_at == NOW + 30 * H
@@ -444,20 +445,55 @@ class TestChangeStatus:
         assert sla_state(ticket, NOW + 29 * H) == "met"  # late by the raw 24 h, on time with the pauses
 
 
-    def test_waiting_without_a_reply_counts_as_the_response_at_the_move(self, session, contract, contact, tech):
-        """A ticket reaching waiting_customer without a public reply has had its first response
-        then (migration 0003). The clock must see it: back in progress, the deadline is the resolution one."""
+    def test_waiting_needs_a_message_to_the_customer(self, session, contract, contact, tech):
+        """The finding: a ticket put on hold without a word read "answered, Met" beside "No replies yet"."""
+        ticket = tickets.open_ticket(session, principal(session, contact), new(), now=NOW)
+        tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=ticket.version, now=NOW + H)
+        for message in (None, "", "  \n "):
+            with pytest.raises(Invalid) as caught:
+                tickets.change_status(session, tech[1], ticket, "waiting_customer", expected_version=ticket.version,
+                                      now=NOW + 2 * H, message=message)
+            assert caught.value.field == "message"
+            assert "what you need from the customer" in caught.value.message
+        assert ticket.status == S.IN_PROGRESS and ticket.first_response_at is None
+        assert db_row(session, ticket).first_response_at is None
+
+    def test_the_message_is_a_public_reply_and_the_first_response(self, session, contract, contact, tech, outbox):
         ticket = tickets.open_ticket(session, principal(session, contact), new(), now=NOW)
         tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=ticket.version, now=NOW + H)
         tickets.change_status(session, tech[1], ticket, "waiting_customer", expected_version=ticket.version,
-                              now=NOW + 2 * H)
+                              now=NOW + 2 * H, message="  Which printer is it: upstairs or downstairs?  ")
+        [reply] = tickets.public_conversation(session, ticket.ticket_id)
+        assert reply[0].body == "Which printer is it: upstairs or downstairs?" and reply[2] is True
+        assert reply[0].author_employee_id == tech[0].employee_id and reply[0].created_at == NOW + 2 * H
+        stored = db_row(session, ticket)
+        assert stored.status == S.WAITING_CUSTOMER
+        assert ticket.first_response_at == stored.first_response_at == NOW + 2 * H
+        assert [e.action for e in events(session, "ticket.replied", ticket)] == ["ticket.replied"]
+        # Emailed like any public reply, by the worker once the change commits.
+        assert [m.to for m in outbox if "upstairs or downstairs" in m.body] == [contact.email]
+        # Back in progress, the stored clock agrees: the resolution deadline, not the (passed) response one.
         tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=ticket.version,
                               now=NOW + 3 * H)
         stored = db_row(session, ticket)
-        assert stored.first_response_at is not None
-        # The stored clock agrees with the stored response: resolution deadline, not the (passed) response one.
         assert stored.sla_due_at == stored.resolution_due_at == NOW + 25 * H
-        assert ticket.first_response_at == stored.first_response_at == NOW + 2 * H  # the move's time, not the clock's
+
+    def test_an_earlier_reply_stays_the_first_response(self, session, contract, contact, tech):
+        ticket = tickets.open_ticket(session, principal(session, contact), new(), now=NOW)
+        tickets.add_comment(session, tech[1], ticket, "Looking into it.", now=NOW + H)
+        tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=ticket.version, now=NOW + H)
+        tickets.change_status(session, tech[1], ticket, "waiting_customer", expected_version=ticket.version,
+                              now=NOW + 4 * H, message="Did the update help?")
+        assert ticket.first_response_at == db_row(session, ticket).first_response_at == NOW + H
+        assert len(tickets.public_conversation(session, ticket.ticket_id)) == 2
+
+    def test_resolving_without_a_reply_still_records_the_response(self, session, contract, contact, tech):
+        """The resolution notes reach the customer: the safety net DESIGN's moves keep for resolving."""
+        ticket = tickets.open_ticket(session, principal(session, contact), new(), now=NOW)
+        tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=ticket.version, now=NOW + H)
+        tickets.change_status(session, tech[1], ticket, "resolved", expected_version=ticket.version, now=NOW + 2 * H,
+                              resolution_notes="Restarted the spooler.")
+        assert ticket.first_response_at == db_row(session, ticket).first_response_at == NOW + 2 * H
 
 
 # --- optimistic locking ----------------------------------------------------------------------
@@ -470,7 +506,7 @@ class TestOptimisticLocking:
         assert ticket.version > old
         for attempt in (
             lambda: tickets.change_status(session, senior[1], ticket, "waiting_customer", expected_version=old,
-                                          now=NOW),
+                                          now=NOW, message="Is it still happening?"),
             lambda: tickets.assign(session, senior[1], ticket, senior[0].employee_id, expected_version=old, now=NOW),
             lambda: tickets.update_details(session, senior[1], ticket, priority="critical", expected_version=old,
                                            now=NOW),
@@ -490,7 +526,7 @@ class TestOptimisticLocking:
             lambda v: tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=v,
                                             now=NOW + H),
             lambda v: tickets.change_status(session, tech[1], ticket, "waiting_customer", expected_version=v,
-                                            now=NOW + 2 * H),
+                                            now=NOW + 2 * H, message="Which printer?"),
             lambda v: tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=v,
                                             now=NOW + 3 * H),
         ]
@@ -685,7 +721,7 @@ class TestAddComment:
         tickets.add_comment(session, who, ticket, "Which printer?", now=NOW + H)
         tickets.change_status(session, who, ticket, "in_progress", expected_version=ticket.version, now=NOW + H)
         tickets.change_status(session, who, ticket, "waiting_customer", expected_version=ticket.version,
-                              now=NOW + H)
+                              now=NOW + H, message="Upstairs or downstairs?")
         tickets.add_comment(session, principal(session, contact), ticket, "The one upstairs.", now=NOW + 6 * H)
         assert ticket.status == S.IN_PROGRESS
         assert ticket.resolution_due_at == ticket.sla_due_at == NOW + 29 * H
@@ -847,6 +883,14 @@ class TestBulkUpdate:
                                                "resolved", now=NOW, resolution_notes="Vendor outage over.")
         assert (changed, skipped) == (2, [])
         assert all(t.resolution_notes == "Vendor outage over." and t.resolved_at == NOW for t in batch)
+
+    def test_waiting_is_refused_in_bulk_with_the_reason(self, session, customer, senior, tech):
+        batch = [ticket_in(session, customer, S.IN_PROGRESS, assignee=tech[0]) for _ in range(2)]
+        with pytest.raises(Invalid) as caught:
+            tickets.bulk_update(session, senior[1], [t.ticket_id for t in batch], "status", "waiting_customer",
+                                now=NOW)
+        assert caught.value.field == "value" and "from its own page" in caught.value.message
+        assert all(t.status == S.IN_PROGRESS and t.first_response_at is None for t in batch)
 
     def test_bad_requests_are_invalid(self, session, customer, senior):
         ticket = ticket_in(session, customer, S.OPEN)

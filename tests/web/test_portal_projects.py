@@ -118,7 +118,10 @@ def test_the_project_page_shows_plan_phases_and_the_decision_buttons(browser, se
                  "2 phases await your approval", "Awaiting your approval", "Approve phase", "Reject phase"):
         assert text in page, text
     assert page.index(f'id="phase-{world["design"].phase_id}"') < page.index(f'id="phase-{world["build"].phase_id}"')
-    assert '<textarea id="reason-%d" name="reason" rows="3" required maxlength="2000"' % world["build"].phase_id in page
+    assert '<textarea id="reason-%d" name="reason" rows="3" required aria-required="true" maxlength="2000"' \
+        % world["build"].phase_id in page
+    # The server's message beside the field, not the browser's bubble that fades (issue 10).
+    assert 'class="form decision__form" novalidate>' in page
     assert "61.17" not in page and "hourly" not in page  # no internal rates, ever
     assert "<script>" not in page and "style=" not in page
 

@@ -133,7 +133,48 @@ def test_an_upload_over_the_request_limit_is_a_clear_413(browser, session, compa
     response = browser.post("/portal/tickets/new", {"title": "t", "description": "d", "category": "software",
                                                     **files(("huge.log", b"x" * (52 * 1024 * 1024)))},
                             content_type="multipart/form-data")
-    assert response.status_code == 413 and "too large" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 413
+    # The form again, the reason beside its file field (the body was never read: nothing to keep).
+    assert '<h1>Ask for help</h1>' in page and 'id="attachments"' in page
+    assert 'aria-describedby="attachments-hint attachments-error" aria-invalid="true"' in page
+    assert ('<p class="field__error" id="attachments-error" role="alert">The files were too large to send: '
+            'attach at most 5 files of 10 MB each. Nothing arrived, so enter the ticket again') in page
+    del response
+    gc.collect()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_reply_over_the_request_limit_answers_the_ticket_with_the_reason_beside_the_files(browser, session,
+                                                                                            company):
+    customer, me = company
+    ticket = f.make_ticket(session, customer=customer, contact_id=me.contact_id, title="Scanner jams")
+    other = f.make_ticket(session, title="Someone else's ticket")
+    browser.sign_in(me.email)
+    browser.get(f"/portal/tickets/{ticket.ticket_id}")
+    huge = lambda: files(("huge.log", b"x" * (52 * 1024 * 1024)))  # noqa: E731 (a stream is read once)
+    response = browser.post(f"/portal/tickets/{ticket.ticket_id}/replies", {"body": "see log", **huge()},
+                            content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 413 and "<h1>Scanner jams</h1>" in page
+    assert 'id="attachments-error" role="alert">The files were too large to send' in page
+    assert "write the reply again" in page
+    del response
+    # Another customer's ticket: the plain 413 page, nothing of that ticket.
+    response = browser.post(f"/portal/tickets/{other.ticket_id}/replies", {"body": "x", **huge()},
+                            content_type="multipart/form-data")
+    assert response.status_code == 413 and "Someone else" not in response.get_data(as_text=True)
+    del response
+    gc.collect()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_staff_over_the_upload_limit_get_the_plain_413_page(browser, session):
+    tech = f.make_staff(session)
+    browser.sign_in(tech.email)
+    response = browser.post("/portal/tickets/new", {"title": "t", **files(("huge.log", b"x" * (52 * 1024 * 1024)))},
+                            content_type="multipart/form-data")
+    assert response.status_code == 413 and "Ask for help" not in response.get_data(as_text=True)
     del response
     gc.collect()
 
@@ -235,3 +276,17 @@ def test_a_history_restore_gets_the_whole_page(browser, session, company):
     browser.sign_in(me.email)
     page = browser.get("/portal/tickets?status=all", headers={**HTMX, "HX-History-Restore-Request": "true"})
     assert "<h1>Your tickets</h1>" in page.get_data(as_text=True) and 'id="ticket-filters"' in page.get_data(as_text=True)
+
+
+def test_the_ticket_page_says_who_works_on_it(browser, session, company):
+    customer, me = company
+    tech = f.make_staff(session, first_name="Amanda", last_name="Lee")
+    waiting = f.make_ticket(session, customer=customer, contact_id=me.contact_id, title="Nobody yet")
+    taken = f.make_ticket(session, customer=customer, contact_id=me.contact_id, title="Taken",
+                          status="assigned", assigned_employee_id=tech.employee_id,
+                          assigned_at=datetime.now(UTC))
+    browser.sign_in(me.email)
+    page = browser.get(f"/portal/tickets/{waiting.ticket_id}").get_data(as_text=True)
+    assert '<dt>Technician</dt><dd><span class="muted">Not yet assigned</span></dd>' in page
+    page = browser.get(f"/portal/tickets/{taken.ticket_id}").get_data(as_text=True)
+    assert "<dt>Technician</dt><dd>Amanda Lee</dd>" in page and tech.email not in page

@@ -71,7 +71,8 @@ def test_concurrent_change_is_detected_and_shows_the_current_state(browser, othe
     browser.get(f"/staff/tickets/{ticket.ticket_id}")
     other_browser.get(f"/staff/tickets/{ticket.ticket_id}")
     first = other_browser.post(f"/staff/tickets/{ticket.ticket_id}/status",
-                               {"status": "waiting_customer", "version": version}, headers={"HX-Request": "true"})
+                               {"status": "waiting_customer", "version": version, "message": "Is it fixed for you?"},
+                               headers={"HX-Request": "true"})
     assert first.status_code == 200
     second = browser.post(f"/staff/tickets/{ticket.ticket_id}/status",
                           {"status": "resolved", "resolution_notes": "fixed", "version": version},
@@ -163,3 +164,57 @@ def test_close_resolved_command(app, session):
     session.expire_all()
     assert session.get(SupportTicket, old.ticket_id).status == "closed"
     assert session.get(SupportTicket, recent.ticket_id).status == "resolved"
+
+
+def test_waiting_without_a_message_is_refused_beside_its_field(browser, session, tech):
+    ticket = _ticket(session, status="in_progress", assigned_employee_id=tech.employee_id)
+    page = browser.get(f"/staff/tickets/{ticket.ticket_id}").get_data(as_text=True)
+    assert 'for="wait-message">What do you need from the customer?' in page
+    response = browser.post(f"/staff/tickets/{ticket.ticket_id}/status",
+                            {"status": "waiting_customer", "message": " ", "version": ticket.version},
+                            headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'aria-describedby="wait-hint wait-error" aria-invalid="true"' in body
+    assert '<p class="field__error" id="wait-error" role="alert">Write what you need from the customer' in body
+    session.expire_all()
+    stored = session.get(SupportTicket, ticket.ticket_id)
+    assert stored.status == "in_progress" and stored.first_response_at is None
+
+    response = browser.post(f"/staff/tickets/{ticket.ticket_id}/status",
+                            {"status": "waiting_customer", "message": "Which printer is it?",
+                             "version": stored.version}, headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Which printer is it?" in body and "No replies yet" not in body
+    session.expire_all()
+    assert session.get(SupportTicket, ticket.ticket_id).first_response_at is not None
+
+
+def test_the_bulk_menu_offers_no_move_to_waiting(browser, session):
+    senior = f.make_staff(session, role="senior_technician")
+    _ticket(session)
+    browser.sign_in(senior.email)
+    body = browser.get("/staff/tickets/").get_data(as_text=True)
+    bulk = body[body.index('id="bulk-value"'):body.index("</select>", body.index('id="bulk-value"'))]
+    assert 'value="in_progress"' in bulk and 'value="waiting_customer"' not in bulk
+
+
+def test_history_reads_as_people_say_it(browser, session):
+    """The finding: "assigned employee id — → 2", "status in_progress → waiting_customer"."""
+    senior = f.make_staff(session, role="senior_technician", first_name="John", last_name="Davis")
+    ticket = _ticket(session, status="in_progress")
+    browser.sign_in(senior.email)
+    for path, data in ((f"/staff/tickets/{ticket.ticket_id}/assign", {"assigned_employee_id": senior.employee_id}),
+                       (f"/staff/tickets/{ticket.ticket_id}/details", {"priority": "high", "estimated_hours": "3.5"}),
+                       (f"/staff/tickets/{ticket.ticket_id}/status", {"status": "waiting_customer",
+                                                                       "message": "Which printer?"})):
+        browser.get(f"/staff/tickets/{ticket.ticket_id}")
+        session.expire_all()
+        data["version"] = session.get(SupportTicket, ticket.ticket_id).version
+        assert browser.post(path, data).status_code == 303
+    page = browser.get(f"/staff/tickets/{ticket.ticket_id}").get_data(as_text=True)
+    history = page[page.index('id="history-title"'):]
+    assert "Assigned to John Davis" in history
+    assert "Priority: Medium → High; Estimate: none → 3.5 h" in history
+    assert "In progress → Waiting for the customer" in history
+    assert "employee id" not in history and "waiting_customer" not in history and "in_progress" not in history

@@ -95,3 +95,35 @@ def test_time_pages_run_a_fixed_number_of_queries(browser, session, url, role):
                           project=None, work_date=_today())
     session.flush()
     assert count_queries(session, load) == few
+
+
+def test_a_rejection_without_a_reason_is_refused_beside_the_field_keeping_the_choice(browser, session):
+    senior = f.make_staff(session, role="senior_technician")
+    author = f.make_staff(session)
+    chosen = f.make_time_entry(session, employee=author, work_date=_today())
+    other = f.make_time_entry(session, employee=author, work_date=_today())
+    browser.sign_in(senior.email)
+    browser.get("/staff/approvals")
+    response = browser.post("/staff/approvals", {"entry_ids": [str(chosen.entry_id)], "decision": "reject",
+                                                 "rejection_reason": "  "}, headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'aria-invalid="true" aria-describedby="reject-reason-error" autofocus>' in body
+    assert '<p class="field__error" id="reject-reason-error" role="alert">Say why the time is rejected' in body
+    assert 'banner--error' not in body  # beside the field, not above the page
+    assert f'value="{chosen.entry_id}" checked' in body and f'value="{other.entry_id}" checked' not in body
+
+
+def test_deleting_an_entry_asks_first_in_the_page(browser, session):
+    tech = f.make_staff(session)
+    entry = f.make_time_entry(session, employee=tech, work_date=_today(), hours_worked=D("1.50"))
+    browser.sign_in(tech.email)
+    page = browser.get("/staff/timesheet").get_data(as_text=True)
+    confirm = page[page.index('<details class="confirm">'):page.index("</details>")]
+    assert '<summary class="btn btn--small btn--secondary">Delete…</summary>' in confirm
+    assert "Delete this entry of 1.5 h? It cannot be undone." in confirm
+    assert f'action="/staff/timesheet/entries/{entry.entry_id}/delete' in confirm and ">Yes, delete</button>" in confirm
+    assert "No, keep it</a>" in confirm and "hx-confirm" not in page
+    # No delete button outside the question: one click never deletes.
+    assert page.count(f"/staff/timesheet/entries/{entry.entry_id}/delete") == 2  # the form's action and hx-post
+    assert page.index("/delete") > page.index('<details class="confirm">')

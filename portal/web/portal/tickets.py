@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 
+from portal import UPLOAD_ENDPOINTS
 from portal.extensions import db
 from portal.models import TicketCategory, TicketPriority
 from portal.services import attachments, clock, policy, tickets
 from portal.services.dashboards import portal_summary
+from portal.services.errors import Invalid, NotFound
+from portal.services.tenancy import apply_contact_scope
 from portal.services.sla import sla_state
 from portal.web.errors import error_page
 from portal.web.files import attachment_storage, download_ticket_attachment
@@ -42,10 +45,11 @@ def ticket_list():
                   company_wide=policy.may_see_all_company_tickets(principal))
 
 
-def _new_ticket_page(error=None):
-    form = request.form.to_dict() if error else {"priority": "medium"}
+def _new_ticket_page(error=None, keep_form: bool = True):
+    form = request.form.to_dict() if error and keep_form else {"priority": "medium"}
     errors = dict(error.errors or {error.field or "title": error.message}) if error else {}
-    if error and any(f.filename for f in request.files.getlist("attachments")) and "attachments" not in errors:
+    if error and keep_form and any(f.filename for f in request.files.getlist("attachments")) \
+            and "attachments" not in errors:
         errors["attachments"] = "Choose your files again: a browser cannot keep them after a mistake."
     return render("portal/tickets/new.html", form=form, errors=errors, categories=list(TicketCategory),
                   priorities=list(TicketPriority), accept=attachments.ACCEPT, max_files=attachments.MAX_FILES,
@@ -71,7 +75,7 @@ def new_ticket():
     return redirect(url_for("portal.show_ticket", ticket_id=ticket.ticket_id), code=303)
 
 
-def _ticket_page(ticket_id: int, error=None):
+def _ticket_page(ticket_id: int, error=None, keep_form: bool = True):
     """The ticket as the customer sees it: the public conversation only, never internal notes."""
     principal = current_principal()
     ticket = tickets.visible_ticket(db.session, principal, ticket_id)
@@ -83,7 +87,8 @@ def _ticket_page(ticket_id: int, error=None):
         by_comment.setdefault(row.comment_id, []).append(row)
     return render("portal/ticket.html", block="ticket_main", ticket=ticket,
                   replies=tickets.public_conversation(db.session, ticket.ticket_id), files=by_comment, now=now,
-                  sla=sla_state(ticket, now), error=error, form=request.form.to_dict() if error else {},
+                  assignee=tickets.assignee_name(db.session, ticket),
+                  sla=sla_state(ticket, now), error=error, form=request.form.to_dict() if error and keep_form else {},
                   may_reply=policy.may_reply_to_ticket(principal, ticket),
                   may_open=policy.may_open_ticket(principal),
                   may_rate=policy.may_rate_ticket(principal, ticket), accept=attachments.ACCEPT,
@@ -129,3 +134,30 @@ def rate_ticket(ticket_id: int):
 def download_attachment(ticket_id: int, attachment_id: int):
     return download_ticket_attachment(tickets.visible_ticket(db.session, current_principal(), ticket_id),
                                       attachment_id)
+
+
+def upload_refused_page():
+    """The form page again, with the reason beside the file field, for an upload over the request limit.
+
+    The request was refused before its body was read (413), so neither the CSRF check nor the
+    session rules ran and nothing typed can be kept; this checks what the page itself needs. None
+    when it does not apply (the app's plain 413 page answers then).
+    """
+    principal = current_principal()
+    if (request.endpoint not in UPLOAD_ENDPOINTS or principal is None or not principal.is_contact
+            or principal.read_only):
+        return None
+    g.tenant = (principal.customer_id, principal.contact_id)  # the scope every contact's request runs in
+    apply_contact_scope(db.session, *g.tenant)
+    if request.endpoint == "portal.new_ticket":
+        if not policy.may_open_ticket(principal):
+            return None
+        response = _new_ticket_page(Invalid(attachments.TOO_LARGE_FOR_NEW_TICKET, "attachments"), keep_form=False)
+    else:
+        try:
+            response = _ticket_page(request.view_args["ticket_id"],
+                                    Invalid(attachments.TOO_LARGE_FOR_REPLY, "attachments"), keep_form=False)
+        except NotFound:
+            return None
+    response.status_code = 413
+    return response

@@ -14,6 +14,7 @@ from flask import Blueprint, request, url_for
 from portal.extensions import db
 from portal.models import TicketCategory, TicketPriority, WorkCategory
 from portal.services import attachments, choices, clock, policy, tickets
+from portal.services.history import ticket_history
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, queue_row, staff_queue
 from portal.services.sla import sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
@@ -133,7 +134,7 @@ def _ticket_page(ticket_id: int, *, error=None):
         may_take=policy.may_take_ticket(principal, ticket),
         technicians=choices.ticket_workers(db.session) if may_assign_anyone else [],
         time_approved=approved, time_pending=pending, time_entries=entries,
-        history=tickets.ticket_history(db.session, ticket_id),
+        history=ticket_history(db.session, ticket_id),
         priorities=list(TicketPriority), work_categories=list(WorkCategory),
         error=error, form=request.form.to_dict() if error else {}, today=clock.today(now).isoformat(),
         attachments=attachments.ticket_attachments(db.session, ticket_id,
@@ -172,7 +173,8 @@ def _ticket_error(error, ticket_id: int):
 def change_ticket_status(ticket_id: int):
     form = parse(StatusForm)
     ticket = tickets.change_status(db.session, current_principal(), _locked(ticket_id), form.status.data,
-                                   expected_version=form.version.data, resolution_notes=form.resolution_notes.data)
+                                   expected_version=form.version.data, resolution_notes=form.resolution_notes.data,
+                                   message=form.message.data)
     return _ticket_changed(ticket_id, f"{ticket.ticket_number} is now {ticket.status.value.replace('_', ' ')}.")
 
 
