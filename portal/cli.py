@@ -152,14 +152,14 @@ def demo_command(host: str, port: int, password: str) -> None:
 def generate_command(tickets: int, seed: int) -> None:
     """Add generated tickets over the demo data, for performance work (docs/performance.md)."""
     import time
-    from datetime import UTC, datetime
 
     from portal.extensions import db
+    from portal.services import clock
     from portal.services.generate import generate_tickets
 
     started = time.perf_counter()
     try:
-        count = generate_tickets(db.session, tickets, now=datetime.now(UTC), seed=seed)
+        count = generate_tickets(db.session, tickets, now=clock.now(), seed=seed)
         db.session.commit()
     except ValueError as error:
         db.session.rollback()

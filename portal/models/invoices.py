@@ -64,10 +64,6 @@ class Invoice(Base):
         back_populates="invoice", order_by="InvoiceLineItem.line_item_id", passive_deletes=True
     )
 
-    @property
-    def amount_outstanding(self) -> Decimal:
-        return self.total_amount - self.paid_amount
-
     def __repr__(self) -> str:
         return f"<Invoice {self.invoice_number} {self.invoice_status}>"
 

@@ -87,14 +87,3 @@ class ProjectPhase(Base):
     project: Mapped[Project] = relationship(back_populates="phases")
     approved_by_contact: Mapped[Contact | None] = relationship(foreign_keys=[approved_by_contact_id])
     rejected_by_contact: Mapped[Contact | None] = relationship(foreign_keys=[rejected_by_contact_id])
-
-    @property
-    def approval_state(self) -> str | None:
-        """None (no approval needed), 'not_requested', 'awaiting', 'approved' or 'rejected'."""
-        if not self.requires_approval:
-            return None
-        if self.approved_at is not None:
-            return "approved"
-        if self.rejected_at is not None:
-            return "rejected"
-        return "awaiting" if self.approval_requested_at is not None else "not_requested"

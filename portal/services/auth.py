@@ -514,6 +514,8 @@ def change_password(session, principal: policy.Principal, current: str, new: str
 
     :raises Invalid: the current password is wrong, or the new one breaks the rules.
     """
+    if principal.account_id is None:
+        raise Forbidden("Only people with a login have a password to change.")
     if not policy.may_change_anything(principal):
         raise Forbidden("Your company's account is suspended, so nothing can be changed. "
                         "Contact your account manager to restore it.")

@@ -7,6 +7,7 @@ numbering gaps, which the invoices issue will have to decide on).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import sqlalchemy as sa
@@ -30,6 +31,21 @@ FORMATS = {
 def format_number(kind: str, year: int, value: int) -> str:
     _, prefix, digits = FORMATS[kind]
     return f"{prefix}-{year}-{value:0{digits}d}"
+
+
+def number_pattern(kind: str, value: int) -> str:
+    """A LIKE pattern for a number of any year ending in `value`, as people quote it ("48")."""
+    _, prefix, digits = FORMATS[kind]
+    return f"{prefix}-____-{value:0{digits}d}"
+
+
+TICKET_NUMBER = re.compile(r"^\s*TKT-(\d{4})-(\d{1,9})\s*$", re.IGNORECASE)
+
+
+def typed_ticket_number(text: str) -> str | None:
+    """The ticket number someone typed ("tkt-2026-48", " TKT-2026-000048 ") as stored, or None."""
+    found = TICKET_NUMBER.match(text)
+    return format_number("ticket", int(found.group(1)), int(found.group(2))) if found else None
 
 
 def next_number(session, kind: str, on: date) -> str:

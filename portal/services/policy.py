@@ -261,6 +261,16 @@ def may_take_ticket(p: Principal, ticket) -> bool:
             and may_assign_ticket(p, ticket, p.employee_id))
 
 
+def may_write_on_ticket(p: Principal, ticket) -> bool:
+    """A reply or an internal note from staff, or time logged on it: anyone who works tickets, until it is closed."""
+    return may_work_tickets(p) and ticket.status != "closed"
+
+
+def may_reassign_ticket(p: Principal, ticket) -> bool:
+    """Offer the "assign to" choice: seniors and admins, on a ticket not closed."""
+    return may_assign_to_anyone(p) and ticket.status != "closed"
+
+
 def may_assign_to_anyone(p: Principal) -> bool:
     return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
 
@@ -299,6 +309,16 @@ def may_manage_project(p: Principal, project=None) -> bool:
     if not has_role(p, EmployeeRole.PROJECT_MANAGER):
         return False
     return project is None or project.project_manager_id == p.employee_id
+
+
+def may_change_project(p: Principal, project) -> bool:
+    """Its manager (or an admin) plans a project until it is completed or cancelled."""
+    return may_manage_project(p, project) and project.project_status not in ("completed", "cancelled")
+
+
+def may_change_time_entry(p: Principal, entry) -> bool:
+    """An author corrects or deletes their own pending or rejected entry; approved time only through an approver."""
+    return p.is_employee and entry.employee_id == p.employee_id and entry.approval_status != "approved"
 
 
 def may_manage_customers(p: Principal) -> bool:

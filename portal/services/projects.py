@@ -421,6 +421,30 @@ def project_list(session, principal: policy.Principal) -> list[ProjectRow]:
             for r in rows]
 
 
+@dataclass(frozen=True)
+class StaffPhase:
+    """A phase on the staff project page, with what this person may do with it now."""
+
+    phase: ProjectPhase
+    approval: str | None  # customer_approval_state: None, not_requested, awaiting, approved, rejected
+    moves: tuple[PhaseStatus, ...]
+    may_ask_approval: bool
+    may_edit: bool
+
+
+def staff_phases(principal: policy.Principal, project: Project) -> list[StaffPhase]:
+    """The project's phases in order, each with its approval state and the buttons this person gets."""
+    may_change = policy.may_change_project(principal, project)
+    views = []
+    for phase in project.phases:
+        approval = customer_approval_state(phase, project)
+        views.append(StaffPhase(
+            phase, approval, phase_moves(phase) if may_change else (),
+            may_ask_approval=may_change and phase.phase_status == PH.PLANNING and approval != "approved",
+            may_edit=may_change and phase.phase_status in (PH.PLANNING, PH.ACTIVE)))
+    return views
+
+
 def project_phase(session, project_id: int, phase_id: int) -> ProjectPhase:
     """:raises NotFound: no such phase in that project."""
     phase = session.get(ProjectPhase, phase_id)

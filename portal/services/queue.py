@@ -6,7 +6,6 @@ each served by the partial indexes on open tickets (see docs/performance.md).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import aliased
 from portal.models import Customer, Employee, SupportTicket, TicketCategory, TicketPriority, TicketStatus
 from portal.services import policy
 from portal.services.errors import NotFound
+from portal.services.numbering import typed_ticket_number
 from portal.services.sla import sla_state, sla_state_condition
 from portal.services.statuses import TICKETS_NOT_CLOSED
 
@@ -29,7 +29,6 @@ SORTS = {
     "activity": "Latest activity first",
 }
 ASSIGNEES = ("anyone", "me", "unassigned")
-TICKET_NUMBER = re.compile(r"^\s*TKT-(\d{4})-(\d{1,9})\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -115,10 +114,9 @@ def _conditions(principal: policy.Principal, filters: QueueFilters, now: datetim
     if filters.sla and skip != "sla":
         conditions.append(sla_state_condition(filters.sla, now))
     if filters.q:
-        number = TICKET_NUMBER.match(filters.q)
+        number = typed_ticket_number(filters.q)
         if number:
-            year, serial = number.group(1), int(number.group(2))
-            conditions.append(t.ticket_number == f"TKT-{year}-{serial:06d}")
+            conditions.append(t.ticket_number == number)
         else:
             conditions.append(t.search_vector.op("@@")(sa.func.websearch_to_tsquery("english", filters.q)))
     return conditions

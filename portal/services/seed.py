@@ -42,7 +42,7 @@ from portal.models import (
     TimeEntry,
     WorkCategory,
 )
-from portal.services import audit
+from portal.services import audit, clock
 from portal.services.policy import Principal
 from portal.services.errors import Conflict
 from portal.services.invoicing import InvoiceRequest, generate_invoice
@@ -266,7 +266,7 @@ def load_demo_data(session, *, password: str, tax_rate: Decimal, today: date | N
             "The database holds some of the sample customers but not all of them. "
             "Seed an empty database (flask db downgrade base && flask db upgrade) instead."
         )
-    return _Loader(session, password, tax_rate, today or date.today()).load()
+    return _Loader(session, password, tax_rate, today or clock.today()).load()
 
 
 def demo_logins(session) -> list[tuple[str, str, str, str]]:
@@ -290,7 +290,7 @@ class _Loader:
     def __init__(self, session, password: str, tax_rate: Decimal, today: date) -> None:
         self.s = session
         self.today = today
-        self.now = datetime.combine(today, datetime.now(UTC).time(), UTC)
+        self.now = datetime.combine(today, clock.now().time(), UTC)
         self.rng = random.Random(20240101)
         self.password_hash = hash_password(password)
         self.tax_rate = tax_rate

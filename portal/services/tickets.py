@@ -31,8 +31,7 @@ from portal.models import (
 )
 from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.services.numbering import next_number
-from portal.services.queue import TICKET_NUMBER
+from portal.services.numbering import next_number, number_pattern, typed_ticket_number
 from portal.services.sla import refresh_sla, sla_state
 from portal.services.statuses import TICKET_WORKER_ROLES, TICKETS_UNRESOLVED
 
@@ -553,11 +552,11 @@ class PortalTicketPage:
 
 def _search_condition(q: str):
     """Number, or words as the contact types them (each word a prefix), over title and description only."""
-    number = TICKET_NUMBER.match(q)
+    number = typed_ticket_number(q)
     if number:
-        return SupportTicket.ticket_number == f"TKT-{number.group(1)}-{int(number.group(2)):06d}"
+        return SupportTicket.ticket_number == number
     if re.fullmatch(r"[0-9]{1,9}", q.strip()):  # the number's last part, as people quote it: "48"
-        return SupportTicket.ticket_number.like(f"TKT-____-{int(q):06d}")
+        return SupportTicket.ticket_number.like(number_pattern("ticket", int(q)))
     words = SEARCH_WORD.findall(q)[:10]
     if not words:
         return None

@@ -175,6 +175,7 @@ class TimesheetWeek:
     rows: list[WeekRow]
     entries: list[TimeEntry]
     capacity: Decimal
+    changeable: frozenset[int] = frozenset()  # the entries the principal may still correct or delete
 
     @property
     def day_totals(self) -> list[Decimal]:
@@ -214,7 +215,8 @@ def timesheet_week(session, principal: policy.Principal, monday: date) -> Timesh
             number = entry.ticket.ticket_number if entry.ticket else entry.project.project_number
             rows[key] = WeekRow(label, number, entry.ticket_id, entry.project_id, [Decimal(0)] * 7)
         rows[key].hours[(entry.work_date - monday).days] += entry.hours_worked
-    return TimesheetWeek(monday, days, list(rows.values()), list(entries), capacity or Decimal(40))
+    return TimesheetWeek(monday, days, list(rows.values()), list(entries), capacity or Decimal(40),
+                         frozenset(e.entry_id for e in entries if policy.may_change_time_entry(principal, e)))
 
 
 def _own_open_entry(session, principal: policy.Principal, entry_id: int) -> TimeEntry:

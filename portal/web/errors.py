@@ -103,8 +103,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
-        from portal.extensions import db
+        from portal.web.unit_of_work import discard
 
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
-        db.session.rollback()
+        discard()  # a view's failure is rolled back already; one outside a view is not
         return error_response(500, "Internal Server Error", WHAT_NEXT[500])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from markupsafe import Markup
 
+from portal.services import clock
 from portal.services.numbers import plain_number
 
 
@@ -31,7 +32,7 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     """'in 3 h', '25 min ago', 'in 2 days', 'just now' (within a minute either way)."""
     if value is None:
         return "—"
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     seconds = (value - now).total_seconds()
     future = seconds >= 0
     seconds = abs(seconds)

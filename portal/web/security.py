@@ -26,6 +26,7 @@ from portal.extensions import db, login_manager
 from portal.services import policy
 from portal.services.auth import principal_for, two_factor_required_for_employees
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
+from portal.web.unit_of_work import discard
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'")
@@ -184,7 +185,7 @@ def init_security(app: Flask) -> None:
                 if db.session().in_transaction():
                     clear_contact_scope(db.session)
             except Exception:  # the transaction failed; rolling it back ends the scope anyway
-                db.session.rollback()
+                discard()
 
     @app.after_request
     def security_headers(response):

@@ -61,6 +61,12 @@ def unit_of_work(view):
     return run
 
 
+def discard() -> None:
+    """Roll back what the request has not committed: for failures outside a view (a before-request
+    hook, a teardown), which the unit of work does not wrap. Rolling back twice is harmless."""
+    db.session.rollback()
+
+
 def install_unit_of_work(app: Flask) -> None:
     """Wrap every view of the app (after all blueprints are registered)."""
     for endpoint, view in list(app.view_functions.items()):

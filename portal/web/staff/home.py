@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, request, url_for
 
 from portal.extensions import db
-from portal.services import auth, clock, policy
+from portal.services import auth, clock, policy, statements
 from portal.services.dashboards import customer_overview, staff_summary
 from portal.services.people import people_with_logins
 from portal.web.errors import error_page
@@ -80,4 +80,5 @@ def show_customer(customer_id: int):
     overview = customer_overview(db.session, current_principal(), customer_id)
     if overview is None:
         abort(404)
-    return render("staff/customer.html", overview=overview, now=clock.now())
+    return render("staff/customer.html", overview=overview, now=clock.now(),
+                  outstanding=statements.outstanding_amount)  # the one rule: nothing owed on a cancelled invoice

@@ -14,12 +14,12 @@ from portal.services.projects import (
     change_phase_status,
     create_project,
     new_project_errors,
-    phase_moves,
     project_for_staff,
     project_list,
     project_money,
     project_phase,
     request_phase_approval,
+    staff_phases,
     update_phase,
     update_project,
 )
@@ -70,8 +70,8 @@ def new_project():
 def _detail(project_id: int, *, error=None, error_scope: str = ""):
     principal = current_principal()
     project = project_for_staff(db.session, project_id)
-    return render("staff/projects/show.html", project=project, may_manage=policy.may_manage_project(principal, project),
-                  project_moves=PROJECT_MOVES[project.project_status], phase_moves=phase_moves,
+    return render("staff/projects/show.html", project=project, may_change=policy.may_change_project(principal, project),
+                  project_moves=PROJECT_MOVES[project.project_status], phases=staff_phases(principal, project),
                   project_money=project_money(principal, project),
                   managers=choices.project_managers(db.session), is_admin=policy.may_administer(principal),
                   error=error, error_scope=error_scope, form=request.form if error else {})
