@@ -21,9 +21,12 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectField,
     StringField,
     TimeField,
 )
+from wtforms.fields.choices import Choice as Option
+from wtforms.widgets import TextArea, TextInput
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from portal.models import (
@@ -36,6 +39,8 @@ from portal.models import (
     WorkCategory,
 )
 from portal.services.errors import Invalid
+from portal.services.numbers import plain_number
+from portal.services.people import COMMUNICATION_CHOICES
 
 LARGEST_ID = 2**31 - 1
 
@@ -87,13 +92,14 @@ class ClockTime(TimeField):
 
 
 class Number(Field):
-    """A decimal number ("1.5", "1,5", "12,000.50", "$300"), or None when left empty.
+    """A decimal number ("1.5", "1,5", "12,000.50", "$300"), or None when left empty; a text box.
 
     Only the shape: ranges are the service's. Infinity, NaN and exponents are not numbers a
     person types (and 1e30 would overflow the database), so they are refused here.
     """
 
     NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)")
+    widget = TextInput()
 
     def __init__(self, label=None, message="Enter a number, like 2.5.", money: bool = False, **kwargs):
         self.message = message
@@ -103,7 +109,7 @@ class Number(Field):
     def _value(self):
         if self.raw_data:
             return self.raw_data[0]
-        return "" if self.data is None else f"{self.data:f}"
+        return "" if self.data is None else plain_number(self.data)
 
     def process_formdata(self, valuelist):
         raw = (valuelist[0] if valuelist else "").strip()
@@ -124,10 +130,13 @@ class Number(Field):
 
 
 class Whole(IntegerField):
-    """A whole number, or None when left empty."""
+    """A whole number, or None when left empty (a text box with the digits keyboard)."""
+
+    widget = TextInput()
 
     def __init__(self, label=None, message="Enter a whole number.", **kwargs):
         self.message = message
+        kwargs.setdefault("render_kw", {"inputmode": "numeric"})
         super().__init__(label, **kwargs)
 
     def process_formdata(self, valuelist):
@@ -139,16 +148,37 @@ class Whole(IntegerField):
             self.data = int(raw)
 
 
-class Ref(Whole):
-    """The id of a row chosen from a list, or None; anything else is "choose from the list"."""
+class Ref(SelectField):
+    """The id of a row chosen from a list, or None; anything else is "choose from the list".
+
+    Rendered as a select: the page sets `choices` ([(id, label), ...]) from services/choices.py;
+    the first option is "Choose" (empty). Parsing never consults the choices: the service checks
+    that the row exists and may be chosen.
+    """
 
     def __init__(self, label=None, message="Choose from the list.", **kwargs):
-        super().__init__(label, message=message, **kwargs)
+        self.message = message
+        self.options: list[tuple[int, str]] = []  # set by the page: (id, label)
+        super().__init__(label, choices=[], validate_choice=False, **kwargs)
+
+    def iter_choices(self):
+        yield Option("", "Choose", self.data is None, {})
+        for value, label in self.options:
+            yield Option(value, label, self.data == value, {})
+
+    def has_groups(self):
+        return False
+
+    def process_data(self, value):
+        self.data = value if isinstance(value, int) else None
 
     def process_formdata(self, valuelist):
-        super().process_formdata(valuelist)
-        if self.data is not None and not 0 < self.data <= LARGEST_ID:
-            raise ValueError(self.message)
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if raw:
+            if not re.fullmatch(r"[0-9]{1,10}", raw) or not 0 < int(raw) <= LARGEST_ID:
+                raise ValueError(self.message)
+            self.data = int(raw)
 
 
 class Refs(Field):
@@ -158,16 +188,35 @@ class Refs(Field):
         self.data = [int(v) for v in valuelist if re.fullmatch(r"[0-9]{1,10}", v or "") and 0 < int(v) <= LARGEST_ID]
 
 
-class Choice(Field):
-    """One value of an enum, or None when left empty."""
+class Choice(SelectField):
+    """One value of an enum, or None when left empty; a select of the enum's values.
 
-    def __init__(self, label=None, enum=None, message="Choose from the list.", **kwargs):
+    `labels` names the options (default: the value in words); `blank` adds an empty first option.
+    """
+
+    def __init__(self, label=None, enum=None, message="Choose from the list.", labels=None, blank=None, **kwargs):
         self.enum = enum
         self.message = message
-        super().__init__(label, **kwargs)
+        self.blank = blank
+        self.labels = labels or {}
+        # (value, label) of the options, in the enum's order; a page may narrow them (allowed moves).
+        self.options = [(m.value, self.labels.get(m, m.value.replace("_", " ").capitalize())) for m in enum]
+        super().__init__(label, choices=[], validate_choice=False, **kwargs)
 
-    def _value(self):
-        return self.raw_data[0] if self.raw_data else (self.data.value if self.data else "")
+    def iter_choices(self):
+        if self.blank:
+            yield Option("", self.blank, self.data is None, {})
+        for value, label in self.options:
+            yield Option(value, label, self.data is not None and self.data.value == value, {})
+
+    def has_groups(self):
+        return False
+
+    def process_data(self, value):
+        try:
+            self.data = self.enum(value) if value not in (None, "") else None
+        except ValueError:
+            self.data = None
 
     def process_formdata(self, valuelist):
         raw = (valuelist[0] if valuelist else "").strip()
@@ -180,9 +229,12 @@ class Choice(Field):
 
 
 class Flag(BooleanField):
-    """A checkbox: on when sent with any value but "", "0", "false", "off"."""
+    """A checkbox: on when sent with any value but "", "0", "false", "off"; it sends "1"."""
 
     false_values = ("", "0", "false", "off")
+
+    def _value(self):
+        return "1"
 
 
 class ParseForm(FlaskForm):
@@ -210,13 +262,34 @@ def parse(form_class: type[ParseForm], formdata=None, *, rules=None) -> ParseFor
     return form
 
 
+def page_form(form_class: type[ParseForm], error=None, *, data: dict | None = None, **choices) -> ParseForm:
+    """The form a page shows: what was sent, with `error`'s messages beside their fields (after a
+    refusal), or `data` (the row as it is). `choices` fills the options of `Ref` fields by name."""
+    if error is not None:
+        form = form_class(formdata=request.form)
+        for field in form:
+            field.errors = []  # parse warnings of the rebuild are not what the reader is told
+        for name, message in (error.errors or {error.field: error.message}).items():
+            field = form._fields.get(name) if name else None
+            if field is not None:
+                field.errors = [message]
+            elif message not in form.form_errors:
+                form.form_errors.append(message)
+    else:
+        form = form_class(formdata=None, data=data or {})
+    for name, options in choices.items():
+        form[name].options = list(options)
+    return form
+
+
 # --- the business forms ---------------------------------------------------------------------
 
 class NewTicketForm(ParseForm):
-    title = Text("Title")
-    description = Text("Description")
-    category = Choice("Category", enum=TicketCategory, message="Choose a category from the list.")
-    priority = Choice("Priority", enum=TicketPriority, message="Choose a priority from the list.")
+    title = Text("Title", render_kw={"maxlength": 255})
+    description = Text("Description", widget=TextArea(), render_kw={"rows": 5})
+    category = Choice("Category", enum=TicketCategory, message="Choose a category from the list.", blank="Choose")
+    priority = Choice("Priority", enum=TicketPriority, message="Choose a priority from the list.",
+                      default=TicketPriority.MEDIUM, labels={TicketPriority.CRITICAL: "Critical: work has stopped"})
     customer_id = Ref("Customer", message="Choose the customer.")
     contact_id = Ref("Contact", message="Choose a contact of this customer.")
 
@@ -272,11 +345,13 @@ class BulkForm(ParseForm):
 
 class TimeEntryForm(ParseForm):
     work_date = Day("Date")
-    hours = Number("Hours", message="Enter the hours, like 1.5, or a start and an end time.")
-    start_time = ClockTime("Start")
-    end_time = ClockTime("End")
-    work_category = Choice("Category", enum=WorkCategory, message="Choose a category from the list.")
-    is_billable = Flag("Billable")
+    hours = Number("Hours", message="Enter the hours, like 1.5, or a start and an end time.",
+                   render_kw={"inputmode": "decimal", "placeholder": "1.5"})
+    start_time = ClockTime("or from")
+    end_time = ClockTime("to")
+    work_category = Choice("Category", enum=WorkCategory, message="Choose a category from the list.",
+                           default=WorkCategory.SUPPORT)
+    is_billable = Flag("Billable", default=True)
     description = Text("What you did")
     work = Text("Ticket or project")  # "ticket:12" or "project:3" (the timesheet's picker)
     ticket_id = Ref("Ticket", message="Choose a ticket or a project.")
@@ -297,22 +372,24 @@ class DecideEntriesForm(ParseForm):
 
 
 class ProjectForm(ParseForm):
-    project_name = Text("Project name")
+    project_name = Text("Project name", render_kw={"maxlength": 255})
     customer_id = Ref("Customer", message="Choose the customer.")
     project_manager_id = Ref("Project manager", message="Choose a project manager.")
-    budget_amount = Number("Budget", money=True, message="Enter the budget as an amount, like 12000 or 12000.50.")
-    start_date = Day("Start date", message="Enter the start date as YYYY-MM-DD.")
-    planned_end_date = Day("Planned end date", message="Enter the planned end date as YYYY-MM-DD.")
-    scope_description = Text("Scope")
-    completion_percentage = Whole("Completion", message="Enter the completion as a whole percentage, 0 to 100.")
+    budget_amount = Number("Budget ($)", money=True, message="Enter the budget as an amount, like 12000 or 12000.50.",
+                           render_kw={"inputmode": "decimal"})
+    start_date = Day("Start", message="Enter the start date as YYYY-MM-DD.")
+    planned_end_date = Day("Planned end", message="Enter the planned end date as YYYY-MM-DD.")
+    scope_description = Text("Scope", widget=TextArea(), render_kw={"rows": 3})
+    completion_percentage = Whole("Completion (%)", message="Enter the completion as a whole percentage, 0 to 100.")
     project_status = Choice("Status", enum=ProjectStatus, message="Choose a status from the list.")
 
 
 class PhaseForm(ParseForm):
     phase_name = Text("Phase name")
-    deliverables = Text("Deliverables")
-    budget_allocation = Number("Budget", money=True,
-                               message="Enter the phase budget as an amount, like 12000 or 12000.50.")
+    deliverables = Text("Deliverables", widget=TextArea(), render_kw={"rows": 2})
+    budget_allocation = Number("Budget ($)", money=True,
+                               message="Enter the phase budget as an amount, like 12000 or 12000.50.",
+                               render_kw={"inputmode": "decimal"})
     start_date = Day("Start", message="Enter the start date as YYYY-MM-DD.")
     end_date = Day("End", message="Enter the end date as YYYY-MM-DD.")
     requires_approval = Flag("The customer's sponsor must approve it before it starts")
@@ -327,12 +404,16 @@ class PhaseDecisionForm(ParseForm):
 
 
 class ProfileForm(ParseForm):
-    first_name = Text("First name")
-    last_name = Text("Last name")
-    phone = Text("Phone")
-    mobile = Text("Mobile")
+    first_name = Text("First name", render_kw={"maxlength": 100, "autocomplete": "given-name"})
+    last_name = Text("Last name", render_kw={"maxlength": 100, "autocomplete": "family-name"})
+    phone = Text("Phone", description="Optional. Digits with spaces and + - ( ) . / as you like, up to 20 "
+                                      "characters: +1 303 555 0100 x12.",
+                 render_kw={"type": "tel", "maxlength": 20, "autocomplete": "tel", "inputmode": "tel"})
+    mobile = Text("Mobile", description="Optional; needed for text messages.",
+                  render_kw={"type": "tel", "maxlength": 20, "autocomplete": "mobile tel", "inputmode": "tel"})
     communication_preference = Choice("How to contact you", enum=CommunicationPreference,
-                                      message="Choose how we should contact you.")
+                                      message="Choose how we should contact you.",
+                                      labels=dict(COMMUNICATION_CHOICES))
 
 
 class SignInForm(FlaskForm):

@@ -22,8 +22,8 @@ def test_project_manager_plans_a_phase_and_asks_the_sponsor(new_page, page_probl
     form.get_by_label("Phase name").fill("Wi-Fi survey of the warehouse")
     form.get_by_label("Budget ($)").fill("9000")  # 8,000 + 26,000 are planned of 42,000: 8,000 left
     project_start = page.locator("#start_date").input_value()  # from the plan form below
-    page.locator("#new-start").fill(project_start)
-    page.locator("#new-end").fill(page.locator("#planned_end_date").input_value())
+    page.locator("#new-start_date").fill(project_start)
+    page.locator("#new-end_date").fill(page.locator("#planned_end_date").input_value())
     form.get_by_label("The customer's sponsor must approve it before it starts").check()
     form.get_by_role("button", name="Add phase").click()
     expect(page.locator("#new-phase .field__error")).to_contain_text(

@@ -21,7 +21,7 @@ def _log(page, day: date, hours: str, what: str):
     # Wait for the search to narrow the list (the placeholder and this one ticket), then choose.
     expect(work.locator("option")).to_have_count(2)
     work.select_option(value=work.locator("option", has_text=TICKET).get_attribute("value"))
-    page.locator("#add-date").fill(day.isoformat())
+    page.locator("#add-work_date").fill(day.isoformat())
     page.locator("#add-hours").fill(hours)
     page.locator("#add-description").fill(what)
     page.get_by_role("button", name="Log time", exact=True).click()
@@ -81,7 +81,7 @@ def test_a_week_of_time_approved_rejected_corrected(new_page, page_problems, liv
     expect(rejected).to_contain_text("Knowledge-base writing is not billable")
     htmx_settled(tech)
     rejected.get_by_role("link", name="Correct").click()
-    tech.locator("#edit-billable").uncheck()
+    tech.locator("#edit-is_billable").uncheck()
     htmx_settled(tech)
     tech.get_by_role("button", name="Send again").click()
     expect(tech.locator(".entry", has_text="Journey: wrote it up")).to_contain_text("Pending")

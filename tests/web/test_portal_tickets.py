@@ -96,7 +96,7 @@ def test_a_mistake_keeps_what_was_typed_and_says_what_is_wrong_beside_the_field(
     assert response.status_code == 422
     assert 'id="title-error" role="alert">Enter the title.' in page
     assert 'id="category-error" role="alert">Choose a category from the list.' in page
-    assert ">Kept text</textarea>" in page
+    assert "Kept text</textarea>" in page
     assert "Choose your files again" not in page  # no file was chosen
     assert session.scalar(sa.select(sa.func.count()).select_from(SupportTicket)) == before
 

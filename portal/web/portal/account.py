@@ -11,7 +11,6 @@ from portal.extensions import db
 from portal.services import clock, policy
 from portal.services.errors import Invalid
 from portal.services.people import (
-    COMMUNICATION_CHOICES,
     ProfileChange,
     own_contact,
     profile_errors,
@@ -19,7 +18,7 @@ from portal.services.people import (
 )
 from portal.services.usage import contract_usage
 from portal.web.errors import error_page
-from portal.web.forms import ProfileForm, parse
+from portal.web.forms import ProfileForm, page_form, parse
 from portal.web.portal.blueprint import bp
 from portal.web.rendering import after_change, is_htmx, render, with_toast
 from portal.web.security import current_principal, require
@@ -45,13 +44,10 @@ def usage():
 def _profile_page(*, error=None, name_changed: bool = False):
     principal = current_principal()
     contact = own_contact(db.session, principal)
-    values = request.form.to_dict() if error else {
+    form = page_form(ProfileForm, error, data={
         "first_name": contact.first_name, "last_name": contact.last_name, "phone": contact.phone or "",
-        "mobile": contact.mobile or "", "communication_preference": contact.communication_preference.value,
-    }
-    return render("portal/profile.html", block="profile", contact=contact, values=values,
-                  errors=(error.errors or {error.field: error.message}) if error else {},
-                  choices=[(value.value, label) for value, label in COMMUNICATION_CHOICES],
+        "mobile": contact.mobile or "", "communication_preference": contact.communication_preference})
+    return render("portal/profile.html", block="profile", contact=contact, profile_form=form,
                   can_edit=policy.may_edit_profile(principal), name_changed=name_changed)
 
 

@@ -6,7 +6,6 @@ from flask import flash, g, redirect, request, url_for
 
 from portal import UPLOAD_ENDPOINTS
 from portal.extensions import db
-from portal.models import TicketCategory, TicketPriority
 from portal.services import attachments, clock, policy, tickets
 from portal.services.dashboards import portal_summary
 from portal.services.errors import Invalid, NotFound
@@ -14,7 +13,7 @@ from portal.services.tenancy import apply_contact_scope
 from portal.services.sla import sla_state
 from portal.web.errors import error_page
 from portal.web.files import attachment_storage, download_ticket_attachment
-from portal.web.forms import NewTicketForm, RatingForm, ReplyForm, parse
+from portal.web.forms import NewTicketForm, RatingForm, ReplyForm, page_form, parse
 from portal.web.portal.blueprint import bp
 from portal.web.rendering import after_change, render
 from portal.web.security import current_principal, require
@@ -46,13 +45,12 @@ def ticket_list():
 
 
 def _new_ticket_page(error=None, keep_form: bool = True):
-    form = request.form.to_dict() if error and keep_form else {"priority": "medium"}
     errors = dict(error.errors or {error.field or "title": error.message}) if error else {}
     if error and keep_form and any(f.filename for f in request.files.getlist("attachments")) \
             and "attachments" not in errors:
         errors["attachments"] = "Choose your files again: a browser cannot keep them after a mistake."
-    return render("portal/tickets/new.html", form=form, errors=errors, categories=list(TicketCategory),
-                  priorities=list(TicketPriority), accept=attachments.ACCEPT, max_files=attachments.MAX_FILES,
+    return render("portal/tickets/new.html", ticket_form=page_form(NewTicketForm, error if keep_form else None),
+                  errors=errors, accept=attachments.ACCEPT, max_files=attachments.MAX_FILES,
                   kinds=attachments.KINDS_IN_WORDS)
 
 

@@ -24,7 +24,7 @@ from portal.services.projects import (
     update_project,
 )
 from portal.web.errors import error_page
-from portal.web.forms import PhaseForm, PhaseStatusForm, ProjectForm, parse
+from portal.web.forms import PhaseForm, PhaseStatusForm, ProjectForm, page_form, parse
 from portal.web.rendering import after_change, render
 from portal.web.security import current_principal, require
 
@@ -49,9 +49,9 @@ def list_projects():
 
 def _new_project_page(error=None):
     principal = current_principal()
-    return render("staff/projects/new.html", form=request.form, errors=error.errors if error else {},
-                  customers=choices.customers(db.session), managers=choices.project_managers(db.session),
-                  is_admin=policy.may_administer(principal))
+    form = page_form(ProjectForm, error, customer_id=choices.customers(db.session),
+                     project_manager_id=choices.project_managers(db.session))
+    return render("staff/projects/new.html", project_form=form, is_admin=policy.may_administer(principal))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -70,11 +70,22 @@ def new_project():
 def _detail(project_id: int, *, error=None, error_scope: str = ""):
     principal = current_principal()
     project = project_for_staff(db.session, project_id)
+
+    def form_for(form_class, scope: str, data: dict):
+        return page_form(form_class, error if error_scope == scope else None, data=data)
+
+    phase_forms = {phase.phase_id: form_for(PhaseForm, f"phase-{phase.phase_id}", {
+        name: getattr(phase, name) for name in PhasePlan.__dataclass_fields__}) for phase in project.phases}
+    plan_form = form_for(ProjectForm, "plan", {name: getattr(project, name) for name in ProjectPlan.__dataclass_fields__
+                                               if name != "customer_id"})
+    plan_form.project_manager_id.options = choices.project_managers(db.session)
+    status = project.project_status
+    plan_form.project_status.options = [(status.value, f"{status.value.replace('_', ' ').capitalize()} (now)")] + [
+        (move.value, move.value.replace("_", " ").capitalize()) for move in PROJECT_MOVES[status]]
     return render("staff/projects/show.html", project=project, may_change=policy.may_change_project(principal, project),
-                  project_moves=PROJECT_MOVES[project.project_status], phases=staff_phases(principal, project),
-                  project_money=project_money(principal, project),
-                  managers=choices.project_managers(db.session), is_admin=policy.may_administer(principal),
-                  error=error, error_scope=error_scope, form=request.form if error else {})
+                  phases=staff_phases(principal, project), project_money=project_money(principal, project),
+                  is_admin=policy.may_administer(principal), error=error, error_scope=error_scope,
+                  phase_forms=phase_forms, new_phase_form=form_for(PhaseForm, "new-phase", {}), plan_form=plan_form)
 
 
 def _detail_error(scope):

@@ -28,12 +28,16 @@ from portal.web.forms import (
     NewTicketForm,
     StatusForm,
     TimeEntryForm,
+    page_form,
     parse,
 )
 from portal.web.rendering import after_change, is_htmx, render, with_toast
 from portal.web.security import current_principal, require
 
 bp = Blueprint("tickets", __name__, url_prefix="/staff/tickets")
+# The fields of the ticket page's time form: an error on one of them belongs beside it there.
+TIME_FIELDS = frozenset(("work_date", "hours", "start_time", "end_time", "work_category", "is_billable",
+                         "description"))
 
 
 # --- the queue -------------------------------------------------------------------------------
@@ -136,8 +140,10 @@ def _ticket_page(ticket_id: int, *, error=None):
         technicians=choices.ticket_workers(db.session) if may_assign_anyone else [],
         time_approved=approved, time_pending=pending, time_entries=entries,
         history=ticket_history(db.session, ticket_id),
-        priorities=list(TicketPriority), work_categories=list(WorkCategory),
-        error=error, form=request.form.to_dict() if error else {}, today=clock.today(now).isoformat(),
+        priorities=list(TicketPriority),
+        error=error, form=request.form.to_dict() if error else {},
+        time_form=page_form(TimeEntryForm, error if error and error.field in TIME_FIELDS else None,
+                            data={"work_date": clock.today(now)}),
         attachments=attachments.ticket_attachments(db.session, ticket_id,
                                                    include_internal=policy.may_see_internal_notes(principal)))
 
@@ -225,15 +231,12 @@ def log_ticket_time(ticket_id: int):
 # --- opening a ticket for a customer ---------------------------------------------------------
 
 def _new_ticket_page(error=None):
-    form = request.form.to_dict() if request.method == "POST" else {"priority": "medium"}
-    try:
-        customer_id = int(form.get("customer_id", ""))
-    except ValueError:
-        customer_id = None
+    form = request.form.to_dict() if request.method == "POST" else {}
+    customer_id = request.form.get("customer_id", type=int) if request.method == "POST" else None
     return render("staff/tickets/new.html", form=form, error=error, errors=error.errors if error else {},
+                  ticket_form=page_form(NewTicketForm, error),
                   customers=choices.customers(db.session, form.get("customer_q", ""), limit=choices.CUSTOMER_LIMIT),
-                  contacts=choices.contacts_of(db.session, customer_id), categories=list(TicketCategory),
-                  priorities=list(TicketPriority))
+                  contacts=choices.contacts_of(db.session, customer_id))
 
 
 def _new_ticket(form: NewTicketForm) -> tickets.NewTicket:

@@ -21,7 +21,7 @@ from portal.services.timesheets import (
     update_entry,
 )
 from portal.web.errors import error_page
-from portal.web.forms import DecideEntriesForm, TimeEntryForm, parse
+from portal.web.forms import DecideEntriesForm, TimeEntryForm, page_form, parse
 from portal.web.rendering import after_change, render
 from portal.web.security import current_principal, require
 
@@ -46,9 +46,17 @@ def _entry(form: TimeEntryForm) -> NewTimeEntry:
 def _timesheet_page(week: date, *, error=None, editing: int | None = None):
     principal = current_principal()
     tickets, projects = choices.work_to_log(db.session)
-    return render("staff/timesheet.html", block="timesheet", sheet=timesheet_week(db.session, principal, week),
-                  tickets=tickets, projects=projects, categories=list(WorkCategory), error=error,
-                  form=request.form.to_dict() if error else {}, editing=editing, today=clock.today(),
+    sheet = timesheet_week(db.session, principal, week)
+    today = clock.today()
+    add_form = page_form(TimeEntryForm, None if editing else error, data={"work_date": today})
+    edited = next((e for e in sheet.entries if e.entry_id == editing), None)
+    edit_form = page_form(TimeEntryForm, error, data={
+        "work_date": edited.work_date, "hours": edited.hours_worked, "start_time": edited.start_time,
+        "end_time": edited.end_time, "work_category": edited.work_category, "is_billable": edited.is_billable,
+        "description": edited.description}) if edited is not None else None
+    return render("staff/timesheet.html", block="timesheet", sheet=sheet, tickets=tickets, projects=projects,
+                  error=error, form=request.form.to_dict() if error else {}, editing=editing, today=today,
+                  add_form=add_form, edit_form=edit_form,
                   prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7))
 
 
