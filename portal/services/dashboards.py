@@ -20,8 +20,9 @@ from portal.models import (
 )
 from portal.services import policy
 from portal.services.projects import awaiting_decision_clause
+from portal.services.statuses import TICKETS_UNRESOLVED
 
-OPEN_STATUSES = [s for s in TicketStatus if s not in (TicketStatus.RESOLVED, TicketStatus.CLOSED)]
+OPEN_STATUSES = TICKETS_UNRESOLVED  # the home pages count work still to do
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from portal.models.base import AccountStatus, ActorType, EmployeeRole, EmploymentStatus
 from portal.services.actors import Actor
-from portal.services.statuses import TICKET_WORKER_ROLES
+from portal.services.statuses import PROJECTS_ENDED, TICKET_WORKER_ROLES, TICKETS_DONE
 
 
 
@@ -172,7 +172,7 @@ def may_see_internal_notes(p: Principal) -> bool:
 def may_rate_ticket(p: Principal, ticket) -> bool:
     """The contact who opened it, once it is resolved (or closed after that), once."""
     return (p.is_contact and not p.read_only and ticket.contact_id == p.contact_id
-            and ticket.status in ("resolved", "closed") and ticket.resolved_at is not None
+            and ticket.status in TICKETS_DONE and ticket.resolved_at is not None
             and ticket.customer_satisfaction is None)
 
 
@@ -313,7 +313,7 @@ def may_manage_project(p: Principal, project=None) -> bool:
 
 def may_change_project(p: Principal, project) -> bool:
     """Its manager (or an admin) plans a project until it is completed or cancelled."""
-    return may_manage_project(p, project) and project.project_status not in ("completed", "cancelled")
+    return may_manage_project(p, project) and project.project_status not in PROJECTS_ENDED
 
 
 def may_change_time_entry(p: Principal, entry) -> bool:

@@ -22,7 +22,7 @@ from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.money import format_money, to_cents
 from portal.services.numbering import next_number
-from portal.services.statuses import PROJECT_MANAGER_ROLES
+from portal.services.statuses import PROJECT_MANAGER_ROLES, PROJECTS_ENDED, PROJECTS_OPEN
 
 P = ProjectStatus
 PROJECT_MOVES = {
@@ -187,7 +187,7 @@ def update_project(session, principal: policy.Principal, project: Project, form:
     """
     if not policy.may_manage_project(principal, project):
         raise Forbidden("Only the project's manager or an admin changes it.")
-    if project.project_status in (P.COMPLETED, P.CANCELLED):
+    if project.project_status in PROJECTS_ENDED:
         raise Invalid(f"The project is {project.project_status.value}; it can no longer change.", "project_status")
     values = _collect([
         ("project_name", lambda: _text(form.project_name, "project_name", "project name")),
@@ -260,7 +260,7 @@ def _approval_involved(phase: ProjectPhase) -> bool:
 def _manageable(principal: policy.Principal, project: Project) -> None:
     if not policy.may_manage_project(principal, project):
         raise Forbidden("Only the project's manager or an admin changes its phases.")
-    if project.project_status in (P.COMPLETED, P.CANCELLED):
+    if project.project_status in PROJECTS_ENDED:
         raise Invalid(f"The project is {project.project_status.value}; its phases can no longer change.",
                       "phase_status")
 
@@ -482,7 +482,7 @@ def awaiting_decision_clause():
 
 
 # A phase of a completed or cancelled project is decided by nobody any more.
-DECIDABLE_PROJECTS = (P.PLANNING, P.ACTIVE, P.ON_HOLD)
+DECIDABLE_PROJECTS = PROJECTS_OPEN
 
 
 def customer_approval_state(phase: ProjectPhase, project: Project | None = None) -> str | None:

@@ -21,6 +21,7 @@ from portal.models import (
 )
 from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
+from portal.services.statuses import PROJECTS_ENDED
 
 MAX_HOURS = Decimal("24")
 MAX_DECISIONS = 1000
@@ -81,7 +82,7 @@ def _validated(session, principal: policy.Principal, data: NewTimeEntry, now: da
         work = session.get(Project, data.project_id)
         if work is None:
             raise NotFound("No such project.", "project_id")
-        if work.project_status in (ProjectStatus.CANCELLED, ProjectStatus.COMPLETED):
+        if work.project_status in PROJECTS_ENDED:
             raise Invalid(f"The project is {ProjectStatus(work.project_status).value}; it takes no more time.",
                           "project_id")
     day = _check_date(data.work_date, clock.today(now))

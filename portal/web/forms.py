@@ -61,12 +61,10 @@ class Text(StringField):
         self.data = valuelist[0] if valuelist else ""
 
 
-class Day(DateField):
-    """A date as YYYY-MM-DD, or None when left empty."""
+class _EmptyIsNone:
+    """Empty is None; what does not parse says `message`, beside the field."""
 
-    def __init__(self, label=None, message="Enter the date as YYYY-MM-DD.", **kwargs):
-        self.message = message
-        super().__init__(label, **kwargs)
+    message = ""
 
     def process_formdata(self, valuelist):
         raw = (valuelist[0] if valuelist else "").strip()
@@ -78,17 +76,18 @@ class Day(DateField):
                 raise ValueError(self.message) from None
 
 
-class ClockTime(TimeField):
+class Day(_EmptyIsNone, DateField):
+    """A date as YYYY-MM-DD, or None when left empty."""
+
+    def __init__(self, label=None, message="Enter the date as YYYY-MM-DD.", **kwargs):
+        self.message = message
+        super().__init__(label, **kwargs)
+
+
+class ClockTime(_EmptyIsNone, TimeField):
     """A time of day as HH:MM, or None when left empty."""
 
-    def process_formdata(self, valuelist):
-        raw = (valuelist[0] if valuelist else "").strip()
-        self.data = None
-        if raw:
-            try:
-                super().process_formdata([raw])
-            except ValueError:
-                raise ValueError("Enter the time as HH:MM.") from None
+    message = "Enter the time as HH:MM."
 
 
 class Number(Field):
