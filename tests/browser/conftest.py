@@ -81,7 +81,10 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+# The live app, its server and its worker live as long as this package's tests and no longer: the
+# tests of other packages replace `db.session` with their own transaction's session, and a live
+# worker still running then would run its scheduled scans on that connection from its thread.
+@pytest.fixture(scope="package")
 def live_app(pg):
     """The portal app on a database of its own with the demo data (mail kept in memory)."""
     from flask_migrate import upgrade
@@ -111,7 +114,7 @@ def live_app(pg):
         pg.drop_database(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(live_app):
     """The base URL ("http://127.0.0.1:PORT") of the portal with the demo data, served in a thread,
     with a real worker beside it (as `flask demo` runs one): mails go out from the worker."""
