@@ -75,6 +75,12 @@ def session(app):
     Code under test may commit: with join_transaction_mode="create_savepoint" a commit only
     releases a savepoint, and the outer transaction still rolls everything back.
     """
+    # A worker thread still running (a browser test's live worker) would run its scans through the
+    # db.session replaced below, on this test's connection: the browser fixtures stop it first.
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "worker" and t.is_alive()], \
+        "a live worker thread outlived the browser tests"
     # No app context is held during the test: each request must get its own, with its own `g`
     # (Flask reuses an outer app context, and with it the signed-in user, across requests).
     with app.app_context():
