@@ -93,8 +93,8 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _init_operations(app: Flask) -> None:
-    """The keys of the secrets encrypted at rest, on the app's engines."""
-    from portal.services import secrets_at_rest
+    """The keys of the secrets encrypted at rest, and the slow-query watch, on the app's engines."""
+    from portal.services import secrets_at_rest, slow_queries
 
     with app.app_context():
         engines = list(db.engines.values())
@@ -102,6 +102,7 @@ def _init_operations(app: Flask) -> None:
         secrets_at_rest.init_app(app, engines)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+    slow_queries.install(app, engines)
 
 
 class BoundedInt(IntegerConverter):
