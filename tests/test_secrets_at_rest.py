@@ -253,6 +253,7 @@ def test_a_malformed_key_stops_the_app_at_start_naming_the_setting(pg):
 def test_the_embedded_database_makes_its_key_in_the_instance_folder_once(tmp_path):
     first = Keyring.from_settings(None, instance_path=str(tmp_path), embedded=True)
     second = Keyring.from_settings(None, instance_path=str(tmp_path), embedded=True)
+    assert first.existing_key_ids() == []  # asking which keys there are (a restore's check) makes none
     assert not (tmp_path / "encryption_keys").exists()  # made when a secret is first written, not before
     token = first.encrypt("JBSWY3DPEHPK3PXP")
     assert stat.S_IMODE(os.stat(tmp_path / "encryption_keys").st_mode) == 0o600

@@ -217,3 +217,24 @@ def test_the_system_page_lists_the_slowest_statements_when_pg_stat_statements_is
         text = browser.get("/staff/system/").get_data(as_text=True)
         assert "Slowest statements" in text and "shared_preload_libraries" not in text
         assert "SELECT pg_sleep($1), $2" in text
+
+
+def test_migrations_are_not_watched_and_leave_their_pooled_connection_watched(pg, tmp_path, caplog):
+    """Their DDL is slow by nature (it would bury a first `flask demo` in warnings); the mark they set on
+    the connection must not stay with it in the pool."""
+    from portal.services.slow_queries import UNWATCHED
+
+    with committed_database(pg, "techserv_slow_migrations", new_key(), tmp_path) as (app, _):
+        with app.app_context():
+            connection = db.session.connection()
+            assert UNWATCHED not in connection.info
+            with caplog.at_level(logging.WARNING, logger="portal.slow_query"):
+                connection.info[UNWATCHED] = True
+                try:
+                    db.session.execute(sa.text("SELECT pg_sleep(:seconds)"), {"seconds": PAUSE})
+                finally:
+                    del connection.info[UNWATCHED]
+                assert _slow_lines(caplog) == []
+                db.session.execute(sa.text("SELECT pg_sleep(:seconds)"), {"seconds": PAUSE})
+            assert len(_slow_lines(caplog)) == 1
+            db.session.remove()

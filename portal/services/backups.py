@@ -467,16 +467,20 @@ def _restore_backup(app, source: Path, replace: bool, keys_lost: bool) -> Restor
     needed = set((manifest.get("encryption") or {}).get("key_ids") or [])
     if needed and not keys_lost:
         try:
-            have = set(keyring.key_ids)
+            have = set(keyring.existing_key_ids())
         except EncryptionKeysError as error:
             raise RestoreRefused(f"the backup holds encrypted secrets and {error}") from None
         missing = sorted(needed - have)
         if missing:
+            where = (f"the key file {keyring.source}" + ("" if keyring.key_file.exists() else " (there is none)")
+                     if keyring.key_file is not None else SETTING)
+            put_back = (f"Put back the {keyring.key_file.name} file of that time (or set {SETTING} to its key)"
+                        if keyring.key_file is not None else f"Put the key of that time back in {SETTING}")
             raise RestoreRefused(
                 f"the backup's secrets (two-factor seeds) were encrypted with key{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(missing)}, which {SETTING} ({keyring.source}) does not hold. Put the key of that time "
-                f"back in {SETTING} and try again, or add --keys-lost to restore without them (two-factor users "
-                "then sign in with a recovery code and set up two-factor again).")
+                f"{', '.join(missing)}, which {where} does not hold. {put_back} and try again, or add --keys-lost "
+                "to restore without them (two-factor users then sign in with a recovery code and set up "
+                "two-factor again).")
 
     root = Path(app.config["ATTACHMENTS_PATH"])
     if (occupied or _has_files(root)) and not replace:

@@ -118,7 +118,8 @@ class Keyring:
 
     @property
     def source(self) -> str:
-        return str(self.key_file) if self._keys is None and self.key_file else SETTING
+        """Where the keys come from, for messages: the setting, or the instance folder's key file."""
+        return str(self.key_file) if self.key_file is not None else SETTING
 
     @property
     def keys(self) -> list[str]:
@@ -134,6 +135,15 @@ class Keyring:
     @property
     def key_ids(self) -> list[str]:
         return [key_id(key) for key in self.keys]
+
+    def existing_key_ids(self) -> list[str]:
+        """The ids of the keys there are, without making the key file when there is none.
+
+        :raises NoEncryptionKeys: no key is configured (production without ENCRYPTION_KEYS).
+        """
+        if self._keys is None and self.key_file is not None and not self.key_file.exists():
+            return []
+        return self.key_ids
 
     @property
     def fernet(self) -> MultiFernet:

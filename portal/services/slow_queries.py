@@ -24,6 +24,9 @@ log = logging.getLogger("portal.slow_query")
 current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_job", default=None)
 
 _MAX_STATEMENT = 2000  # characters of SQL text in one log line (the text has placeholders, no values)
+# A connection whose `info` holds this key is not watched: the migrations' (migrations/env.py), whose
+# one-off DDL is slow by nature and would bury a newcomer's first `flask demo` in warnings.
+UNWATCHED = "slow_query_watch_off"
 
 
 def install(app, engines) -> None:
@@ -34,11 +37,12 @@ def install(app, engines) -> None:
     threshold = threshold_ms / 1000
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        conn.info.setdefault("portal_query_started", []).append(time.perf_counter())
+        if not conn.info.get(UNWATCHED):
+            conn.info.setdefault("portal_query_started", []).append(time.perf_counter())
 
     def after(conn, cursor, statement, parameters, context, executemany):
         started = conn.info.get("portal_query_started")
-        if not started:
+        if not started or conn.info.get(UNWATCHED):
             return
         elapsed = time.perf_counter() - started.pop()
         if elapsed >= threshold:
