@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import subprocess
 
@@ -67,6 +68,21 @@ def test_a_dump_of_the_database_holds_no_two_factor_seed(pg, two_factor_db):
 
 def test_every_encrypted_column_is_found_from_the_models():
     assert "accounts.totp_secret" in [column.name for column in encrypted_columns(db.metadatas[None])]
+
+
+SECRET_LIKE = re.compile(r"secret|password|passphrase|private_key|api_key|token")
+HASHED = re.compile(r"_(hash|hashes|digest)$")
+NOT_A_SECRET = re.compile(r"_(at|id|count|version)$")  # password_changed_at, token_id: about a secret, not one
+
+
+def test_every_column_holding_a_secret_is_encrypted_or_a_hash():
+    """A secret the app reads back is EncryptedText; one it only checks is a hash. A new column named like a
+    secret (a webhook signing secret, a mailbox password) fails here until it is one or the other."""
+    plain = [f"{table.name}.{column.name}" for table in db.metadatas[None].sorted_tables for column in table.columns
+             if SECRET_LIKE.search(column.name) and not HASHED.search(column.name)
+             and not NOT_A_SECRET.search(column.name)
+             and not isinstance(column.type, EncryptedText)]
+    assert plain == [], "declare these with EncryptedText (read back) or store a hash (only checked)"
 
 
 def test_two_factor_sign_in_works_before_and_after_rotate_keys(pg, two_factor_db):

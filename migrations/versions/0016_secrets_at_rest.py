@@ -18,48 +18,21 @@ Create Date: 2026-12-01
 from alembic import op
 import sqlalchemy as sa
 
+from portal.services.secrets_at_rest import decrypt_existing, encrypt_existing
+
 revision = "0016_secrets_at_rest"
 down_revision = "0011_waiting_no_response"
 branch_labels = None
 depends_on = None
 
 
-def _keyring():
-    from flask import current_app
-
-    from portal.services.secrets_at_rest import keyring_of
-
-    return keyring_of(current_app)
-
-
-def _seeds(connection):
-    return connection.execute(sa.text(
-        "SELECT account_id, totp_secret FROM accounts WHERE totp_secret IS NOT NULL ORDER BY account_id FOR UPDATE"
-    )).all()
-
-
-def _store(connection, account_id: int, value: str) -> None:
-    connection.execute(sa.text("UPDATE accounts SET totp_secret = :value WHERE account_id = :id"),
-                       {"value": value, "id": account_id})
-
-
 def upgrade():
     op.alter_column("accounts", "totp_secret", type_=sa.Text(), existing_type=sa.String(length=64),
                     existing_nullable=True)
-    connection = op.get_bind()
-    seeds = _seeds(connection)
-    if seeds:
-        keyring = _keyring()
-        for account_id, seed in seeds:
-            _store(connection, account_id, keyring.encrypt(seed))
+    encrypt_existing(op.get_bind(), "accounts", "totp_secret", key="account_id")
 
 
 def downgrade():
-    connection = op.get_bind()
-    seeds = _seeds(connection)
-    if seeds:
-        keyring = _keyring()
-        for account_id, token in seeds:
-            _store(connection, account_id, keyring.decrypt(token, f"accounts.totp_secret of account {account_id}"))
+    decrypt_existing(op.get_bind(), "accounts", "totp_secret", key="account_id")
     op.alter_column("accounts", "totp_secret", type_=sa.String(length=64), existing_type=sa.Text(),
                     existing_nullable=True)

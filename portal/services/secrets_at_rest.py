@@ -352,6 +352,36 @@ def rotate_all(connection, keyring: Keyring, metadata: sa.MetaData) -> dict[str,
     return counts
 
 
+def encrypt_existing(connection, table: str, column: str, key: str) -> int:
+    """For the migration that turns a clear column into EncryptedText: encrypt its values in place with
+    the app's keys (ENCRYPTION_KEYS, or the embedded database's key file); returns how many.
+
+    Run it after the column became `text`. The keys are asked for only when there is a value.
+    :raises NoEncryptionKeys: there are values and no key (production without ENCRYPTION_KEYS).
+    """
+    return _recode(connection, table, column, key, lambda keyring, value, where: keyring.encrypt(value))
+
+
+def decrypt_existing(connection, table: str, column: str, key: str) -> int:
+    """For that migration's downgrade: the values back in clear. :raises SecretUnreadable: a value no key opens."""
+    return _recode(connection, table, column, key, lambda keyring, value, where: keyring.decrypt(value, where))
+
+
+def _recode(connection, table: str, column: str, key: str, change) -> int:
+    from flask import current_app
+
+    quote = connection.dialect.identifier_preparer.quote
+    rows = connection.execute(sa.text(
+        f"SELECT {quote(key)}, {quote(column)} FROM {quote(table)} WHERE {quote(column)} IS NOT NULL"
+        f" ORDER BY {quote(key)} FOR UPDATE")).all()
+    if rows:
+        keyring = keyring_of(current_app)
+        for row_key, value in rows:
+            connection.execute(sa.text(f"UPDATE {quote(table)} SET {quote(column)} = :value WHERE {quote(key)} = :key"),
+                               {"value": change(keyring, value, f"{table}.{column} of row {row_key}"), "key": row_key})
+    return len(rows)
+
+
 @dataclass(frozen=True)
 class KeyUse:
     """Which keys the stored values need: per column, how many values each key id decrypts."""
