@@ -218,22 +218,22 @@ def backup_command(destination: str | None) -> None:
 @click.command("restore")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--replace", is_flag=True,
-              help="Drop everything in the database first (and move the attachments folder aside).")
+              help="Drop everything in the database first.")
 @click.option("--yes", is_flag=True, help="Do not ask before --replace drops the database's contents.")
 @click.option("--keys-lost", is_flag=True,
               help="Restore even though ENCRYPTION_KEYS lacks the key of the backup's secrets "
                    "(two-factor users then sign in with a recovery code and set it up again).")
 @with_appcontext
 def restore_command(source: str, replace: bool, yes: bool, keys_lost: bool) -> None:
-    """Restore a backup (its folder or its manifest.json) into an empty database and attachments folder."""
+    """Restore a backup (its folder or its manifest.json) into an empty database (files already in the
+    attachments folder are moved aside, kept)."""
     from pathlib import Path
 
     from portal.services.backups import BackupError, restore_backup
 
     app = current_app._get_current_object()
     if replace and not yes:
-        click.confirm("--replace drops every table of the portal's database and moves the attachments folder "
-                      "aside before restoring. Go on?", abort=True)
+        click.confirm("--replace drops every table of the portal's database before restoring. Go on?", abort=True)
     try:
         restored = restore_backup(app, Path(source), replace=replace, keys_lost=keys_lost)
     except BackupError as error:

@@ -164,6 +164,20 @@ def test_restore_refuses_a_database_with_data_unless_told_to_replace_it(source, 
     assert _files(Path(app.config["ATTACHMENTS_PATH"])) == _files(Path(source["app"].config["ATTACHMENTS_PATH"]))
 
 
+def test_files_left_in_the_attachments_folder_are_moved_aside_not_mixed_in(source, empty_target):
+    """A newcomer deletes the demo's database (instance/pgdata) but not its attachments, then restores."""
+    app, _ = empty_target
+    root = Path(app.config["ATTACHMENTS_PATH"])
+    (root / "ab").mkdir(parents=True)
+    (root / "ab" / ("ab" + "0" * 30)).write_bytes(b"a file of the deleted database")
+    result = app.test_cli_runner().invoke(args=["restore", str(source["backup"].path)])
+    assert result.exit_code == 0, result.output
+    assert "The attachment files that were in the way are kept in" in result.output
+    assert _files(root) == _files(Path(source["app"].config["ATTACHMENTS_PATH"]))
+    [aside] = root.parent.glob(root.name + ".replaced-*")
+    assert (aside / "ab" / ("ab" + "0" * 30)).read_bytes() == b"a file of the deleted database"
+
+
 def test_restore_refuses_a_backup_of_a_newer_schema(pg, tmp_path, empty_target):
     with committed_database(pg, "techserv_backup_newer", KEY, tmp_path / "newer") as (newer, _):
         with newer.app_context():

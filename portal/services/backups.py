@@ -424,8 +424,9 @@ def restore_backup(app, source: Path, *, replace: bool = False, keys_lost: bool 
 
     :raises BackupDamaged: the files do not match the manifest.
     :raises RestoreRefused: the backup's schema is newer than this code's, its PostgreSQL is newer
-        than the server's, the database or attachments folder holds data (without `replace`), or
-        ENCRYPTION_KEYS lacks a key its secrets need (without `keys_lost`).
+        than the server's, the database holds data (without `replace`), or
+        ENCRYPTION_KEYS lacks a key its secrets need (without `keys_lost`). Files already in the attachments
+        folder are moved aside (kept), never mixed with the backup's.
     :raises BackupError: pg_restore failed (nothing was restored: it runs in one transaction).
     """
     with app.app_context():
@@ -483,11 +484,10 @@ def _restore_backup(app, source: Path, replace: bool, keys_lost: bool) -> Restor
                 "two-factor again).")
 
     root = Path(app.config["ATTACHMENTS_PATH"])
-    if (occupied or _has_files(root)) and not replace:
-        where = [f"the database {database} holds {occupied} objects"] if occupied else []
-        where += [f"the attachments folder {root} holds files"] if _has_files(root) else []
-        raise RestoreRefused(f"{' and '.join(where)}. Restore into an empty database (create a new one, or delete "
-                             "the embedded one's instance/pgdata), or add --replace to drop everything in it first.")
+    if occupied and not replace:
+        raise RestoreRefused(f"the database {database} holds {occupied} objects. Restore into an empty database "
+                             "(create a new one, or delete the embedded one's instance/pgdata), or add --replace to "
+                             "drop everything in it first.")
 
     notes: list[str] = []
     with db.engine.connect() as connection:
@@ -514,10 +514,11 @@ def _restore_backup(app, source: Path, replace: bool, keys_lost: bool) -> Restor
     finally:
         os.unlink(list_file)
 
-    if replace and root.exists() and _has_files(root):
+    if _has_files(root):
+        # Files the empty (or replaced) database no longer refers to: never deleted, moved out of the way.
         aside = root.with_name(f"{root.name}.replaced-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
         os.rename(root, aside)
-        notes.append(f"The attachments that were in the way are kept in {aside}; delete them when you are sure.")
+        notes.append(f"The attachment files that were in the way are kept in {aside}; delete them when you are sure.")
     files = _extract_attachments(backup.path / manifest["attachments"]["file"], root)
 
     with db.engine.connect() as connection:
