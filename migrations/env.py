@@ -50,9 +50,15 @@ def run_migrations_online():
     conf_args.setdefault("process_revision_directives", process_revision_directives)
 
     with get_engine().connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        # Migrations are one-off DDL, slow by nature: not for the slow-query log (portal.services.slow_queries).
+        # `info` belongs to the pooled DBAPI connection: take the mark off before it goes back to the pool.
+        connection.info["slow_query_watch_off"] = True
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            connection.info.pop("slow_query_watch_off", None)
 
 
 if context.is_offline_mode():

@@ -66,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=False,
                      include_name=in_our_schema)
+    _init_operations(app)
     @app.before_request
     def allow_uploads():
         # Before the CSRF check, which is the first to read the form.
@@ -89,6 +90,19 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     register_cli(app)
     return app
+
+
+def _init_operations(app: Flask) -> None:
+    """The keys of the secrets encrypted at rest, and the slow-query watch, on the app's engines."""
+    from portal.services import secrets_at_rest, slow_queries
+
+    with app.app_context():
+        engines = list(db.engines.values())
+    try:
+        secrets_at_rest.init_app(app, engines)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    slow_queries.install(app, engines)
 
 
 class BoundedInt(IntegerConverter):

@@ -1,4 +1,4 @@
-"""The portal's `flask` commands: demo, seed, generate."""
+"""The portal's `flask` commands: demo, seed, generate, worker, and running it: backup, restore, rotate-keys."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(generate_command)
     app.cli.add_command(close_resolved_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
+    app.cli.add_command(rotate_keys_command)
 
 
 @click.command("close-resolved")
@@ -171,3 +174,109 @@ def generate_command(tickets: int, seed: int) -> None:
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(sa.text("VACUUM (ANALYZE) support_tickets, ticket_status_changes"))
     click.echo(f"Generated {count:,} tickets in {inserted:.1f} s, vacuumed in {time.perf_counter() - started - inserted:.1f} s.")
+
+
+def _key_reminder(app: Flask) -> str:
+    from portal.services.secrets_at_rest import SETTING, EncryptionKeysError, keyring_of
+
+    keyring = keyring_of(app)
+    try:
+        ids = ", ".join(keyring.key_ids)
+    except EncryptionKeysError:
+        return f"{SETTING} is not set, so no secret could be encrypted yet."
+    return (f"The backup holds the two-factor secrets only encrypted (key {ids}). Keep the key itself apart "
+            f"from it ({keyring.source}): without the key they cannot be read after a restore.")
+
+
+@click.command("backup")
+@click.option("--to", "destination", type=click.Path(file_okay=False), default=None,
+              help="Folder to write the backup into (default BACKUP_DIR, else the instance folder's backups/).")
+@with_appcontext
+def backup_command(destination: str | None) -> None:
+    """Back up the database (a consistent pg_dump) and the attachments, with a manifest of checksums."""
+    import os
+    from pathlib import Path
+
+    from portal.services.backups import BackupError, create_backup
+
+    app = current_app._get_current_object()
+    destination = destination or app.config.get("BACKUP_DIR") or os.path.join(app.instance_path, "backups")
+    try:
+        backup = create_backup(app, Path(destination))
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
+    click.echo(backup.summary())
+    for kind in ("missing", "mismatched"):
+        names = backup.manifest["attachments"][kind]
+        if names:
+            click.echo(f"Warning: {len(names)} attachment file(s) {kind} on disk (listed in the manifest).", err=True)
+    click.echo(_key_reminder(app))
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--replace", is_flag=True,
+              help="Drop everything in the database first.")
+@click.option("--yes", is_flag=True, help="Do not ask before --replace drops the database's contents.")
+@click.option("--keys-lost", is_flag=True,
+              help="Restore even though ENCRYPTION_KEYS lacks the key of the backup's secrets "
+                   "(two-factor users then sign in with a recovery code and set it up again).")
+@with_appcontext
+def restore_command(source: str, replace: bool, yes: bool, keys_lost: bool) -> None:
+    """Restore a backup (its folder or its manifest.json) into an empty database (files already in the
+    attachments folder are moved aside, kept)."""
+    from pathlib import Path
+
+    from portal.services.backups import BackupError, restore_backup
+
+    app = current_app._get_current_object()
+    if replace and not yes:
+        click.confirm("--replace drops every table of the portal's database before restoring. Go on?", abort=True)
+    try:
+        restored = restore_backup(app, Path(source), replace=replace, keys_lost=keys_lost)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
+    manifest = restored.backup.manifest
+    click.echo(f"Restored {restored.backup.path.name} (made {manifest['created_at']}) into the database "
+               f"{restored.database}: {restored.rows:,} rows, {restored.files:,} attachment "
+               f"file{'s' if restored.files != 1 else ''}; rows and files match the backup's manifest.")
+    for note in restored.notes:
+        click.echo(note)
+    for column, count in restored.unreadable_secrets.items():
+        click.echo(f"Warning: {count} value(s) of {column} do not decrypt with ENCRYPTION_KEYS; those people sign "
+                   "in with a recovery code and set up two-factor again.", err=True)
+    if restored.behind_head:
+        click.echo(f"The backup's schema ({restored.backup.revision}) is older than this code's: run flask db upgrade.")
+
+
+@click.command("rotate-keys")
+@click.option("--new-key", is_flag=True,
+              help="First add a new key (to the instance folder's key file; with ENCRYPTION_KEYS, prints one to add).")
+@with_appcontext
+def rotate_keys_command(new_key: bool) -> None:
+    """Re-encrypt every secret encrypted at rest under the newest key of ENCRYPTION_KEYS."""
+    from portal.extensions import db
+    from portal.services.secrets_at_rest import SETTING, EncryptionKeysError, keyring_of, rotate_all
+
+    keyring = keyring_of(current_app._get_current_object())
+    try:
+        if new_key:
+            click.echo(f"Added key {keyring.add_new_key()} first in {keyring.source}.")
+        counts = rotate_all(db.session.connection(), keyring, db.metadatas[None])
+    except EncryptionKeysError as error:
+        db.session.rollback()
+        raise click.ClickException(f"{error} Nothing was changed.") from None
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
+    db.session.commit()
+    for column, count in counts.items():
+        click.echo(f"{column}: {count} value{'s' if count != 1 else ''} re-encrypted")
+    newest, *older = keyring.key_ids
+    click.echo(f"Every secret is now encrypted with key {newest}, the newest."
+               + (f" Once every app instance and worker runs with it, the older key{'s' if len(older) > 1 else ''} "
+                  f"({', '.join(older)}) can be removed from {SETTING} ({keyring.source}); keep a copy stored away as long "
+                  "as you keep backups made before now, which need it." if older else ""))

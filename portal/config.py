@@ -111,6 +111,16 @@ def settings_from_environment() -> dict:
         "WORKER_CONCURRENCY": _int_setting("WORKER_CONCURRENCY", 4) or 1,
         "WORKER_HEARTBEAT_SECONDS": _int_setting("WORKER_HEARTBEAT_SECONDS", 10) or 1,
         "WORKER_STALLED_SECONDS": _int_setting("WORKER_STALLED_SECONDS", 60) or 1,
+        # Keys for the secrets kept encrypted at rest (portal/services/secrets_at_rest.py), newest first,
+        # separated by commas. Unset: on the embedded database a key made in the instance folder; with
+        # DATABASE_URL required (checked where a secret is first read or written, and by /readyz).
+        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or None,
+        # Where `flask backup` writes (and the worker's daily backup, which runs only when it is set),
+        # and how many backups the daily one keeps.
+        "BACKUP_DIR": os.environ.get("BACKUP_DIR") or None,
+        "BACKUP_KEEP": _int_setting("BACKUP_KEEP", 7) or 1,
+        # Statements slower than this are logged with their route or job and their parameters' shapes; 0: off.
+        "SLOW_QUERY_MS": _int_setting("SLOW_QUERY_MS", 100),
     }
 
 

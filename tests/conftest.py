@@ -7,6 +7,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from flask import appcontext_pushed
 from flask_migrate import upgrade
 from sqlalchemy import orm
@@ -26,6 +27,8 @@ def pg():
 
 
 ATTACHMENTS: dict[str, str] = {}  # "root": where the test app keeps attachment files (set by `app`)
+# The test app's key for the secrets encrypted at rest (a new one every run).
+ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +42,7 @@ def app(pg, tmp_path_factory):
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "MAIL_BACKEND": "memory",
         "ATTACHMENTS_PATH": ATTACHMENTS["root"],
+        "ENCRYPTION_KEYS": ENCRYPTION_KEY,
     })
     with app.app_context():
         upgrade()

@@ -28,16 +28,25 @@ log = logging.getLogger("portal.worker")
 TASK_BODIES: dict[str, Callable[..., Any]] = {}
 
 
-def run_in_app(app: Flask, body: Callable[..., Any], args: dict[str, Any]) -> Any:
-    """Run `body(**args)` in `app`, committing once at the end (the job's unit of work)."""
-    with app.app_context():
-        try:
-            result = body(**args)
-            db.session.commit()
-            return result
-        except BaseException:
-            db.session.rollback()
-            raise
+def run_in_app(app: Flask, body: Callable[..., Any], args: dict[str, Any], *, job: str | None = None) -> Any:
+    """Run `body(**args)` in `app`, committing once at the end (the job's unit of work).
+
+    `job` names it in the slow-query log (default: the body's name).
+    """
+    from portal.services.slow_queries import current_job
+
+    running = current_job.set(job or body.__name__)
+    try:
+        with app.app_context():
+            try:
+                result = body(**args)
+                db.session.commit()
+                return result
+            except BaseException:
+                db.session.rollback()
+                raise
+    finally:
+        current_job.reset(running)
 
 
 def app_task(name: str, *, queue: str, retry: RetryStrategy | int | None = None, cron: str | None = None):
@@ -48,7 +57,7 @@ def app_task(name: str, *, queue: str, retry: RetryStrategy | int | None = None,
 
     def decorator(body: Callable[..., Any]):
         def run(context: procrastinate.JobContext, **args: Any) -> Any:
-            return run_in_app(context.additional_context["flask_app"], body, args)
+            return run_in_app(context.additional_context["flask_app"], body, args, job=name)
 
         run.__name__ = run.__qualname__ = body.__name__
         run.__doc__ = body.__doc__

@@ -7,6 +7,7 @@ change it makes in the audit log under the system's name.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import procrastinate
 from flask import current_app
@@ -15,7 +16,7 @@ from procrastinate import RetryStrategy
 from portal.extensions import db, mailer
 from portal.jobs.queue import job_queue
 from portal.jobs.runner import app_task, retry_stalled_jobs
-from portal.services import clock, contracts, invoicing, notifications, tickets
+from portal.services import backups, clock, contracts, invoicing, notifications, tickets
 from portal.services.policy import Principal
 from portal.web.links import public_url
 
@@ -54,6 +55,24 @@ def mark_overdue_invoices(timestamp: int | None = None) -> int:
 def notify_expiring_contracts(timestamp: int | None = None) -> int:
     """`contract.expiring` 90, 60 and 30 days before a contract ends, once each."""
     return contracts.notify_expiring(db.session, SCHEDULER, today=clock.today())
+
+
+# A backup that failed (disk full, database restarting) is tried twice more, 10 minutes apart.
+BACKUP_RETRY = RetryStrategy(max_attempts=3, wait=600)
+
+
+@app_task("maintenance.daily_backup", queue="default", retry=BACKUP_RETRY, cron="30 2 * * *")
+def daily_backup(timestamp: int | None = None) -> str | None:
+    """Once a day, when BACKUP_DIR is set: a backup there (portal.services.backups), keeping the last BACKUP_KEEP."""
+    app = current_app._get_current_object()
+    destination = app.config.get("BACKUP_DIR")
+    if not destination:
+        return None
+    backup = backups.create_backup(app, Path(destination))
+    log.info("%s", backup.summary())
+    for gone in backups.prune(Path(destination), app.config["BACKUP_KEEP"]):
+        log.info("Removed the old backup %s (BACKUP_KEEP=%s)", gone, app.config["BACKUP_KEEP"])
+    return str(backup.path)
 
 
 @job_queue.periodic(cron="* * * * *")

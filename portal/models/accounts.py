@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, created_at, updated_at
+from portal.services.secrets_at_rest import EncryptedText
 
 if TYPE_CHECKING:
     from portal.models.customers import Contact
@@ -42,7 +43,9 @@ class Account(Base):
     password_changed_at: Mapped[datetime | None]
     # Part of every session: bumping it (password change or reset) signs out all other sessions.
     session_version: Mapped[int] = mapped_column(server_default="1")
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # The authenticator's seed, which the app reads back to check codes: encrypted at rest (migration 0016),
+    # loaded only where it is read.
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText(), deferred=True)
     totp_enabled_at: Mapped[datetime | None]
     # sha256 of each unused recovery code; a used code is removed.
     recovery_code_hashes: Mapped[list[str] | None] = mapped_column(JSONB)

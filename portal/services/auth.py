@@ -4,6 +4,7 @@ password changes and two-factor codes. Every outcome is written to the audit log
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,9 @@ from portal.services.passwords import (
     hash_password,
     verify_password,
 )
+from portal.services.secrets_at_rest import SecretUnreadable
+
+log = logging.getLogger(__name__)
 
 MAX_FAILED_LOGINS = 10
 FAILURE_WINDOW = timedelta(minutes=15)  # failures older than this no longer count towards a lock
@@ -59,6 +63,21 @@ class SignInRefused(DomainError):
 class TooManyAttempts(DomainError):
     status = 429
     title = "Too many attempts"
+
+
+class SecondFactorUnavailable(DomainError):
+    """The account's two-factor seed does not decrypt with the keys of ENCRYPTION_KEYS: no code can be
+    checked until an administrator puts the key back (a recovery code still works: those are hashes)."""
+
+    status = 503
+    title = "Two-factor sign-in unavailable"
+
+
+SECOND_FACTOR_UNAVAILABLE = (
+    "Two-factor codes cannot be checked right now: the portal cannot decrypt your two-factor secret with "
+    "the keys in its ENCRYPTION_KEYS setting. Tell your administrator, who must put back the key it was "
+    "saved with. A recovery code still works."
+)
 
 
 @dataclass(frozen=True)
@@ -248,7 +267,7 @@ def attempt_second_factor(session, account_id: int, code: str, *, ip: str | None
     """`verify_second_factor`, with a refusal returned instead of raised (see SignInOutcome)."""
     try:
         account = verify_second_factor(session, account_id, code, ip=ip, now=now or clock.now())
-    except (SignInRefused, TooManyAttempts) as refused:
+    except (SignInRefused, TooManyAttempts, SecondFactorUnavailable) as refused:
         return SignInOutcome(refused=refused)
     return SignInOutcome(account=account)
 
@@ -308,6 +327,8 @@ def verify_second_factor(session, account_id: int, code: str, *, ip: str | None,
 
     :raises TooManyAttempts: the address is throttled or the account locked.
     :raises SignInRefused: the code is wrong (it counts as a failed sign-in).
+    :raises SecondFactorUnavailable: the seed does not decrypt with ENCRYPTION_KEYS and the code is no
+        recovery code (it counts as a failed sign-in too: recovery codes must not be guessed meanwhile).
     """
     account = session.scalar(sa.select(Account).where(Account.account_id == account_id).with_for_update())
     if account is None or not account.totp_enabled or principal_for(session, account_id) is None:
@@ -318,7 +339,12 @@ def verify_second_factor(session, account_id: int, code: str, *, ip: str | None,
     if locked_until:
         raise TooManyAttempts(_locked_message(locked_until, now))
     code = (code or "").strip()[:40]
-    step = _totp_step(account.totp_secret, code, now)
+    try:
+        step = _totp_step(account.totp_secret, code, now)
+        seed_unreadable = False
+    except SecretUnreadable as unreadable:
+        log.error("Two-factor sign-in of account %s: %s", account.account_id, unreadable)
+        step, seed_unreadable = None, True
     if step is not None and (account.totp_last_step is None or step > account.totp_last_step):
         account.totp_last_step = step
         complete_sign_in(session, account, ip=ip, now=now)
@@ -331,6 +357,9 @@ def verify_second_factor(session, account_id: int, code: str, *, ip: str | None,
                      changes={"recovery_codes_left": (None, len(hashes))})
         complete_sign_in(session, account, ip=ip, now=now)
         return account
+    if seed_unreadable:
+        _record_failure(session, account, actor, account.email, ip, now, reason="two-factor secret unreadable")
+        raise SecondFactorUnavailable(SECOND_FACTOR_UNAVAILABLE)
     _record_failure(session, account, actor, account.email, ip, now,
                     reason="two-factor code used before" if step is not None else "wrong two-factor code")
     raise SignInRefused("That code is not right. Enter the current 6-digit code from your app, "
@@ -349,7 +378,12 @@ def start_two_factor(session, principal: policy.Principal) -> str:
     account = session.get(Account, principal.account_id)
     if account.totp_enabled:
         raise Invalid("Two-factor sign-in is already on. Turn it off first to move it to another device.")
-    if not account.totp_secret:
+    try:
+        started = account.totp_secret
+    except SecretUnreadable:
+        # An enrolment begun under a key that is gone: nothing is in force yet, so begin afresh.
+        started = None
+    if not started:
         account.totp_secret = pyotp.random_base32()
     return provisioning_uri(account)
 

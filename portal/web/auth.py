@@ -77,7 +77,8 @@ def verify_second_factor():
         if outcome.refused is None:
             return _finish_sign_in(outcome.account, pending.get("next"))
         apply_domain_error(form, outcome.refused)
-        status = 422
+        # The server cannot check codes (ENCRYPTION_KEYS lacks a key): unavailable, not the person's mistake.
+        status = 503 if isinstance(outcome.refused, auth.SecondFactorUnavailable) else 422
     elif request.method == "POST":
         status = 422
     return render("auth/verify.html", form=form, status=status)

@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.services.errors import DomainError, Forbidden, NotFound
+from portal.services.secrets_at_rest import EncryptionKeysError
 from portal.web.rendering import is_htmx, render, with_toast
 
 WHAT_NEXT = {
@@ -28,6 +29,10 @@ WHAT_NEXT = {
     422: "Some of what you entered needs fixing. Go back and check the form.",
     500: "Something went wrong on our side. Nothing you entered was saved; try again in a minute.",
 }
+
+
+KEYS_WHAT_NEXT = ("The portal cannot read or write a stored secret: its ENCRYPTION_KEYS setting lacks the key. "
+                  "Nothing was saved. Tell your administrator.")
 
 
 def error_page(render_error: Callable[..., object], *, toast: bool = True):
@@ -101,10 +106,21 @@ def register_error_handlers(app: Flask) -> None:
             return with_toast(response, error.message, "error")
         return response
 
+    @app.errorhandler(EncryptionKeysError)
+    def keys_error(error: EncryptionKeysError):
+        from portal.web.unit_of_work import discard
+
+        # The operator's to fix (ENCRYPTION_KEYS), not the reader's: logged with the setting's name, 503.
+        app.logger.error("%s %s: %s", request.method, request.path, error)
+        discard()
+        return error_response(503, "Service Unavailable", KEYS_WHAT_NEXT)
+
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
         from portal.web.unit_of_work import discard
 
+        if isinstance(getattr(exc, "orig", None), EncryptionKeysError):  # raised while a flush encrypted a value
+            return keys_error(exc.orig)
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         discard()  # a view's failure is rolled back already; one outside a view is not
         return error_response(500, "Internal Server Error", WHAT_NEXT[500])

@@ -92,12 +92,14 @@ def live_app(pg):
     from portal import create_app
     from portal.extensions import db
     from portal.services.seed import load_demo_data
+    from tests.conftest import ENCRYPTION_KEY
 
     name = pg.create_database("techserv_browser")
     try:
         app = create_app({
             "TESTING": False,
             "SECRET_KEY": "browser-tests",
+            "ENCRYPTION_KEYS": ENCRYPTION_KEY,  # the test run's, not a developer's instance/encryption_keys
             "SQLALCHEMY_DATABASE_URI": pg.url_for(name),
             "MAIL_BACKEND": "memory",
         })

@@ -61,6 +61,8 @@ def invoice_readers(code):
 MATRIX = {
     "main.home": ("GET", "/", everyone(302)),
     "main.healthz": ("GET", "/healthz", everyone(200)),
+    # Public, for load balancers; no worker runs beside the test database, so it is never ready here.
+    "main.readyz": ("GET", "/readyz", everyone(503)),
     "auth.login": ("GET", "/login", {"anonymous": 200, **{p: 302 for p in PERSONAS if p != "anonymous"}}),
     "auth.verify_second_factor": ("GET", "/login/verify", everyone(302)),
     "auth.logout": ("POST", "/logout", everyone(303)),
@@ -84,6 +86,7 @@ MATRIX = {
     "staff.invite_contact": ("POST", "/staff/people/contacts/{contact_id}/invite",
                              staff_only(303, roles=["account_manager", "admin"])),
     "staff.security_settings": ("GET", "/staff/security", staff_only(200, roles=["admin"])),
+    "system.system_status": ("GET", "/staff/system/", staff_only(200, roles=["admin"])),
     "staff.show_customer": ("GET", "/staff/customers/{customer_id}", staff_only(200)),
     "portal.show_ticket": ("GET", "/portal/tickets/{own_ticket_id}", contacts_only(200)),
     "portal.tickets": ("GET", "/portal/tickets", contacts_only(200)),
