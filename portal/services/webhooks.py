@@ -94,11 +94,12 @@ def _targets(session, event_type: str) -> list[int]:
     Through a SECURITY DEFINER function: a contact's transaction may learn which subscriptions
     exist, never read their secrets.
     """
-    transaction = session.get_transaction()
-    cache = session.info.get("webhook_targets")
+    real = session() if isinstance(session, sa.orm.scoped_session) else session
+    transaction = real.get_transaction()
+    cache = real.info.get("webhook_targets")
     if cache is None or cache[0] is not transaction:
         cache = (transaction, {})
-        session.info["webhook_targets"] = cache
+        real.info["webhook_targets"] = cache
     found = cache[1]
     if event_type not in found:
         found[event_type] = list(session.scalars(sa.select(sa.func.portal_webhook_targets(event_type))))
