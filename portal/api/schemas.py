@@ -35,6 +35,11 @@ def Id(**kw):
     return Integer(strict=True, validate=Range(1, MAX_ID), **kw)
 
 
+def QueryId(**kw):
+    """An id in the query string (text there, so not strict)."""
+    return Integer(validate=Range(1, MAX_ID), **kw)
+
+
 def Choice(enum, **kw):
     return Enum(enum, by_value=True, **kw)
 
@@ -137,40 +142,40 @@ class CustomerListQuery(ListQuery):
 
 
 class ContactListQuery(ListQuery):
-    customer_id = Id()
+    customer_id = QueryId()
     email = String(validate=Length(max=255))
 
 
 class ContractListQuery(ListQuery):
-    customer_id = Id()
+    customer_id = QueryId()
     contract_status = Choice(ContractStatus)
 
 
 class TicketListQuery(ListQuery):
-    customer_id = Id()
-    contact_id = Id()
+    customer_id = QueryId()
+    contact_id = QueryId()
     status = Choice(TicketStatus)
     priority = Choice(TicketPriority)
-    assigned_employee_id = Id()
+    assigned_employee_id = QueryId()
 
 
 class TimeListQuery(ListQuery):
-    employee_id = Id()
-    customer_id = Id()
-    ticket_id = Id()
-    project_id = Id()
+    employee_id = QueryId()
+    customer_id = QueryId()
+    ticket_id = QueryId()
+    project_id = QueryId()
     approval_status = Choice(ApprovalStatus)
 
 
 class InvoiceListQuery(ListQuery):
-    customer_id = Id()
+    customer_id = QueryId()
     invoice_status = Choice(InvoiceStatus)
 
 
 class ProjectListQuery(ListQuery):
-    customer_id = Id()
+    customer_id = QueryId()
     project_status = Choice(ProjectStatus)
-    project_manager_id = Id()
+    project_manager_id = QueryId()
 
 
 class IncludeQuery(Schema):

@@ -295,9 +295,8 @@ def deliver(session, *, settings: Settings, now: datetime | None = None, subscri
     delivery.attempts = attempt
     delivery.last_response_status = result.status
     delivery.last_error = result.error or (None if result.ok else f"The receiver answered {result.status}.")
-    finished = clock.now() if now is None else now
     if result.ok:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", finished, None
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
         subscription.failing_since = None
         session.flush()
         return "delivered"
@@ -306,9 +305,10 @@ def deliver(session, *, settings: Settings, now: datetime | None = None, subscri
         subscription.failing_since = now
     schedule = settings.retry_schedule
     if attempt <= len(schedule):
-        delivery.next_attempt_at = now + timedelta(seconds=schedule[attempt - 1])
+        wait = schedule[attempt - 1]
+        delivery.next_attempt_at = now + timedelta(seconds=wait)
         defer(session, [Job(DELIVER_TASK, {"delivery_id": delivery.delivery_id, "attempt": attempt + 1},
-                            queue="webhooks", schedule_at=delivery.next_attempt_at)])
+                            queue="webhooks", schedule_at=delivery.next_attempt_at if wait else None)])
         outcome = "retrying"
     else:
         delivery.status, delivery.dead_at, delivery.next_attempt_at = "dead", now, None
