@@ -39,6 +39,16 @@ credentials (`POST /api/oauth/token`), send it as `Authorization: Bearer <token>
 Webhooks (subscribed by an administrator in the staff pages): """ + ", ".join(f"`{name}`" for name in WEBHOOK_EVENTS)
 
 
+def openapi_spec(app: Flask) -> dict:
+    """The document (generated once per app). apispec warns when a response schema it met nested in a
+    page schema is registered again by name; both are the same class, so the references agree."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*has already been added to the spec", category=UserWarning)
+        return app.spec
+
+
 def init_openapi(app: Flask) -> None:
     app.config.update(OPENAPI_VERSION="3.1.0", AUTO_VALIDATION_ERROR_RESPONSE=False, AUTO_404_RESPONSE=False,
                       AUTO_AUTH_ERROR_RESPONSE=False, AUTO_HTTP_ERROR_RESPONSE=False,
@@ -52,6 +62,17 @@ def init_openapi(app: Flask) -> None:
         schemas = components.setdefault("schemas", {})
         schemas.pop("ValidationError", None)
         schemas.pop("HTTPError", None)
+        schemas["Problem"] = {
+            "type": "object", "description": "RFC 9457 problem details",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "instance": {"type": "string"},
+                "errors": {"type": "object", "additionalProperties": {"type": "string"},
+                           "description": "A message per field (nested fields dotted)"},
+                "required_scope": {"type": "string"},
+                "error": {"type": "string", "description": "OAuth 2.0 error code (token endpoint)"},
+                "error_description": {"type": "string"}}}
         components["securitySchemes"] = {"oauth2": {"type": "oauth2", "flows": {"clientCredentials": {
             "tokenUrl": "/api/oauth/token", "scopes": dict(policy.API_SCOPES)}}}}
         paths = {path: item for path, item in spec.get("paths", {}).items() if path.startswith("/api/")}

@@ -6,7 +6,9 @@ No view commits (the unit of work does, once), runs a query of its own or holds 
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import current_app, send_from_directory
+from pathlib import Path
+
+from flask import Response, current_app
 
 from portal.api import schemas as s
 from portal.api.core import (
@@ -27,6 +29,7 @@ from portal.api.core import (
     ticket_json,
 )
 from portal.api.oauth import token_response
+from portal.api.openapi import openapi_spec
 from portal.extensions import db
 from portal.services import clock, crm, invoicing, listings, tickets, timesheets
 from portal.services.tickets import UNCHANGED, NewTicket
@@ -68,13 +71,15 @@ def issue_token():
 @bp.get("/openapi.json")
 @bp.doc(hide=True)
 def openapi_document():
-    return current_app.spec
+    return openapi_spec(current_app)
 
 
 @bp.get("/docs")
 @bp.doc(hide=True)
 def docs():
-    return send_from_directory(current_app.static_folder, "api/docs.html", max_age=0)
+    """The reference: a static page (static/api/docs.html) with its script and styles as files (CSP)."""
+    page = Path(current_app.static_folder, "api", "docs.html").read_text(encoding="utf-8")
+    return Response(page, mimetype="text/html")
 
 
 # --- customers, contacts, contracts ---------------------------------------------------------------
