@@ -110,8 +110,12 @@ def _complete_operation(app: Flask, path: str, method: str, operation: dict) -> 
     if scope:
         operation["security"] = [{"oauth2": [scope]}]
         operation["description"] = (operation.get("description", "") + f"\n\nScope: `{scope}`.").strip()
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "path":
+            parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     for code, description in (("401", "No valid access token"), ("403", "A scope or right is missing"),
-                              ("429", "Over the client's rate limit")):
+                              ("429", "Over the client's rate limit"),
+                              ("405", "The path does not take this method (an id beyond the range matches no row)")):
         responses.setdefault(code, {"description": description})["content"] = {
             "application/problem+json": {"schema": PROBLEM}}
     responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
