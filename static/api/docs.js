@@ -30,6 +30,7 @@
         var body = op.requestBody && op.requestBody.content && op.requestBody.content["application/json"];
         if (body && body.example) {
           var pre = element("pre");
+          pre.tabIndex = 0;  // a keyboard can scroll it sideways
           pre.appendChild(element("code", JSON.stringify(body.example, null, 2)));
           section.appendChild(element("p", "Example body (the seed's):"));
           section.appendChild(pre);
