@@ -243,7 +243,9 @@ def post(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> 
 def _record_delivery(session, subscription_id: int, event: dict) -> int | None:
     """The delivery of `event` to the subscription (made once, whoever runs its first job)."""
     event_id = int(str(event["id"]).removeprefix("evt_"))
-    body = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    # The envelope's own order (the job's JSON arguments do not keep it).
+    ordered = {key: event[key] for key in ("id", "type", "created_at", "data")}
+    body = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
     session.execute(insert(WebhookDelivery).values(
         subscription_id=subscription_id, event_id=event_id, event_type=event["type"], body=body)
         .on_conflict_do_nothing(constraint="uq_webhook_delivery_event"))
