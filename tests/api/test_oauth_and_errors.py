@@ -176,3 +176,14 @@ def test_cli_creates_a_client_printing_two_lines(app, session):
     client = session.scalar(sa.select(ApiClient).where(ApiClient.name == "cli test client"))
     assert client.scopes == ["tickets:read", "tickets:write"]
     assert client.secret_hash == api_clients.digest(lines[1].split("=", 1)[1])
+
+
+def test_a_database_refusal_becomes_problem_json_naming_the_field(api, monkeypatch):
+    """The unit of work wraps the API's views too: a CHECK the service did not foresee is a 422 with
+    the field's sentence from services/integrity.py, never a 500."""
+    from portal.services import crm
+
+    monkeypatch.setattr(crm, "_email", lambda value, field: value)  # let a bad address reach the database
+    body = _problem(api.post("/api/customers", json={"company_name": "Checked By The Database", "primary_contact": {
+        "first_name": "A", "last_name": "B", "email": "not-an-email"}}), 422)
+    assert body["errors"] == {"primary_contact_email": "Enter a valid email address, like name@example.com."}

@@ -115,7 +115,11 @@ def test_every_page_is_checked(live_app):
 
 
 def _demo_webhook(s) -> int:
-    """A subscription with a delivered and a dead delivery and their attempts (the demo data has none)."""
+    """A subscription with a delivered and a dead delivery and their attempts (the demo data has none).
+
+    Disabled: the live server's worker runs for the whole test session, and an active subscription
+    would have it deliver (and retry for hours) every ticket the later journeys open.
+    """
     import sqlalchemy as sa
 
     from portal.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -124,7 +128,8 @@ def _demo_webhook(s) -> int:
     if found:
         return found
     subscription = WebhookSubscription(url="https://hooks.example.com/techserv", event_types=["ticket.created"],
-                                       secret="whsec_demo", description="Demo receiver")
+                                       secret="whsec_demo", description="Demo receiver", is_active=False,
+                                       disabled_at=datetime.now(UTC), disabled_reason="Every delivery failed.")
     s.add(subscription)
     s.flush()
     now = datetime.now(UTC)
