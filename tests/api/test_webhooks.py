@@ -227,3 +227,25 @@ def test_a_disabled_subscription_gets_nothing_new(app, api, session, admin, rece
     assert receiver.requests == []
     assert session.scalar(sa.select(sa.func.count()).select_from(WebhookSubscription)
                           .where(WebhookSubscription.is_active.is_(False))) >= 1
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(app, api, session, admin, receiver, run_jobs, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_SCHEDULE", [])
+    receiver.status = 302
+    _subscribe(app, session, admin, receiver.url, "ticket.created")
+    _open_ticket(api, session)
+    run_jobs()
+    delivery = session.scalar(sa.select(WebhookDelivery))
+    assert (delivery.status, delivery.last_response_status) == ("dead", 302) and len(receiver.requests) == 1
+
+
+def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(app, api, session, admin, receiver, run_jobs,
+                                                                monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_TIMEOUT_SECONDS", 1)
+    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_SCHEDULE", [])
+    receiver.delay = 3
+    _subscribe(app, session, admin, receiver.url, "ticket.created")
+    _open_ticket(api, session)
+    run_jobs()
+    delivery = session.scalar(sa.select(WebhookDelivery))
+    assert delivery.status == "dead" and "1 s" in delivery.last_error
