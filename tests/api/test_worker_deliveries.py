@@ -207,3 +207,30 @@ def test_a_receiver_down_for_the_whole_backoff_is_dead_lettered_by_a_real_worker
         receiver.close()
     assert _query(app, "SELECT attempts, last_response_status FROM webhook_deliveries") == [(4, 503)]
     assert [attempt for _, attempt in receiver.seen] == ["1", "2", "3", "4"]
+
+
+def test_a_slow_receiver_holds_up_no_other(worker_db):
+    from portal.extensions import db
+    from portal.models import WebhookSubscription
+    from portal.services import events, policy
+
+    app, database_url, instance = worker_db
+    _clean(app)
+    slow, fast = Receiver(hold_first=True), Receiver()
+    with app.app_context():
+        for receiver in (slow, fast):
+            db.session.add(WebhookSubscription(url=receiver.url, event_types=["ticket.created"], secret="whsec_x"))
+        db.session.flush()
+        events.emit(db.session, policy.Principal.system("test"), "ticket.created", ("support_tickets", 1),
+                    {"ticket_id": 1, "customer_id": 1, "priority": "high", "assigned_employee_id": None})
+        db.session.commit()
+    worker = _start_worker(database_url, instance, WORKER_CONCURRENCY="4", WEBHOOK_TIMEOUT_SECONDS="30")
+    try:
+        _wait(lambda: fast.answered_ok == 1, what="the fast receiver's delivery")
+        assert len(slow.seen) == 1 and slow.answered_ok == 0  # still waiting on the slow one meanwhile
+        assert _query(app, "SELECT s.url, d.status FROM webhook_deliveries d JOIN webhook_subscriptions s "
+                           "USING (subscription_id)") == [(fast.url, "delivered")]
+    finally:
+        slow.close()
+        fast.close()
+        _stop(worker)

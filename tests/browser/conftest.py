@@ -81,7 +81,10 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the live server's worker runs scans with `db.session`, which the
+# `session` fixture of the tests after tests/browser replaces by the test's own; a worker still
+# running then would commit on a test's connection (a suite slowed down by a busy machine hit it).
+@pytest.fixture(scope="package")
 def live_app(pg):
     """The portal app on a database of its own with the demo data (mail kept in memory)."""
     from flask_migrate import upgrade
@@ -111,7 +114,7 @@ def live_app(pg):
         pg.drop_database(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(live_app):
     """The base URL ("http://127.0.0.1:PORT") of the portal with the demo data, served in a thread,
     with a real worker beside it (as `flask demo` runs one): mails go out from the worker."""
