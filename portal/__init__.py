@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from apiflask import APIFlask
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
@@ -24,12 +25,16 @@ UPLOAD_ENDPOINTS = frozenset({"portal.new_ticket", "portal.reply_to_ticket"})
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` overrides the environment (tests pass their database URL)."""
-    app = Flask(
+    # APIFlask is Flask with the REST API's schemas and OpenAPI document (portal/api); the pages
+    # keep their HTML errors (json_errors=False), and the document is served by the API itself.
+    app = APIFlask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
         # INSTANCE_PATH moves the instance folder (embedded database, secret key) elsewhere.
         instance_path=os.path.abspath(os.environ.get("INSTANCE_PATH") or ROOT / "instance"),
+        title="TechServ Portal API", version="1.0", json_errors=False, spec_path=None, docs_path=None,
+        enable_openapi=True,
     )
     app.config.update(settings_from_environment())
     app.config.update(

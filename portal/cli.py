@@ -24,6 +24,37 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(rotate_keys_command)
+    app.cli.add_command(api_client_group)
+
+
+@click.group("api-client")
+def api_client_group() -> None:
+    """REST API clients (OAuth 2.0 client credentials)."""
+
+
+@api_client_group.command("create")
+@click.option("--name", required=True, help="Who uses it, like \"n8n production\".")
+@click.option("--scopes", required=True, help="Space-separated, like \"tickets:read tickets:write\".")
+@with_appcontext
+def api_client_create_command(name: str, scopes: str) -> None:
+    """Create a client and print its credentials (the secret is shown only now)."""
+    from portal.extensions import db
+    from portal.services import api_clients
+    from portal.services.errors import DomainError
+    from portal.services.policy import Principal
+
+    try:
+        client, secret = api_clients.create_client(db.session, Principal.system("flask api-client create"),
+                                                   name, scopes)
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise click.ClickException(f"A client named {name!r} exists already.") from None
+    click.echo(f"client_id={client.client_key}")
+    click.echo(f"client_secret={secret}")
 
 
 @click.command("close-resolved")

@@ -121,7 +121,43 @@ def settings_from_environment() -> dict:
         "BACKUP_KEEP": _int_setting("BACKUP_KEEP", 7) or 1,
         # Statements slower than this are logged with their route or job and their parameters' shapes; 0: off.
         "SLOW_QUERY_MS": _int_setting("SLOW_QUERY_MS", 100),
+        # The REST API: bearer tokens live this long; each client may make this many requests a minute.
+        "API_TOKEN_SECONDS": _int_setting("API_TOKEN_SECONDS", 3600) or 60,
+        "API_RATE_LIMIT_PER_MINUTE": _int_setting("API_RATE_LIMIT_PER_MINUTE", 600) or 1,
+        # Webhooks: receivers resolving to private, loopback or link-local addresses are refused
+        # unless this is 1 (tests and a receiver on the same machine); the wait before each retry, in
+        # seconds (default: doubling from 30 s up to 4 h, 24 h in all, then the delivery is dead);
+        # a subscription failing this long is disabled and the admins are emailed; a rolled secret
+        # keeps signing beside the new one this long.
+        "WEBHOOK_ALLOW_PRIVATE_URLS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_URLS") == "1",
+        "WEBHOOK_TIMEOUT_SECONDS": _int_setting("WEBHOOK_TIMEOUT_SECONDS", 10) or 1,
+        "WEBHOOK_RETRY_SCHEDULE": _schedule_setting("WEBHOOK_RETRY_SCHEDULE"),
+        "WEBHOOK_DISABLE_AFTER_HOURS": _int_setting("WEBHOOK_DISABLE_AFTER_HOURS", 72),
+        "WEBHOOK_SECRET_OVERLAP_HOURS": _int_setting("WEBHOOK_SECRET_OVERLAP_HOURS", 24),
     }
+
+
+def default_retry_schedule() -> list[int]:
+    """Seconds before each retry: 30 s doubling up to 4 h, until 24 hours have passed (15 attempts)."""
+    waits, total, wait = [], 0, 30
+    while total < 24 * 3600:
+        waits.append(wait)
+        total += wait
+        wait = min(wait * 2, 4 * 3600)
+    return waits
+
+
+def _schedule_setting(name: str) -> list[int]:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default_retry_schedule()
+    try:
+        waits = [int(part) for part in raw.split(",")]
+    except ValueError:
+        raise ConfigurationError(f"{name} must be seconds separated by commas, like 30,60,120; got {raw!r}") from None
+    if any(wait < 0 for wait in waits):
+        raise ConfigurationError(f"{name} cannot hold negative waits, got {raw}")
+    return waits
 
 
 DEMO_BASE_URL = "http://127.0.0.1:5000"

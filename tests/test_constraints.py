@@ -82,6 +82,60 @@ def _token(session, **kw):
     session.add(AuthToken(**values))
 
 
+def _api_client(session, **kw):
+    from portal.models import ApiClient
+
+    values = dict(name=f"Client {f._n()}", client_key=f"tsc_{f._n()}", secret_hash="0" * 64, scopes=["tickets:read"])
+    values.update(kw)
+    session.add(ApiClient(**values))
+    session.flush()
+
+
+def _api_token(session, **kw):
+    from portal.models import ApiClient, ApiToken
+
+    client = ApiClient(name=f"Client {f._n()}", client_key=f"tsc_{f._n()}", secret_hash="0" * 64, scopes=[])
+    session.add(client)
+    session.flush()
+    values = dict(client_id=client.client_id, token_hash=f"{f._n():064d}", scopes=[], issued_at=T0,
+                  expires_at=T0 + timedelta(hours=1))
+    values.update(kw)
+    session.add(ApiToken(**values))
+    session.flush()
+
+
+def _subscription(session, **kw):
+    from portal.models import WebhookSubscription
+
+    values = dict(url="https://hooks.example.com/x", event_types=["ticket.created"], secret="whsec_x")
+    values.update(kw)
+    subscription = WebhookSubscription(**values)
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def _delivery(session, **kw):
+    from portal.models import WebhookDelivery
+
+    values = dict(subscription_id=_subscription(session).subscription_id, event_id=f._n(),
+                  event_type="ticket.created", body="{}")
+    values.update(kw)
+    delivery = WebhookDelivery(**values)
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def _attempt(session, **kw):
+    from portal.models import WebhookAttempt
+
+    values = dict(delivery_id=_delivery(session).delivery_id, attempt_number=1, started_at=T0)
+    values.update(kw)
+    session.add(WebhookAttempt(**values))
+    session.flush()
+
+
 # (constraint, table, build bad row, build good row)
 def _expiry_notice(session, days_before):
     from portal.models import ContractExpiryNotice
@@ -248,6 +302,22 @@ CASES = [
      lambda s: _attachment(s, file_name="log.txt")),
     ("chk_attachment_uploader", "ticket_attachments", lambda s: _attachment(s, by_both=True),
      lambda s: _attachment(s)),
+    ("chk_api_client_name", "api_clients", lambda s: _api_client(s, name=" padded "),
+     lambda s: _api_client(s, name=f"n8n {f._n()}")),
+    ("chk_api_token_expiry", "api_tokens", lambda s: _api_token(s, expires_at=T0),
+     lambda s: _api_token(s, expires_at=T0 + timedelta(seconds=1))),
+    ("chk_webhook_url", "webhook_subscriptions", lambda s: _subscription(s, url="ftp://example.com/x"),
+     lambda s: _subscription(s, url="https://example.com/x")),
+    ("chk_webhook_events", "webhook_subscriptions", lambda s: _subscription(s, event_types=[]),
+     lambda s: _subscription(s, event_types=["invoice.paid"])),
+    ("chk_webhook_previous_secret", "webhook_subscriptions", lambda s: _subscription(s, previous_secret="whsec_old"),
+     lambda s: _subscription(s, previous_secret="whsec_old", previous_secret_expires_at=T0)),
+    ("chk_webhook_delivery_status", "webhook_deliveries", lambda s: _delivery(s, status="lost"),
+     lambda s: _delivery(s, status="dead")),
+    ("chk_webhook_delivery_attempts", "webhook_deliveries", lambda s: _delivery(s, attempts=-1),
+     lambda s: _delivery(s, attempts=0)),
+    ("chk_webhook_attempt_number", "webhook_attempts", lambda s: _attempt(s, attempt_number=0),
+     lambda s: _attempt(s, attempt_number=1)),
 ]
 
 
@@ -282,3 +352,30 @@ def test_every_check_constraint_has_a_case(session):
     """)).all())
     tested = {(table, constraint) for constraint, table, _, _ in CASES}
     assert in_database == tested
+
+
+@pytest.mark.parametrize("constraint, build_twice", [
+    ("api_clients_name_key", lambda s: [_api_client(s, name="Same name") for _ in range(2)]),
+    ("uq_webhook_delivery_event", lambda s: (lambda d: _delivery(s, subscription_id=d.subscription_id,
+                                                                  event_id=d.event_id))(_delivery(s))),
+    ("uq_webhook_attempt_number", lambda s: (lambda d: [_attempt_on(s, d) for _ in range(2)])(_delivery(s))),
+])
+def test_the_api_and_webhook_unique_keys_refuse_a_second_row_with_their_sentence(session, constraint, build_twice):
+    """Migration 0013's unique keys: the second row is refused, and the user reads a sentence, not a 500."""
+    from portal.services.integrity import domain_error_for
+
+    nested = session.begin_nested()
+    with pytest.raises(sa.exc.IntegrityError) as refused:
+        build_twice(session)
+        session.flush()
+    nested.rollback()
+    assert refused.value.orig.diag.constraint_name == constraint
+    error = domain_error_for(refused.value)
+    assert error is not None and "constraint" not in error.message and error.status == 409
+
+
+def _attempt_on(session, delivery):
+    from portal.models import WebhookAttempt
+
+    session.add(WebhookAttempt(delivery_id=delivery.delivery_id, attempt_number=1, started_at=T0))
+    session.flush()

@@ -70,6 +70,24 @@ def test_every_encrypted_column_is_found_from_the_models():
     assert "accounts.totp_secret" in [column.name for column in encrypted_columns(db.metadatas[None])]
 
 
+def test_a_dump_of_the_database_holds_no_webhook_signing_secret(pg, two_factor_db):
+    from datetime import UTC, datetime, timedelta
+
+    from portal.models.api import WebhookSubscription
+
+    app, name, *_ = two_factor_db
+    current, previous = "whsec_" + "c" * 43, "whsec_" + "p" * 43
+    with app.app_context():
+        db.session.add(WebhookSubscription(url="https://hooks.example.com/portal", event_types=["ticket.created"],
+                                           secret=current, previous_secret=previous,
+                                           previous_secret_expires_at=datetime.now(UTC) + timedelta(hours=1)))
+        db.session.commit()
+        db.session.remove()
+    dump = _dump(pg, name)
+    assert "https://hooks.example.com/portal" in dump  # the row is there ...
+    assert current not in dump and previous not in dump  # ... its secrets are not
+
+
 SECRET_LIKE = re.compile(r"secret|password|passphrase|private_key|api_key|token")
 HASHED = re.compile(r"_(hash|hashes|digest)$")
 NOT_A_SECRET = re.compile(r"_(at|id|count|version)$")  # password_changed_at, token_id: about a secret, not one

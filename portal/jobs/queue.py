@@ -9,6 +9,7 @@ no connection pool of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -33,12 +34,23 @@ class Job:
     task: str
     args: dict[str, Any] = field(default_factory=dict)
     queue: str = "default"
+    schedule_at: datetime | None = None  # not before then (a retry's backoff)
 
 
 def defer(session, jobs: list[Job]) -> None:
-    """Enqueue `jobs` in the session's current transaction (they commit or roll back with it)."""
+    """Enqueue `jobs` in the session's current transaction (they commit or roll back with it).
+
+    Jobs of one task, queue and schedule are written in one statement (a bulk approval's webhooks).
+    """
     if not jobs:
         return
     connection = session.connection().connection.driver_connection
+    batches: dict[tuple, list[dict[str, Any]]] = {}
     for job in jobs:
-        _deferrer.configure_task(job.task, queue=job.queue, connection=connection).defer(**job.args)
+        batches.setdefault((job.task, job.queue, job.schedule_at), []).append(job.args)
+    for (task, queue, schedule_at), args in batches.items():
+        deferrer = _deferrer.configure_task(task, queue=queue, connection=connection, schedule_at=schedule_at)
+        if len(args) == 1:
+            deferrer.defer(**args[0])
+        else:
+            deferrer.batch_defer(*args)

@@ -16,7 +16,7 @@ from procrastinate import RetryStrategy
 from portal.extensions import db, mailer
 from portal.jobs.queue import job_queue
 from portal.jobs.runner import app_task, retry_stalled_jobs
-from portal.services import backups, clock, contracts, invoicing, notifications, tickets
+from portal.services import backups, clock, contracts, invoicing, notifications, tickets, webhooks
 from portal.services.policy import Principal
 from portal.web.links import public_url
 
@@ -37,6 +37,13 @@ def send_mail(kind: str, **ids) -> int:
     for message in messages:
         mailer.send(message.to, message.subject, message.body)
     return len(messages)
+
+
+@app_task(webhooks.DELIVER_TASK, queue="webhooks")
+def deliver_webhook(**args) -> str:
+    """One attempt of a webhook delivery. Retries are new jobs deferred by the attempt itself (with
+    its record, in its transaction), so the backoff schedule is the configuration's, not the queue's."""
+    return webhooks.deliver(db.session, settings=webhooks.Settings.from_config(current_app.config), **args)
 
 
 @app_task("scan.close_resolved", queue="scans", cron="*/5 * * * *")

@@ -8,6 +8,15 @@ from portal.models.accounts import (
     PasswordResetRequest,
     PortalSetting,
 )
+from portal.models.api import (
+    ApiClient,
+    ApiIdempotencyKey,
+    ApiRateWindow,
+    ApiToken,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from portal.models.audit import AuditEvent
 from portal.models.base import (
     AccountStatus,
@@ -38,6 +47,8 @@ from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment
 from portal.models.time_entries import TimeEntry
 
 __all__ = [
+    "ApiClient", "ApiIdempotencyKey", "ApiRateWindow", "ApiToken", "WebhookAttempt", "WebhookDelivery",
+    "WebhookSubscription",
     "Account", "AccountStatus", "AuthToken", "LoginAttempt", "LoginSession", "PasswordResetRequest",
     "PortalSetting", "ActorType", "ApprovalStatus", "AuditEvent", "Base",
     "CommunicationPreference", "CompanySize", "Contact", "ContractExpiryNotice", "ContractStatus", "Customer",

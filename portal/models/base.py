@@ -210,6 +210,13 @@ def updated_at() -> sa.orm.MappedColumn:
     )
 
 
+def touched_at() -> sa.orm.MappedColumn:
+    """`updated_at` kept by the trigger `portal_touch_updated_at` (migration 0013) on every UPDATE,
+    including those of other triggers and of contacts' requests, which may not write the column."""
+    return sa.orm.mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now(),
+                                server_onupdate=sa.FetchedValue(), nullable=False)
+
+
 # Human-facing numbers (TKT-2026-000123 ...) come from these, never from max()+1.
 TICKET_NUMBER_SEQ = sa.Sequence("ticket_number_seq", metadata=Base.metadata)
 INVOICE_NUMBER_SEQ = sa.Sequence("invoice_number_seq", metadata=Base.metadata)

@@ -32,6 +32,7 @@ class ServiceContract(Base):
             "auto_renewal",
             postgresql_where=sa.text("auto_renewal = TRUE"),
         ),
+        sa.Index("idx_contracts_updated", "updated_at", "contract_id"),  # the API's lists and updated_since
     )
 
     contract_id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,6 +16,7 @@ from portal.models.base import (
     CompanySize,
     ServiceTier,
     created_at,
+    touched_at,
     updated_at,
 )
 
@@ -38,6 +39,7 @@ class Customer(Base):
         sa.Index("idx_customers_company", "company_name"),
         sa.Index("idx_customers_tier_status", "service_tier", "account_status"),
         sa.Index("idx_customers_email", "primary_contact_email"),
+        sa.Index("idx_customers_updated", "updated_at", "customer_id"),  # the API's lists and updated_since
     )
 
     customer_id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,6 +85,7 @@ class Contact(Base):
             "is_primary_contact",
             postgresql_where=sa.text("is_primary_contact = TRUE"),
         ),
+        sa.Index("idx_contacts_updated", "updated_at", "contact_id"),  # the API's lists and updated_since
     )
 
     contact_id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,6 +108,7 @@ class Contact(Base):
     )
     last_login: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = touched_at()
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, InvoiceStatus, LineItemType, created_at
+from portal.models.base import Base, InvoiceStatus, LineItemType, created_at, touched_at
 
 if TYPE_CHECKING:
     from portal.models.contracts import ServiceContract
@@ -38,6 +38,7 @@ class Invoice(Base):
             "invoice_status",
             postgresql_where=sa.text("invoice_status IN ('sent', 'overdue')"),
         ),
+        sa.Index("idx_invoices_updated", "updated_at", "invoice_id"),  # the API's lists and updated_since
     )
 
     invoice_id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +58,7 @@ class Invoice(Base):
     paid_at: Mapped[datetime | None]
     paid_amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), server_default=sa.text("0"))
     created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = touched_at()
 
     customer: Mapped[Customer] = relationship(back_populates="invoices")
     contract: Mapped[ServiceContract | None] = relationship()

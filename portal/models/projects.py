@@ -32,6 +32,7 @@ class Project(Base):
         sa.Index("idx_projects_manager", "project_manager_id"),
         sa.Index("idx_projects_status", "project_status"),
         sa.Index("idx_projects_dates", "start_date", "planned_end_date"),
+        sa.Index("idx_projects_updated", "updated_at", "project_id"),  # the API's lists and updated_since
     )
 
     project_id: Mapped[int] = mapped_column(primary_key=True)

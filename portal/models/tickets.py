@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
-from portal.models.base import ActorType, Base, TicketCategory, TicketPriority, TicketStatus, created_at
+from portal.models.base import ActorType, Base, TicketCategory, TicketPriority, TicketStatus, created_at, touched_at
 
 if TYPE_CHECKING:
     from portal.models.contracts import ServiceContract
@@ -65,6 +65,7 @@ class SupportTicket(Base):
         sa.Index("idx_tickets_public_search", "public_search_vector", postgresql_using="gin"),
         sa.Index("idx_tickets_customer_activity", "customer_id", sa.text("last_activity_at DESC"),
                  sa.text("ticket_id DESC"), postgresql_include=["status", "contact_id"]),
+        sa.Index("idx_tickets_updated", "updated_at", "ticket_id"),  # the API's lists and updated_since
     )
 
     ticket_id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,6 +96,7 @@ class SupportTicket(Base):
     sla_due_at: Mapped[datetime | None]  # the next deadline that matters now; NULL when paused, met or none
     sla_at_risk_at: Mapped[datetime | None]  # from here on, under 25 % of that deadline's time is left
     last_activity_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    updated_at: Mapped[datetime] = touched_at()
     version: Mapped[int] = mapped_column(server_default="1")
     # Optimistic locking: every UPDATE says "WHERE version = <the version read>" and bumps it,
     # so a second technician's change to a ticket that moved on fails instead of overwriting.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import ApprovalStatus, Base, WorkCategory, created_at
+from portal.models.base import ApprovalStatus, Base, WorkCategory, created_at, touched_at
 
 if TYPE_CHECKING:
     from portal.models.customers import Customer
@@ -36,6 +36,7 @@ class TimeEntry(Base):
         ),
         sa.Index("idx_time_employee_date", "employee_id", "work_date"),
         sa.Index("idx_time_customer", "customer_id"),
+        sa.Index("idx_time_updated", "updated_at", "entry_id"),  # the API's lists and updated_since
         sa.Index("idx_time_ticket", "ticket_id", postgresql_where=sa.text("ticket_id IS NOT NULL")),
         sa.Index(
             "idx_time_project", "project_id", postgresql_where=sa.text("project_id IS NOT NULL")
@@ -66,6 +67,7 @@ class TimeEntry(Base):
     approved_at: Mapped[datetime | None]
     billing_rate: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
     created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = touched_at()
     # A rejection says why and who; the author corrects the entry and sends it again (pending).
     rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
     rejected_at: Mapped[datetime | None]

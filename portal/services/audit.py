@@ -58,14 +58,18 @@ def record(
 
 
 def record_many(session, actor: Actor, action: str, *, table: str, row_ids: list[int],
-                changes: dict[str, tuple[Any, Any]] | None = None) -> None:
-    """One audit event per row, written in a single statement (bulk approvals)."""
+                changes: dict[str, tuple[Any, Any]] | None = None) -> list[int]:
+    """One audit event per row, written in a single statement (bulk approvals); returns their ids in order."""
     if not row_ids:
-        return
+        return []
     payload = ({field: {"old": _jsonable(old), "new": _jsonable(new)} for field, (old, new) in changes.items()}
                if changes else None)
+    event_ids = list(session.scalars(sa.select(sa.func.nextval("audit_events_event_id_seq"))
+                                     .select_from(sa.func.generate_series(1, len(row_ids)))))
     session.execute(sa.insert(AuditEvent.__table__).inline(), [
-        {"actor_type": actor.type, "actor_id": actor.id, "actor_label": actor.label, "action": action,
-         "table_name": table, "row_id": row_id, "changes": payload, "ip_address": actor.ip_address}
-        for row_id in row_ids
+        {"event_id": event_id, "actor_type": actor.type, "actor_id": actor.id, "actor_label": actor.label,
+         "action": action, "table_name": table, "row_id": row_id, "changes": payload,
+         "ip_address": actor.ip_address}
+        for event_id, row_id in zip(event_ids, row_ids)
     ])
+    return event_ids

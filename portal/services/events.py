@@ -52,22 +52,33 @@ def emit(session, who: Principal | Actor, name: str, subject=None, data: dict[st
     event = Event(event_id, name, table, row_id, actor, dict(data or {}))
     from portal.jobs.queue import defer
 
-    defer(session, follow_ups(event))
+    defer(session, follow_ups(event, session))
     return event
 
 
 def emit_many(session, who: Principal | Actor, name: str, table: str, row_ids: list[int], *,
-              changes: dict[str, tuple[Any, Any]] | None = None) -> None:
+              changes: dict[str, tuple[Any, Any]] | None = None,
+              data: dict[int, dict[str, Any]] | None = None) -> list[Event]:
     """One audit row per row changed in bulk (approvals of a thousand entries), in one statement.
 
-    Bulk events start no jobs of their own; a follow-up that needs them is enqueued by the caller.
+    With `data` (row id -> the event's data), each row's event also starts its follow-ups (webhook
+    deliveries), written in a few statements whatever the number of rows; without it, none.
     """
     actor = who.actor if isinstance(who, Principal) else who
-    audit.record_many(session, actor, name, table=table, row_ids=row_ids, changes=changes)
+    event_ids = audit.record_many(session, actor, name, table=table, row_ids=row_ids, changes=changes)
+    if data is None:
+        return []
+    happened = [Event(event_id, name, table, row_id, actor, dict(data.get(row_id, {})))
+                for event_id, row_id in zip(event_ids, row_ids)]
+    from portal.jobs.queue import defer
+
+    defer(session, [job for event in happened for job in follow_ups(event, session)])
+    return happened
 
 
-def follow_ups(event: Event) -> list:
-    """The jobs an event starts: the emails it causes (and, with the REST API, webhook deliveries)."""
-    from portal.services import notifications
+def follow_ups(event: Event, session=None) -> list:
+    """The jobs an event starts: the emails it causes and its webhook deliveries (one per subscription
+    that wants it; `session` is the change's, which tells which subscriptions those are)."""
+    from portal.services import notifications, webhooks
 
-    return notifications.jobs_for(event)
+    return notifications.jobs_for(event) + webhooks.jobs_for(session, event)

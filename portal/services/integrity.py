@@ -177,6 +177,34 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "contact_id", "This contact already has a login.", conflict=True),
     ("accounts", "accounts_employee_id_key"): ConstraintMessage(
         "employee_id", "This employee already has a login.", conflict=True),
+    # api_clients, api_tokens (migration 0013)
+    ("api_clients", "api_clients_name_key"): ConstraintMessage(
+        "name", "Another API client already has this name.", conflict=True),
+    ("api_clients", "api_clients_client_key_key"): ConstraintMessage(
+        None, "These client credentials exist already; create the client again.", conflict=True),
+    ("api_clients", "chk_api_client_name"): ConstraintMessage(
+        "name", "Name the client, without spaces around the name."),
+    ("api_tokens", "api_tokens_token_hash_key"): ConstraintMessage(
+        None, "This token exists already; ask for a new one.", conflict=True),
+    ("api_tokens", "chk_api_token_expiry"): ConstraintMessage(
+        None, "A token must expire after it is issued."),
+    # webhook_subscriptions, webhook_deliveries, webhook_attempts (migration 0013)
+    ("webhook_subscriptions", "chk_webhook_url"): ConstraintMessage(
+        "url", "Enter an http:// or https:// address."),
+    ("webhook_subscriptions", "chk_webhook_events"): ConstraintMessage(
+        "event_types", "Choose at least one event."),
+    ("webhook_subscriptions", "chk_webhook_previous_secret"): ConstraintMessage(
+        None, "A previous secret needs the time it stops signing, and only then."),
+    ("webhook_deliveries", "chk_webhook_delivery_status"): ConstraintMessage(
+        None, "A delivery is pending, delivered or dead."),
+    ("webhook_deliveries", "chk_webhook_delivery_attempts"): ConstraintMessage(
+        None, "A delivery's attempts cannot be negative."),
+    ("webhook_deliveries", "uq_webhook_delivery_event"): ConstraintMessage(
+        None, "This event was already delivered to this subscription.", conflict=True),
+    ("webhook_attempts", "uq_webhook_attempt_number"): ConstraintMessage(
+        None, "This attempt of the delivery was already made.", conflict=True),
+    ("webhook_attempts", "chk_webhook_attempt_number"): ConstraintMessage(
+        None, "Attempts are numbered from 1."),
 }
 
 _GENERIC_BY_KIND: dict[type, str] = {

@@ -58,6 +58,8 @@ def jobs_for(event) -> list:
         return [mail("phase_decided", phase_id=event.row_id)]
     if event.name == "password.reset_requested" and data.get("account_id"):
         return [mail("password_reset", account_id=data["account_id"])]
+    if event.name == "webhook.subscription_disabled":
+        return [mail("webhook_disabled", subscription_id=event.row_id)]
     if event.name == "invitation.sent":
         return [mail("invitation", account_id=data["account_id"], invited_by=data.get("invited_by", ""))]
     return []
@@ -189,6 +191,24 @@ def _invitation(session, context: MailContext, *, account_id: int, invited_by: s
                  "The link works once. Afterwards, sign in with this email address.\n")]
 
 
+def _webhook_disabled(session, context: MailContext, *, subscription_id: int) -> list[Mail]:
+    """A subscription failed for days and was disabled: every active admin is told."""
+    from portal.models import Employee, EmployeeRole, EmploymentStatus, WebhookSubscription
+
+    subscription = session.get(WebhookSubscription, subscription_id)
+    if subscription is None or subscription.is_active:
+        return []  # deleted or enabled again meanwhile
+    admins = session.scalars(sa.select(Employee).where(
+        Employee.role == EmployeeRole.ADMIN, Employee.employment_status == EmploymentStatus.ACTIVE)
+        .order_by(Employee.employee_id)).all()
+    link = context.link("integrations.show_webhook", subscription_id=subscription_id)
+    return [Mail(admin.email, f"Webhook disabled: {subscription.url}",
+                 f"Hello {admin.full_name},\n\nThe webhook subscription to {subscription.url} was disabled: "
+                 f"{subscription.disabled_reason}\n\nNo more events are sent to it. Check the receiver, then enable "
+                 f"the subscription again and resend what it missed: {link}\n")
+            for admin in admins]
+
+
 BUILDERS: dict[str, Callable[..., list[Mail]]] = {
     "ticket_replied": _ticket_replied,
     "ticket_resolved": _ticket_resolved,
@@ -196,4 +216,5 @@ BUILDERS: dict[str, Callable[..., list[Mail]]] = {
     "phase_decided": _phase_decided,
     "password_reset": _password_reset,
     "invitation": _invitation,
+    "webhook_disabled": _webhook_disabled,
 }

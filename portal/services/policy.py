@@ -110,6 +110,24 @@ def has_scope(principal: Principal, scope: str) -> bool:
     return principal.is_client and scope in principal.scopes
 
 
+# The REST API's scopes: per resource and verb. A client gets only those an admin granted it;
+# every predicate below answers for a client by its scopes, as it answers for people by role.
+API_SCOPES: dict[str, str] = {
+    "customers:read": "Read customers and their contacts",
+    "customers:write": "Create and update customers (with their primary contact)",
+    "contracts:read": "Read service contracts, fees included",
+    "tickets:read": "Read tickets and their public replies",
+    "tickets:internal": "Read internal notes on tickets too",
+    "tickets:write": "Open tickets, change their status, assignment, priority and estimate",
+    "time:read": "Read time entries",
+    "time:write": "Log time for employees",
+    "time:approve": "Approve time entries in the name of an employee allowed to approve them",
+    "invoices:read": "Read invoices and their lines",
+    "invoices:write": "Generate invoices",
+    "projects:read": "Read projects, budgets included",
+}
+
+
 def may_run_scheduled_work(p: Principal) -> bool:
     """The worker's scans (auto-close, overdue invoices, expiring contracts): the system, or an admin by hand."""
     return p.is_system or has_role(p, EmployeeRole.ADMIN)
@@ -155,6 +173,8 @@ def may_see_all_company_tickets(p: Principal) -> bool:
 def may_see_ticket(p: Principal, ticket) -> bool:
     if p.is_employee:
         return True
+    if p.is_client:
+        return has_scope(p, "tickets:read")
     return (ticket.customer_id == p.customer_id
             and (p.is_primary_contact or ticket.contact_id == p.contact_id))
 
@@ -165,8 +185,8 @@ def may_reply_to_ticket(p: Principal, ticket) -> bool:
 
 
 def may_see_internal_notes(p: Principal) -> bool:
-    """Internal notes (and the files attached to them) are for staff only."""
-    return p.is_employee
+    """Internal notes (and the files attached to them) are for staff only, and clients granted tickets:internal."""
+    return p.is_employee or has_scope(p, "tickets:internal")
 
 
 def may_rate_ticket(p: Principal, ticket) -> bool:
@@ -179,6 +199,8 @@ def may_rate_ticket(p: Principal, ticket) -> bool:
 def may_see_invoices(p: Principal) -> bool:
     if p.is_employee:
         return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+    if p.is_client:
+        return has_scope(p, "invoices:read")
     return p.is_billing_contact or p.is_primary_contact
 
 
@@ -190,6 +212,8 @@ def may_see_company_invoices(p: Principal) -> bool:
 def may_see_projects(p: Principal) -> bool:
     if p.is_employee:
         return True
+    if p.is_client:
+        return has_scope(p, "projects:read")
     return p.can_approve_projects or p.is_primary_contact
 
 
@@ -232,12 +256,14 @@ def may_edit_profile(p: Principal) -> bool:
 # --- staff -----------------------------------------------------------------------------------
 
 def may_view_queue(p: Principal) -> bool:
-    return p.is_employee
+    """Staff read every ticket; so do clients granted tickets:read."""
+    return p.is_employee or has_scope(p, "tickets:read")
 
 
 def may_work_tickets(p: Principal) -> bool:
-    """Technicians, seniors and admins work tickets; project and account managers read them."""
-    return has_role(p, *TICKET_WORKER_ROLES)
+    """Technicians, seniors and admins work tickets; project and account managers read them;
+    clients granted tickets:write work them too."""
+    return has_role(p, *TICKET_WORKER_ROLES) or has_scope(p, "tickets:write")
 
 
 def may_update_ticket(p: Principal, ticket) -> bool:
@@ -272,7 +298,7 @@ def may_reassign_ticket(p: Principal, ticket) -> bool:
 
 
 def may_assign_to_anyone(p: Principal) -> bool:
-    return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN)
+    return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.ADMIN) or has_scope(p, "tickets:write")
 
 
 def may_bulk_update_tickets(p: Principal) -> bool:
@@ -284,16 +310,44 @@ def may_open_ticket_for_customer(p: Principal) -> bool:
 
 
 def may_see_customer(p: Principal, customer_id: int) -> bool:
+    if p.is_client:
+        return has_scope(p, "customers:read")
     return p.is_employee or p.customer_id == customer_id
 
 
+def may_read_customers(p: Principal) -> bool:
+    """Staff read every customer and contact; clients granted customers:read too."""
+    return p.is_employee or has_scope(p, "customers:read")
+
+
+def may_read_contracts(p: Principal) -> bool:
+    return p.is_employee or has_scope(p, "contracts:read")
+
+
+def may_read_time(p: Principal) -> bool:
+    """Every employee reads time entries (their own on the timesheet, the approvers all); clients by scope."""
+    return p.is_employee or has_scope(p, "time:read")
+
+
+def may_log_time_for(p: Principal, employee_id: int | None) -> bool:
+    """Employees log their own time; a client granted time:write logs it for the employee it names."""
+    if p.is_client:
+        return has_scope(p, "time:write") and employee_id is not None
+    return p.is_employee and employee_id in (None, p.employee_id)
+
+
 def may_approve_time(p: Principal) -> bool:
-    """Who has an approvals page at all: seniors, project managers, admins."""
-    return has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.PROJECT_MANAGER, EmployeeRole.ADMIN)
+    """Who has an approvals page at all: seniors, project managers, admins; clients granted time:approve
+    (which approve in the name of an employee, judged by may_approve_time_entry as that employee)."""
+    return (has_role(p, EmployeeRole.SENIOR_TECHNICIAN, EmployeeRole.PROJECT_MANAGER, EmployeeRole.ADMIN)
+            or has_scope(p, "time:approve"))
 
 
 def may_approve_time_entry(p: Principal, entry, project_manager_id: int | None = None) -> bool:
-    """Never one's own; seniors approve support (ticket) time, project managers their projects' time, admins all."""
+    """Never one's own; seniors approve support (ticket) time, project managers their projects' time, admins all.
+
+    A client approves nothing by itself: `p` is the employee it names (timesheets.decide).
+    """
     if not p.is_employee or entry.employee_id == p.employee_id:
         return False
     if p.role == EmployeeRole.ADMIN:
@@ -322,12 +376,14 @@ def may_change_time_entry(p: Principal, entry) -> bool:
 
 
 def may_manage_customers(p: Principal) -> bool:
-    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN) or has_scope(p, "customers:write")
 
 
 def may_bill(p: Principal) -> bool:
-    """Account managers and admins; the system too (the demo data, runs started by one of them)."""
-    return p.is_system or has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+    """Account managers and admins; the system too (the demo data, runs started by one of them);
+    clients granted invoices:write."""
+    return p.is_system or has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN) or has_scope(
+        p, "invoices:write")
 
 
 def may_read_reports(p: Principal) -> bool:
@@ -339,14 +395,15 @@ def may_see_internal_rates(p: Principal) -> bool:
 
 
 def may_see_contract_money(p: Principal) -> bool:
-    """Contract fees and rates on staff pages: account managers and admins, who sell and bill them."""
-    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+    """Contract fees and rates on staff pages: account managers and admins, who sell and bill them;
+    clients granted contracts:read (an automation renews and bills contracts)."""
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN) or has_scope(p, "contracts:read")
 
 
 def may_see_project_money(p: Principal, project) -> bool:
     """A project's budget, phase budgets and cost on staff pages: account managers, admins and the
     project's own manager (the customer's sponsors see theirs in the portal)."""
-    if has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN):
+    if has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN) or has_scope(p, "projects:read"):
         return True
     return has_role(p, EmployeeRole.PROJECT_MANAGER) and project.project_manager_id == p.employee_id
 
@@ -364,8 +421,14 @@ def may_manage_people(p: Principal) -> bool:
 
 
 def may_administer(p: Principal) -> bool:
-    """Employees, API clients, webhook subscriptions, security settings, the audit log."""
+    """Employees, API clients, webhook subscriptions, security settings, the audit log (people only:
+    no scope grants it, so no client can make itself clients or read webhook secrets)."""
     return has_role(p, EmployeeRole.ADMIN)
+
+
+def may_use_api(p: Principal) -> bool:
+    """The REST API is for clients with a token (people use the pages)."""
+    return p.is_client
 
 
 def may_use_two_factor(p: Principal) -> bool:

@@ -269,6 +269,15 @@ def change_status(session, principal: policy.Principal, ticket: SupportTicket, t
                       f"{target.value.replace('_', ' ')}.", "status")
     if target == S.RESOLVED:
         ticket.resolution_notes = _clean_text(resolution_notes, "resolution_notes", "resolution notes", MAX_BODY)
+    if principal.is_client and target == S.WAITING_CUSTOMER:
+        # The question to the customer is a public reply written by a person (its author is shown
+        # and emailed); an API client has no name the customer would recognise.
+        raise Invalid("Waiting for the customer needs a person's message to them: move the ticket there in the "
+                      "staff pages.", "status")
+    if (target in (S.ASSIGNED, S.IN_PROGRESS) and ticket.assigned_employee_id is None
+            and principal.employee_id is None):
+        raise Invalid("Assign the ticket to an employee first (assigned_employee_id): a client cannot take it "
+                      "itself.", "assigned_employee_id")
     if target == S.WAITING_CUSTOMER:
         if not (message or "").strip():
             raise Invalid("Write what you need from the customer: it is sent to them as a reply.", "message")
@@ -402,6 +411,8 @@ def add_comment(session, principal: policy.Principal, ticket: SupportTicket, bod
                 ticket.resolved_at = None
             _log_move(session, ticket, S.IN_PROGRESS, principal, now)
     else:
+        if principal.is_client:
+            raise Forbidden("API clients read the conversation; people write in it, in the staff pages.")
         if not policy.may_work_tickets(principal):
             raise Forbidden("Your role reads tickets but does not write in them.")
         if not internal and not policy.may_update_ticket(principal, ticket):

@@ -41,6 +41,7 @@ class NewTimeEntry:
     description: str = ""
     ticket_id: int | None = None
     project_id: int | None = None
+    employee_id: int | None = None  # whose time: an API client names the employee; people log their own
 
 
 def _check_date(day: date | None, today: date) -> date:
@@ -68,7 +69,9 @@ def _validated(session, principal: policy.Principal, data: NewTimeEntry, now: da
     :raises NotFound: no such ticket or project.
     :raises Invalid: a field is wrong (named).
     """
-    if not principal.is_employee:
+    if not (principal.is_employee or policy.may_log_time_for(principal, data.employee_id)):
+        if principal.is_client and data.employee_id is None:
+            raise Invalid("Name the employee whose time this is.", "employee_id")
         raise Forbidden("Only employees log time.")
     if (data.ticket_id is None) == (data.project_id is None):
         raise Invalid("Log time against one ticket or one project.", "ticket_id")
@@ -119,8 +122,12 @@ def log_time(session, principal: policy.Principal, data: NewTimeEntry, *,
     :raises NotFound: no such ticket or project.
     :raises Invalid: a field is wrong (named), e.g. hours not in (0, 24], or a cancelled project.
     """
+    if not policy.may_log_time_for(principal, data.employee_id):
+        raise Forbidden("Employees log their own time; an API client needs the time:write scope.", "employee_id")
     work, values = _validated(session, principal, data, now or clock.now())
-    employee = session.get(Employee, principal.employee_id)
+    employee = session.get(Employee, principal.employee_id or data.employee_id)
+    if employee is None or employee.employment_status != "active":
+        raise Invalid("No active employee has this id.", "employee_id")
     entry = TimeEntry(employee_id=employee.employee_id, customer_id=work.customer_id, ticket_id=data.ticket_id,
                       project_id=data.project_id, approval_status=ApprovalStatus.PENDING,
                       billing_rate=employee.hourly_rate_client, **values)
@@ -310,15 +317,39 @@ def pending_approvals(session, principal: policy.Principal, filters: ApprovalFil
     return list(entries), hours, value
 
 
+def approver_principal(session, principal: policy.Principal, approver_id: int | None) -> policy.Principal:
+    """Who decides: the person signed in, or the active employee an API client (time:approve) names.
+
+    :raises Forbidden: a client without time:approve, or a person naming someone else.
+    :raises Invalid: a client names no employee, or no active employee has that id.
+    """
+    if not principal.is_client:
+        if approver_id not in (None, principal.employee_id):
+            raise Forbidden("You approve in your own name only.", "approved_by_employee_id")
+        return principal
+    if not policy.has_scope(principal, "time:approve"):
+        raise Forbidden("This client may not approve time (it needs the time:approve scope).")
+    if approver_id is None:
+        raise Invalid("Name the employee who approves (approved_by_employee_id).", "approved_by_employee_id")
+    employee = session.get(Employee, approver_id)
+    if employee is None or employee.employment_status != "active":
+        raise Invalid("No active employee has this id.", "approved_by_employee_id")
+    return policy.Principal(account_id=None, email=employee.email, name=employee.full_name,
+                            employee_id=employee.employee_id, role=employee.role)
+
+
 def decide(session, principal: policy.Principal, entry_ids: list[int], *, approve: bool, reason: str = "",
-           now: datetime | None = None) -> int:
+           now: datetime | None = None, approver_id: int | None = None) -> int:
     """Approve or reject pending entries in one transaction; returns how many.
 
-    All or nothing: if any chosen entry may not be decided by this person, none is.
+    All or nothing: if any chosen entry may not be decided by this person, none is. An API client
+    decides in the name of the employee `approver_id`, judged by that employee's rights (and the
+    audit log names the client); every refused entry is listed in the error with its reason.
     :raises Invalid: nothing chosen, or a rejection without a reason.
     :raises Forbidden: an entry is one's own, or outside what this role approves.
     :raises Conflict: an entry was decided meanwhile (no longer pending).
     """
+    approver = approver_principal(session, principal, approver_id)
     ids = sorted(set(entry_ids))
     if not ids:
         raise Invalid("Choose at least one time entry.", "entry_ids")
@@ -333,22 +364,42 @@ def decide(session, principal: policy.Principal, entry_ids: list[int], *, approv
                   TimeEntry.approval_status, Project.project_manager_id)
         .outerjoin(Project, Project.project_id == TimeEntry.project_id)
         .where(TimeEntry.entry_id.in_(ids)).order_by(TimeEntry.entry_id).with_for_update(of=TimeEntry)).all()
-    if len(rows) != len(ids):
-        raise NotFound("Some of these time entries no longer exist. Reload the page.")
+    found = {row.entry_id for row in rows}
+    refused = {f"entry_ids.{entry_id}": "No such time entry." for entry_id in ids if entry_id not in found}
+    if refused:
+        raise NotFound("Some of these time entries no longer exist. Reload the page.", errors=refused)
+    forbidden, decided = {}, {}
     for row in rows:
-        if not policy.may_approve_time_entry(principal, row, project_manager_id=row.project_manager_id):
-            raise Forbidden("You may not decide some of these entries (your own, or outside what your role "
-                            "approves). Nothing was changed.")
-        if row.approval_status != ApprovalStatus.PENDING:
-            raise Conflict("Some of these entries were decided meanwhile. Reload the page; nothing was changed.")
-    values = ({"approval_status": ApprovalStatus.APPROVED, "approved_by_employee_id": principal.employee_id,
+        if not policy.may_approve_time_entry(approver, row, project_manager_id=row.project_manager_id):
+            forbidden[f"entry_ids.{row.entry_id}"] = (
+                f"{approver.name} logged this entry and may not decide it." if row.employee_id == approver.employee_id
+                else f"{approver.name}'s role does not decide this entry "
+                     f"({'support' if row.ticket_id else 'project'} time).")
+        elif row.approval_status != ApprovalStatus.PENDING:
+            decided[f"entry_ids.{row.entry_id}"] = f"Already {ApprovalStatus(row.approval_status).value}."
+    if forbidden:
+        raise Forbidden("You may not decide some of these entries (your own, or outside what your role "
+                        "approves). Nothing was changed.", errors={**forbidden, **decided})
+    if decided:
+        raise Conflict("Some of these entries were decided meanwhile. Reload the page; nothing was changed.",
+                       errors=decided)
+    values = ({"approval_status": ApprovalStatus.APPROVED, "approved_by_employee_id": approver.employee_id,
                "approved_at": now} if approve else
-              {"approval_status": ApprovalStatus.REJECTED, "rejected_by_employee_id": principal.employee_id,
+              {"approval_status": ApprovalStatus.REJECTED, "rejected_by_employee_id": approver.employee_id,
                "rejected_at": now, "rejection_reason": reason[:2000]})
-    session.execute(sa.update(TimeEntry).where(TimeEntry.entry_id.in_(ids)).values(**values)
-                    .execution_options(synchronize_session=False))
+    changed = session.execute(
+        sa.update(TimeEntry).where(TimeEntry.entry_id.in_(ids)).values(**values)
+        .returning(TimeEntry.entry_id, TimeEntry.employee_id, TimeEntry.customer_id, TimeEntry.ticket_id,
+                   TimeEntry.project_id, TimeEntry.hours_worked, TimeEntry.work_date)
+        .execution_options(synchronize_session=False)).all()
+    by_id = {row.entry_id: row for row in changed}
+    # One audit row per entry and, for approvals, the webhook payload of each (from the UPDATE's
+    # RETURNING: no query per entry), all written in a few statements.
     events.emit_many(session, principal, "time_entry.approved" if approve else "time_entry.rejected",
                      "time_entries", ids,
-                     changes={"approval_status": (ApprovalStatus.PENDING, values["approval_status"])})
+                     changes={"approval_status": (ApprovalStatus.PENDING, values["approval_status"])},
+                     data={entry_id: {**_entry_payload(by_id[entry_id]),
+                                      "approved_by_employee_id": approver.employee_id} for entry_id in ids}
+                     if approve else None)
     session.expire_all()
     return len(ids)

@@ -15,6 +15,9 @@ def register_blueprints(app: Flask) -> None:
     from portal.web.staff import blueprints as staff_blueprints
     from portal.web.unit_of_work import install_unit_of_work
 
+    from portal.api import register_api
+
     for blueprint in (main_bp, auth_bp, account_bp, portal_bp, *staff_blueprints):
         app.register_blueprint(blueprint)
+    register_api(app)  # before the unit of work, which wraps every view registered so far
     install_unit_of_work(app)

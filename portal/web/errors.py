@@ -50,11 +50,10 @@ def error_page(render_error: Callable[..., object], *, toast: bool = True):
     return decorator
 
 
-def _problem(status: int, title: str, detail: str, errors: dict[str, str] | None = None):
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    if errors:
-        body["errors"] = errors
-    return body, status, {"Content-Type": "application/problem+json"}
+def _problem(status: int, title: str | None, detail: str, errors: dict[str, str] | None = None):
+    from portal.api.problems import problem
+
+    return problem(status, detail, title=title, errors=errors)
 
 
 def _is_api() -> bool:
@@ -85,13 +84,21 @@ def register_error_handlers(app: Flask) -> None:
         elif code in (403, 400, 409) and exc.description and exc.description != type(exc).description:
             what_next = exc.description  # a specific reason given by the view
         if _is_api():
-            return _problem(code, exc.name, exc.description or what_next)
+            detail = exc.description or what_next
+            if code == 400 and request.mimetype == "application/json":
+                detail = "The body is not valid JSON."
+            elif code == 413:
+                detail = "The request body is larger than 1 MB."
+            response = _problem(code, None, detail)
+            if code == 405 and getattr(exc, "valid_methods", None):
+                response.headers["Allow"] = ", ".join(exc.valid_methods)
+            return response
         return render("errors/error.html", status=code, code=code, title=exc.name, what_next=what_next)
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):
         if _is_api():
-            return _problem(error.status, error.title, error.message, error.errors)
+            return _problem(error.status, None, error.message, error.errors)
         if isinstance(error, NotFound):
             return error_response(404, "Not Found", WHAT_NEXT[404])
         if isinstance(error, Forbidden):

@@ -64,6 +64,7 @@ class Ids:
     customer: int | None = None
     entry: tuple[int, str] | None = None  # (own editable time entry, its week's Monday)
     reset_token: str | None = None
+    webhook: int | None = None  # a webhook subscription with deliveries (staff; only admins may open it)
 
 
 # endpoint -> the path(s) to open, from the persona's ids; None: not for this persona.
@@ -99,14 +100,51 @@ PAGES = {
     "projects.list_projects": lambda ids, who: ["/staff/projects/"],
     "projects.new_project": lambda ids, who: ["/staff/projects/new"],
     "projects.show_project": lambda ids, who: [f"/staff/projects/{ids.project}"] if ids.project else None,
+    "api.docs": lambda ids, who: ["/api/docs"],
+    "integrations.api_clients_page": lambda ids, who: ["/staff/api-clients"],
+    "integrations.webhooks_page": lambda ids, who: ["/staff/webhooks"],
+    "integrations.show_webhook": lambda ids, who: [f"/staff/webhooks/{ids.webhook}"] if ids.webhook else None,
 }
 STAFF_AREAS = ("/staff/", "/account/two-factor")
 PORTAL_AREA = "/portal/"
 
 
 def test_every_page_is_checked(live_app):
-    gets = {rule.endpoint for rule in live_app.url_map.iter_rules() if "GET" in rule.methods}
+    # The REST API answers JSON (its one page, the reference at /api/docs, is in PAGES).
+    gets = {rule.endpoint for rule in live_app.url_map.iter_rules() if "GET" in rule.methods
+            and (not rule.endpoint.startswith("api.") or rule.endpoint == "api.docs")}
     assert gets - set(NOT_PAGES) == set(PAGES), "add the new page to PAGES (or, if it is no page, to NOT_PAGES)"
+
+
+def _demo_webhook(s) -> int:
+    """A subscription with a delivered and a dead delivery and their attempts (the demo data has none).
+
+    Disabled: the live server's worker runs for the whole test session, and an active subscription
+    would have it deliver (and retry for hours) every ticket the later journeys open.
+    """
+    import sqlalchemy as sa
+
+    from portal.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+    found = s.scalar(sa.select(WebhookSubscription.subscription_id).limit(1))
+    if found:
+        return found
+    subscription = WebhookSubscription(url="https://hooks.example.com/techserv", event_types=["ticket.created"],
+                                       secret="whsec_demo", description="Demo receiver", is_active=False,
+                                       disabled_at=datetime.now(UTC), disabled_reason="Every delivery failed.")
+    s.add(subscription)
+    s.flush()
+    now = datetime.now(UTC)
+    for event_id, status, code in ((1, "delivered", 200), (2, "dead", 503)):
+        delivery = WebhookDelivery(subscription_id=subscription.subscription_id, event_id=event_id,
+                                   event_type="ticket.created", status=status, attempts=1, last_response_status=code,
+                                   body='{"id":"evt_%d","type":"ticket.created","data":{}}' % event_id)
+        s.add(delivery)
+        s.flush()
+        s.add(WebhookAttempt(delivery_id=delivery.delivery_id, attempt_number=1, started_at=now, duration_ms=42,
+                             response_status=code, response_excerpt="ok"))
+    s.commit()
+    return subscription.subscription_id
 
 
 def _ids_for(live_app, email: str | None) -> Ids:
@@ -159,6 +197,7 @@ def _ids_for(live_app, email: str | None) -> Ids:
                 project=s.scalar(sa.select(Project.project_id).order_by(Project.project_id).limit(1)),
                 customer=s.scalar(sa.select(SupportTicket.customer_id).order_by(SupportTicket.ticket_id).limit(1)),
                 entry=(entry.entry_id, monday_of(entry.work_date).isoformat()) if entry else None,
+                webhook=_demo_webhook(s),
             )
         finally:
             s.remove()
@@ -222,7 +261,11 @@ def test_no_serious_accessibility_violations(chromium, live_server, live_app, pe
             if status not in (200, 404) or (status == 404 and "no-such" not in path):
                 problems.append(f"{persona} {size} {path}: answered {status}")
                 continue
-            htmx_settled(page)
+            if path.startswith("/api/"):  # the API reference: no htmx; its script lists the endpoints
+                page.wait_for_function("() => document.readyState === 'complete'"
+                                       " && !!document.querySelector('#endpoint-list section')")
+            else:
+                htmx_settled(page)
             checked.append(path)
             problems += _report(f"{persona} {size} {path}", axe_violations(page))
         if email is None:
