@@ -189,6 +189,9 @@ CASES = [
     ("chk_termination_date", "employees",
      lambda s: f.make_employee(s, hire_date=date(2020, 5, 1), termination_date=date(2020, 4, 30)),
      lambda s: f.make_employee(s, hire_date=date(2020, 5, 1), termination_date=date(2020, 5, 1))),
+    ("chk_email_format", "employees",
+     lambda s: f.make_employee(s, email="amanda.lee@techserv"),
+     lambda s: f.make_employee(s, email=f"amanda.lee{f._n()}@techserv.com")),
     # Errata 3: with the seed's missing parentheses each of these rows would pass.
     *[
         ("chk_ticket_timestamps", "support_tickets",
@@ -379,3 +382,18 @@ def _attempt_on(session, delivery):
 
     session.add(WebhookAttempt(delivery_id=delivery.delivery_id, attempt_number=1, started_at=T0))
     session.flush()
+
+
+def test_two_employees_cannot_share_an_email_in_any_case(session):
+    """idx_employees_email_lower (migration 0014): logins match emails case-insensitively."""
+    from portal.services.errors import Conflict
+    from portal.services.integrity import integrity_as_domain_errors
+
+    first = f.make_employee(session, email=f"Dana.Reyes{f._n()}@techserv.com")
+    assert _violated_constraint(session, lambda s: f.make_employee(s, email=first.email.lower())) \
+        == "idx_employees_email_lower"
+    assert _violated_constraint(session, lambda s: f.make_employee(s, email="x" + first.email.lower())) is None
+    with pytest.raises(Conflict) as caught:
+        with integrity_as_domain_errors(session):
+            f.make_employee(session, email=first.email.upper())
+    assert (caught.value.field, caught.value.message) == ("email", "Another employee already uses this email address.")

@@ -14,9 +14,14 @@ from portal.models.base import ActorType, Base
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # Read newest first by keyset on (occurred_at, event_id); one index per filter of the audit log
+    # page, each ending in that order (migration 0014, docs/performance.md).
     __table_args__ = (
-        sa.Index("idx_audit_row", "table_name", "row_id", "occurred_at"),
-        sa.Index("idx_audit_occurred", "occurred_at"),
+        sa.Index("idx_audit_occurred", "occurred_at", "event_id"),
+        sa.Index("idx_audit_row", "table_name", "row_id", "occurred_at", "event_id"),
+        sa.Index("idx_audit_table", "table_name", "occurred_at", "event_id"),
+        sa.Index("idx_audit_actor", "actor_type", "actor_id", "occurred_at", "event_id"),
+        sa.Index("idx_audit_action", "action", "occurred_at", "event_id"),
     )
 
     event_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, EmployeeRole, EmploymentStatus, created_at, updated_at
+from portal.models.customers import EMAIL_PATTERN
 
 
 class Employee(Base):
@@ -23,6 +24,10 @@ class Employee(Base):
         sa.CheckConstraint(
             "termination_date IS NULL OR termination_date >= hire_date", name="chk_termination_date"
         ),
+        # The seed's email rule for customers and contacts (migration 0014).
+        sa.CheckConstraint(f"email ~* '{EMAIL_PATTERN}'", name="chk_email_format"),
+        # Logins match emails case-insensitively, so no two employees differ only in case.
+        sa.Index("idx_employees_email_lower", sa.text("lower(email)"), unique=True),
     )
 
     employee_id: Mapped[int] = mapped_column(primary_key=True)
@@ -31,6 +36,7 @@ class Employee(Base):
     last_name: Mapped[str] = mapped_column(sa.String(100))
     email: Mapped[str] = mapped_column(sa.String(255), unique=True)
     phone: Mapped[str | None] = mapped_column(sa.String(20))
+    department: Mapped[str | None] = mapped_column(sa.String(100))
     employment_status: Mapped[EmploymentStatus] = mapped_column(
         server_default=EmploymentStatus.ACTIVE.value
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -23,6 +24,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+BACKDATE = "audit.backdate"
+
+
+@contextmanager
+def backdated(session, at: datetime):
+    """Date every event recorded on `session` inside the block at `at` (the demo loader's invoices, made
+    through the invoicing service for months long past, are logged on the day they were made)."""
+    before = session.info.get(BACKDATE)
+    session.info[BACKDATE] = at
+    try:
+        yield
+    finally:
+        if before is None:
+            session.info.pop(BACKDATE, None)
+        else:
+            session.info[BACKDATE] = before
+
+
 def record(
     session,
     actor: Actor,
@@ -31,16 +50,22 @@ def record(
     table: str | None = None,
     row_id: int | None = None,
     changes: dict[str, tuple[Any, Any]] | None = None,
+    at: datetime | None = None,
 ) -> int:
     """Write an audit event now, in the caller's transaction; returns its id. `changes` maps a field to (old, new).
+
+    `at` dates the event (default: the transaction's time); only the demo loader gives one, for a
+    history that happened before the data was loaded (see `backdated`).
 
     The id is drawn from the sequence first and the INSERT has no RETURNING: contacts may add
     events under row-level security but never read any back. Services call `events.emit`, which
     writes this row and the jobs that follow from it.
     """
     event_id = session.scalar(sa.select(sa.func.nextval("audit_events_event_id_seq")))
+    at = at or session.info.get(BACKDATE)
     session.execute(sa.insert(AuditEvent.__table__).inline().values(
         event_id=event_id,
+        **({"occurred_at": at} if at else {}),
         actor_type=actor.type,
         actor_id=actor.id,
         actor_label=actor.label,

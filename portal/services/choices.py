@@ -46,9 +46,10 @@ def ticket_workers(session) -> list[tuple[int, str]]:
 
 
 def project_managers(session) -> list[tuple[int, str]]:
-    """(id, name) of the employees who can manage a project."""
+    """(id, name) of the active employees who can manage a project."""
     return [tuple(row) for row in session.execute(
-        sa.select(Employee.employee_id, _full_name()).where(Employee.role.in_(PROJECT_MANAGER_ROLES))
+        sa.select(Employee.employee_id, _full_name())
+        .where(Employee.employment_status == EmploymentStatus.ACTIVE, Employee.role.in_(PROJECT_MANAGER_ROLES))
         .order_by(Employee.first_name))]
 
 

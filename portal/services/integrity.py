@@ -66,6 +66,10 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "capacity_hours_weekly", "Weekly capacity must be more than 0 and at most 60 hours."),
     ("employees", "chk_termination_date"): ConstraintMessage(
         "termination_date", "The termination date cannot be before the hire date."),
+    ("employees", "chk_email_format"): ConstraintMessage(
+        "email", "Enter a valid email address, like name@techserv.com."),
+    ("employees", "idx_employees_email_lower"): ConstraintMessage(
+        "email", "Another employee already uses this email address.", conflict=True),
     # support_tickets
     ("support_tickets", "support_tickets_ticket_number_key"): ConstraintMessage(
         "ticket_number", "A ticket with this number already exists.", conflict=True),

@@ -431,5 +431,21 @@ def may_use_api(p: Principal) -> bool:
     return p.is_client
 
 
+def may_view_employees(p: Principal) -> bool:
+    """The employees list and pages, rates included: admins, who manage them, and account managers,
+    who price the work (DESIGN: internal cost rates are for admins and account managers only)."""
+    return may_administer(p) or may_see_internal_rates(p)
+
+
+def may_manage_employees(p: Principal) -> bool:
+    """Hire, change, let go and hand over an employee's work: admins."""
+    return may_administer(p)
+
+
+def may_read_audit_log(p: Principal) -> bool:
+    """Every recorded change, of everyone: admins (DESIGN: "an audit log that admins can read")."""
+    return may_administer(p)
+
+
 def may_use_two_factor(p: Principal) -> bool:
     return p.is_employee

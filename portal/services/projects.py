@@ -125,7 +125,7 @@ def _manager_id(session, principal: policy.Principal, employee_id: int | None) -
     if not policy.has_role(principal, EmployeeRole.ADMIN):
         return principal.employee_id  # a project manager manages their own projects
     employee = session.get(Employee, employee_id) if employee_id else None
-    if employee is None or employee.role not in PROJECT_MANAGER_ROLES:
+    if employee is None or employee.role not in PROJECT_MANAGER_ROLES or employee.employment_status != "active":
         raise Invalid("Choose a project manager.", "project_manager_id")
     return employee.employee_id
 

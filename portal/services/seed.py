@@ -26,6 +26,7 @@ from portal.models import (
     Customer,
     Employee,
     EmployeeRole,
+    Invoice,
     InvoiceStatus,
     PhaseStatus,
     Project,
@@ -43,6 +44,7 @@ from portal.models import (
     WorkCategory,
 )
 from portal.services import audit, clock
+from portal.services.actors import Actor
 from portal.services.policy import Principal
 from portal.services.errors import Conflict
 from portal.services.invoicing import InvoiceRequest, generate_invoice
@@ -98,6 +100,11 @@ SEED_CONTRACTS = [
 ]
 
 # --- What the product adds around them -------------------------------------------------------
+
+# The monthly invoices of the demo history are made by the invoice run, on the first of each month.
+INVOICE_RUN = Principal.system("monthly invoice run")
+DEPARTMENTS = {"EMP001": "Service desk", "EMP002": "Service desk", "EMP003": "Projects", "EMP004": "Sales",
+               "EMP005": "Management"}
 
 ADMIN = ("EMP005", "Priya", "Natarajan", "priya.natarajan@techserv.com", "admin", "90.00", "160.00",
          "ITIL 4, Microsoft 365 Administrator, CISSP", date(2017, 6, 1))
@@ -310,6 +317,8 @@ class _Loader:
         self._projects()
         self._this_week()
         self._invoices()
+        self._departments()
+        self._audit_history()
         audit.record(self.s, self.principal.actor, "seed.loaded", changes={"rows": (None, self.count)})
         self.s.flush()
         return SeedResult(created=self.count)
@@ -676,10 +685,11 @@ class _Loader:
                     period_start = (period_start - timedelta(days=1)).replace(day=1)
                 period_end = (_next_month(period_start) - timedelta(days=1))
                 invoice_date = period_end + timedelta(days=1)
-                invoice = generate_invoice(
-                    self.s, self.principal, InvoiceRequest(customer.customer_id, period_start, period_end),
-                    invoice_date=invoice_date, tax_rate=self.tax_rate,
-                )
+                with audit.backdated(self.s, datetime.combine(invoice_date, time(7, 0), UTC)):
+                    invoice = generate_invoice(
+                        self.s, INVOICE_RUN, InvoiceRequest(customer.customer_id, period_start, period_end),
+                        invoice_date=invoice_date, tax_rate=self.tax_rate,
+                    )
                 invoice.sent_at = datetime.combine(invoice_date, time(9, 0), UTC)
                 if months_back == 3 or (months_back == 2 and n in (1, 2, 3)):
                     invoice.invoice_status = InvoiceStatus.PAID
@@ -696,11 +706,108 @@ class _Loader:
                 self.count["invoices"] = self.count.get("invoices", 0) + 1
         # This month so far for the biggest customer: a draft the account manager has not sent yet.
         generate_invoice(
-            self.s, self.principal,
+            self.s, INVOICE_RUN,
             InvoiceRequest(self.customers[0].customer_id, first_this_month, self.today),
             invoice_date=self.today, tax_rate=self.tax_rate,
         )
         self.count["invoices"] += 1
+        self.s.flush()
+
+    # -- the audit log of that history ---------------------------------------------------------
+
+    def _departments(self) -> None:
+        for number, department in DEPARTMENTS.items():
+            self.employees[number].department = department
+        self.s.flush()
+
+    def _audit_history(self) -> None:
+        """The audit log of the history above, dated when each thing happened and by whom, as the
+        services would have written it: tickets opened, assigned, moved, answered and rated; time
+        logged and approved; projects, phases and their approvals; invoices sent, paid and overdue;
+        the employees hired. So "who changed this, and when" has an answer for every demo row."""
+        self.s.flush()
+        employees = {e.employee_id: e for e in self.employees.values()}
+        contacts = {c.contact_id: c for cs in self.contacts.values() for c in cs}
+        staff = lambda e: Actor(ActorType.EMPLOYEE, e.employee_id, e.full_name)  # noqa: E731
+        person = lambda c: Actor(ActorType.CONTACT, c.contact_id, c.full_name)  # noqa: E731
+        record = lambda actor, action, subject, at, **changes: audit.record(  # noqa: E731
+            self.s, actor, action, table=subject.__tablename__, row_id=sa.inspect(subject).identity[0],
+            changes=changes or None, at=min(at, self.now))
+
+        for employee in self.employees.values():
+            record(Actor.system("demo data"), "employee.created", employee,
+                   datetime.combine(employee.hire_date, time(9, 0), UTC),
+                   employee_number=(None, employee.employee_number), first_name=(None, employee.first_name),
+                   last_name=(None, employee.last_name), role=(None, employee.role),
+                   hourly_rate_client=(None, employee.hourly_rate_client))
+
+        closer = Actor.system("auto-close after 7 days")
+        for _, ticket in self.tickets:
+            record(person(contacts[ticket.contact_id]), "ticket.created", ticket, ticket.created_at,
+                   ticket_number=(None, ticket.ticket_number), priority=(None, ticket.priority))
+            moves = self.s.scalars(sa.select(TicketStatusChange).where(
+                TicketStatusChange.ticket_id == ticket.ticket_id, TicketStatusChange.from_status.is_not(None))
+                .order_by(TicketStatusChange.changed_at, TicketStatusChange.change_id)).all()
+            for move in moves:
+                tech = employees.get(move.actor_id) if move.actor_type == ActorType.EMPLOYEE else None
+                actor = staff(tech) if tech else closer
+                if move.to_status == TicketStatus.ASSIGNED:
+                    record(actor, "ticket.assigned", ticket, move.changed_at,
+                           assigned_employee_id=(None, ticket.assigned_employee_id))
+                elif move.to_status == TicketStatus.CLOSED:
+                    record(closer, "ticket.status_changed", ticket, move.changed_at, status=(move.from_status, move.to_status))
+                else:
+                    record(actor, "ticket.status_changed", ticket, move.changed_at, status=(move.from_status, move.to_status))
+            for comment in self.s.scalars(sa.select(TicketComment).where(TicketComment.ticket_id == ticket.ticket_id)
+                                          .order_by(TicketComment.created_at)):
+                author = (staff(employees[comment.author_employee_id]) if comment.author_employee_id
+                          else person(contacts[comment.author_contact_id]))
+                record(author, "ticket.note_added" if comment.is_internal else "ticket.replied", ticket,
+                       comment.created_at)
+            if ticket.customer_satisfaction:
+                record(person(contacts[ticket.contact_id]), "ticket.rated", ticket,
+                       ticket.resolved_at + timedelta(hours=3), customer_satisfaction=(None, ticket.customer_satisfaction))
+
+        for entry in self.s.scalars(sa.select(TimeEntry).order_by(TimeEntry.work_date, TimeEntry.entry_id)):
+            logged = datetime.combine(entry.work_date, time(17, 30), UTC)
+            record(staff(employees[entry.employee_id]), "time_entry.logged", entry, logged,
+                   hours_worked=(None, entry.hours_worked))
+            if entry.approval_status == ApprovalStatus.APPROVED:
+                record(staff(employees[entry.approved_by_employee_id]), "time_entry.approved", entry,
+                       max(entry.approved_at, logged), approval_status=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED))
+
+        for project in self.s.scalars(sa.select(Project).order_by(Project.project_id)):
+            manager = staff(employees[project.project_manager_id])
+            planned = datetime.combine(min(project.start_date, self.today) - timedelta(days=14), time(10, 0), UTC)
+            record(manager, "project.created", project, planned, budget_amount=(None, project.budget_amount))
+            for phase in self.s.scalars(sa.select(ProjectPhase).where(ProjectPhase.project_id == project.project_id)
+                                        .order_by(ProjectPhase.phase_id)):
+                record(manager, "phase.added", phase, planned + timedelta(minutes=10),
+                       budget_allocation=(None, phase.budget_allocation))
+                if phase.approval_requested_at:
+                    record(manager, "phase.approval_requested", phase, phase.approval_requested_at)
+                if phase.approved_at:
+                    record(person(contacts[phase.approved_by_contact_id]), "phase.approved", phase, phase.approved_at,
+                           approved_by_contact_id=(None, phase.approved_by_contact_id))
+
+        billing = staff(self.employees["EMP004"])
+        overdue_scan = Actor.system("scheduler")
+        for invoice in self.s.scalars(sa.select(Invoice).where(Invoice.sent_at.is_not(None))
+                                      .order_by(Invoice.invoice_date, Invoice.invoice_id)):
+            record(billing, "invoice.sent", invoice, invoice.sent_at,
+                   invoice_status=(InvoiceStatus.DRAFT, InvoiceStatus.SENT))
+            if invoice.invoice_status == InvoiceStatus.OVERDUE:
+                record(overdue_scan, "invoice.overdue", invoice,
+                       datetime.combine(invoice.due_date + timedelta(days=1), time(6, 0), UTC),
+                       invoice_status=(InvoiceStatus.SENT, InvoiceStatus.OVERDUE))
+            if invoice.paid_amount:
+                paid_at = invoice.paid_at or datetime.combine(invoice.due_date + timedelta(days=3), time(11, 0), UTC)
+                if invoice.invoice_status == InvoiceStatus.PAID:
+                    record(billing, "invoice.paid", invoice, paid_at, paid_amount=(None, invoice.paid_amount),
+                           invoice_status=(InvoiceStatus.SENT, InvoiceStatus.PAID))
+                else:
+                    record(billing, "invoice.payment_recorded", invoice, paid_at,
+                           paid_amount=(None, invoice.paid_amount))
         self.s.flush()
 
 

@@ -9,10 +9,13 @@ field when its shape is wrong, which the error handler shows beside each field, 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import request
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import (
     BooleanField,
     DateField,
@@ -21,16 +24,16 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
-    SelectField,
     StringField,
     TimeField,
 )
-from wtforms.fields.choices import Choice as Option
-from wtforms.widgets import TextArea, TextInput
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.widgets import HiddenInput, TextArea, TextInput, html_params
 
 from portal.models import (
     CommunicationPreference,
+    EmployeeRole,
+    EmploymentStatus,
     PhaseStatus,
     ProjectStatus,
     TicketCategory,
@@ -38,6 +41,7 @@ from portal.models import (
     TicketStatus,
     WorkCategory,
 )
+from portal.services import employees
 from portal.services.errors import Invalid
 from portal.services.numbers import plain_number
 from portal.services.people import COMMUNICATION_CHOICES
@@ -147,37 +151,59 @@ class Whole(IntegerField):
             self.data = int(raw)
 
 
-class Ref(SelectField):
+class OptionSelect:
+    """A <select> of the field's `options`: (value, label) pairs, or (group label, [(value, label), ...])
+    for an <optgroup>; `blank` (when not None) is the label of an empty first option."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        current = field._value()
+
+        def option(value, label):
+            return f"<option {html_params(value=value, selected=str(value) == current)}>{escape(label)}</option>"
+
+        html = [f"<select {html_params(name=field.name, **kwargs)}>"]
+        if field.blank is not None:
+            html.append(option("", field.blank))
+        for value, label in field.options:
+            if isinstance(label, (list, tuple)):
+                html.append(f"<optgroup {html_params(label=value)}>")
+                html.extend(option(v, text) for v, text in label)
+                html.append("</optgroup>")
+            else:
+                html.append(option(value, label))
+        html.append("</select>")
+        return Markup("".join(html))
+
+
+class Ref(Whole):
     """The id of a row chosen from a list, or None; anything else is "choose from the list".
 
-    Rendered as a select: the page sets `choices` ([(id, label), ...]) from services/choices.py;
-    the first option is "Choose" (empty). Parsing never consults the choices: the service checks
+    Rendered as a select of `options` ((id, label) pairs the page sets from services/choices.py),
+    after an empty first option `blank`. Parsing never consults the options: the service checks
     that the row exists and may be chosen.
     """
 
-    def __init__(self, label=None, message="Choose from the list.", **kwargs):
-        self.message = message
-        self.options: list[tuple[int, str]] = []  # set by the page: (id, label)
-        super().__init__(label, choices=[], validate_choice=False, **kwargs)
+    widget = OptionSelect()
 
-    def iter_choices(self):
-        yield Option("", "Choose", self.data is None, {})
-        for value, label in self.options:
-            yield Option(value, label, self.data == value, {})
-
-    def has_groups(self):
-        return False
+    def __init__(self, label=None, message="Choose from the list.", blank="Choose", **kwargs):
+        self.options: list[tuple[int, str]] = []
+        self.blank = blank
+        kwargs.setdefault("render_kw", {})
+        super().__init__(label, message=message, **kwargs)
 
     def process_data(self, value):
         self.data = value if isinstance(value, int) else None
 
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else str(self.data)
+
     def process_formdata(self, valuelist):
-        raw = (valuelist[0] if valuelist else "").strip()
-        self.data = None
-        if raw:
-            if not re.fullmatch(r"[0-9]{1,10}", raw) or not 0 < int(raw) <= LARGEST_ID:
-                raise ValueError(self.message)
-            self.data = int(raw)
+        super().process_formdata(valuelist)
+        if self.data is not None and not 0 < self.data <= LARGEST_ID:
+            raise ValueError(self.message)
 
 
 class Refs(Field):
@@ -187,29 +213,41 @@ class Refs(Field):
         self.data = [int(v) for v in valuelist if re.fullmatch(r"[0-9]{1,10}", v or "") and 0 < int(v) <= LARGEST_ID]
 
 
-class Choice(SelectField):
-    """One value of an enum, or None when left empty; a select of the enum's values.
+class ChoiceOption(NamedTuple):
+    value: str
+    label: str
+    selected: bool
 
-    `labels` names the options (default: the value in words); `blank` adds an empty first option.
+
+class Choice(Field):
+    """One value of an enum, or None when left empty; a select of its `options`.
+
+    `options` are (member, label) pairs in the order to offer them (a page may narrow them, e.g.
+    to the allowed moves); by default every member, named by `labels` or in words. `blank`, when
+    given, labels an empty first option.
     """
 
-    def __init__(self, label=None, enum=None, message="Choose from the list.", labels=None, blank=None, **kwargs):
+    widget = OptionSelect()
+
+    def __init__(self, label=None, enum=None, message="Choose from the list.", options=None, labels=None,
+                 blank=None, **kwargs):
         self.enum = enum
         self.message = message
         self.blank = blank
-        self.labels = labels or {}
-        # (value, label) of the options, in the enum's order; a page may narrow them (allowed moves).
-        self.options = [(m.value, self.labels.get(m, m.value.replace("_", " ").capitalize())) for m in enum]
-        super().__init__(label, choices=[], validate_choice=False, **kwargs)
+        labels = labels or {}
+        if options is None:
+            options = [(member, labels.get(member, member.value.replace("_", " ").capitalize())) for member in enum]
+        self.options = [(getattr(value, "value", value), text) for value, text in options]
+        super().__init__(label, **kwargs)
+
+    def _value(self):
+        return self.raw_data[0] if self.raw_data else (self.data.value if self.data else "")
 
     def iter_choices(self):
-        if self.blank:
-            yield Option("", self.blank, self.data is None, {})
+        """The options with whether each is the current one (the radio_group macro draws them)."""
+        current = self._value()
         for value, label in self.options:
-            yield Option(value, label, self.data is not None and self.data.value == value, {})
-
-    def has_groups(self):
-        return False
+            yield ChoiceOption(value, label, value == current)
 
     def process_data(self, value):
         try:
@@ -225,6 +263,50 @@ class Choice(SelectField):
                 self.data = self.enum(raw)
             except ValueError:
                 raise ValueError(self.message) from None
+
+
+RefPick = Ref  # an id chosen from `options` set by the view (the admin pages' name for it)
+
+
+class Pick(Text):
+    """Text chosen from `options`, set by the view (the list depends on the data): a <select>."""
+
+    widget = OptionSelect()
+
+    def __init__(self, label=None, blank=None, options=None, **kwargs):
+        self.options = list(options or [])
+        self.blank = blank
+        super().__init__(label, **kwargs)
+
+    def _value(self):
+        return self.raw_data[0] if self.raw_data else (self.data or "")
+
+
+class Cursor(Field):
+    """A position in a long list (an event id), or None; anything else is ignored (start from the top)."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        self.data = int(raw) if re.fullmatch(r"[0-9]{1,18}", raw) else None
+
+    def _value(self):
+        return "" if self.data is None else str(self.data)
+
+
+class Stamp(HiddenField):
+    """When the row was last changed, as the form was made from it; a missing or garbled one is None."""
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        try:
+            self.data = datetime.fromisoformat(raw) if raw else None
+        except ValueError:
+            self.data = None
+
+    def _value(self):
+        return self.data.isoformat() if isinstance(self.data, datetime) else ""
 
 
 class Flag(BooleanField):
@@ -413,6 +495,86 @@ class ProfileForm(ParseForm):
     communication_preference = Choice("How to contact you", enum=CommunicationPreference,
                                       message="Choose how we should contact you.",
                                       labels=dict(COMMUNICATION_CHOICES))
+
+
+class EmployeeForm(ParseForm):
+    """An employee, as an admin hires or changes them; each field's hint is the seed's rule."""
+
+    rules = employees.FIELD_RULES
+    employee_number = Text("Employee number", description=rules["employee_number"],
+                           render_kw={"autocomplete": "off", "maxlength": 10})
+    first_name = Text("First name", description=rules["first_name"], render_kw={"autocomplete": "off"})
+    last_name = Text("Last name", description=rules["last_name"], render_kw={"autocomplete": "off"})
+    email = Text("Email", description=rules["email"], render_kw={"type": "email", "autocomplete": "off"})
+    phone = Text("Phone", description=rules["phone"], render_kw={"type": "tel", "autocomplete": "off"})
+    role = Choice("Role", enum=EmployeeRole, options=list(employees.ROLE_LABELS.items()), blank="Choose a role",
+                  message="Choose a role from the list.", description=rules["role"])
+    department = Text("Department", description=rules["department"])
+    hire_date = Day("Hire date", message="Enter the hire date as YYYY-MM-DD.", description=rules["hire_date"])
+    hourly_rate_internal = Number("Internal cost rate ($ an hour)", money=True, widget=TextInput(),
+                                  message="Enter the internal rate as an amount, like 55 or 55.50.",
+                                  description=rules["hourly_rate_internal"], render_kw={"inputmode": "decimal"})
+    hourly_rate_client = Number("Client rate ($ an hour)", money=True, widget=TextInput(),
+                                message="Enter the client rate as an amount, like 100 or 99.50.",
+                                description=rules["hourly_rate_client"], render_kw={"inputmode": "decimal"})
+    capacity_hours_weekly = Number("Weekly capacity (hours)", widget=TextInput(),
+                                   message="Enter the weekly capacity in hours, like 40 or 37.5.",
+                                   description=rules["capacity_hours_weekly"], render_kw={"inputmode": "decimal"})
+    employment_status = Choice("Status", enum=EmploymentStatus, options=list(employees.STATUS_LABELS.items()),
+                               message="Choose a status from the list.", description=rules["employment_status"])
+    termination_date = Day("Termination date", message="Enter the termination date as YYYY-MM-DD.",
+                           description=rules["termination_date"])
+    skills_certifications = Text("Skills and certifications", widget=TextArea(), render_kw={"rows": 2},
+                                 description=rules["skills_certifications"])
+    is_on_call = BooleanField("On call (may be called outside office hours)", false_values=Flag.false_values)
+    updated_at = Stamp()
+
+    def details(self) -> employees.EmployeeDetails:
+        return employees.EmployeeDetails(**{name: self[name].data for name in employees.FIELD_ORDER})
+
+
+class EmployeeFilterForm(ParseForm):
+    q = Text("Search")
+    role = Choice("Role", enum=EmployeeRole, options=list(employees.ROLE_LABELS.items()), blank="Any",
+                  message="Choose a role from the list.")
+    department = Pick("Department", blank="Any")
+    status = Pick("Status", options=[("active", "Active"), ("inactive", "Inactive"), ("terminated", "Terminated"),
+                                     ("any", "Any status")])
+    page = Whole("Page", message="Enter a page number.")
+
+    def validate_status(self, field):
+        if field.data and field.data not in employees.STATUS_FILTERS:
+            raise ValidationError("Choose a status from the list.")
+
+    def filters(self) -> employees.EmployeeFilters:
+        return employees.EmployeeFilters(q=self.q.data or "", role=self.role.data, department=self.department.data or "",
+                                         status=self.status.data or "active", page=max(1, self.page.data or 1))
+
+
+class HandOverForm(ParseForm):
+    tickets_to = RefPick("Every open ticket goes to", message="Choose an active technician, senior technician or admin.")
+    projects_to = RefPick("Every open project goes to", message="Choose an active project manager or admin.")
+
+
+class AuditFilterForm(ParseForm):
+    actor = Pick("Who", blank="Anyone")
+    table = Pick("Kind of object", blank="Any")
+    object = Text("Object", description="A number like TKT-2026-000123, INV-2026-00042 or EMP001, or an id "
+                                        "with its kind.")
+    row_id = Cursor()  # the pages' history links name their row by id (table=...&row_id=...)
+    action = Pick("Action", blank="Any")
+    date_from = Day("From", message="Enter the first day as YYYY-MM-DD.")
+    date_to = Day("To", message="Enter the last day as YYYY-MM-DD.")
+    before = Cursor()
+    after = Cursor()
+
+    def filters(self):
+        from portal.services.audit_log import AuditFilters
+
+        obj = self.object.data or (str(self.row_id.data) if self.row_id.data else "")
+        return AuditFilters(actor=self.actor.data or "", table=self.table.data or "", object=obj,
+                            action=self.action.data or "", date_from=self.date_from.data, date_to=self.date_to.data,
+                            before=self.before.data, after=self.after.data)
 
 
 class SignInForm(FlaskForm):

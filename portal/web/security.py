@@ -209,7 +209,9 @@ def init_security(app: Flask) -> None:
             nav = {"queue": policy.may_view_queue(principal), "approvals": policy.may_approve_time(principal),
                    "people": policy.may_manage_people(principal),
                    "security": policy.may_administer(principal), "system": policy.may_administer(principal),
-                   "integrations": policy.may_administer(principal)}
+                   "integrations": policy.may_administer(principal),
+                   "employees": policy.may_view_employees(principal),
+                   "audit": policy.may_read_audit_log(principal)}
         elif principal is not None:
             # The portal's menu: (endpoint, label), only what this contact's flags open.
             nav = {"portal": [(endpoint, label) for endpoint, label, shown in (

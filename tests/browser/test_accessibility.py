@@ -51,6 +51,7 @@ NOT_PAGES = {
     "tickets.customer_picker": "an htmx fragment of <option>s",
     "tickets.contact_picker": "an htmx fragment of <option>s",
     "time.work_picker": "an htmx fragment of <option>s",
+    "admin.export_audit_log": "a CSV download",
 }
 
 
@@ -65,6 +66,8 @@ class Ids:
     entry: tuple[int, str] | None = None  # (own editable time entry, its week's Monday)
     reset_token: str | None = None
     webhook: int | None = None  # a webhook subscription with deliveries (staff; only admins may open it)
+    employee: int | None = None  # an employee with open work (the admin pages)
+    invoice_number: str | None = None  # an invoice whose history the audit log shows
 
 
 # endpoint -> the path(s) to open, from the persona's ids; None: not for this persona.
@@ -104,6 +107,12 @@ PAGES = {
     "integrations.api_clients_page": lambda ids, who: ["/staff/api-clients"],
     "integrations.webhooks_page": lambda ids, who: ["/staff/webhooks"],
     "integrations.show_webhook": lambda ids, who: [f"/staff/webhooks/{ids.webhook}"] if ids.webhook else None,
+    "admin.list_employees": lambda ids, who: ["/staff/admin/employees", "/staff/admin/employees?q=zzzz-nobody"],
+    "admin.new_employee": lambda ids, who: ["/staff/admin/employees/new"],
+    "admin.show_employee": lambda ids, who: [f"/staff/admin/employees/{ids.employee}"] if ids.employee else None,
+    "admin.audit_log": lambda ids, who: ["/staff/admin/audit", f"/staff/admin/audit?table=support_tickets&row_id={ids.ticket}",
+                                         f"/staff/admin/audit?object={ids.invoice_number}",
+                                         "/staff/admin/audit?object=TKT-1999-000001"] if ids.ticket else None,
 }
 STAFF_AREAS = ("/staff/", "/account/two-factor")
 PORTAL_AREA = "/portal/"
@@ -192,6 +201,9 @@ def _ids_for(live_app, email: str | None) -> Ids:
                 TimeEntry.employee_id == employee.employee_id, TimeEntry.approval_status != "approved")
                 .order_by(TimeEntry.work_date.desc()).limit(1)).first()
             return Ids(
+                employee=s.scalar(sa.select(Employee.employee_id).where(Employee.employee_number == "EMP002")),
+                invoice_number=s.scalar(sa.select(Invoice.invoice_number).where(Invoice.invoice_status == "paid")
+                                        .order_by(Invoice.invoice_id).limit(1)),
                 ticket=s.scalar(sa.select(SupportTicket.ticket_id).where(SupportTicket.status != "closed")
                                 .order_by(SupportTicket.ticket_id).limit(1)),
                 project=s.scalar(sa.select(Project.project_id).order_by(Project.project_id).limit(1)),

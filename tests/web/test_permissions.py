@@ -163,6 +163,19 @@ MATRIX = {
     "integrations.set_webhook_active": ("POST", "/staff/webhooks/999999999/active", staff_only(404, roles=["admin"])),
     "integrations.resend_delivery": ("POST", "/staff/webhooks/deliveries/999999999/resend",
                                      staff_only(404, roles=["admin"])),
+    # Employees: admins manage them, account managers read them (rates included); the audit log is the admins'.
+    "admin.list_employees": ("GET", "/staff/admin/employees", staff_only(200, roles=["account_manager", "admin"])),
+    "admin.new_employee": ("GET", "/staff/admin/employees/new", staff_only(200, roles=["admin"])),
+    "admin.show_employee": ("GET", "/staff/admin/employees/{employee_id}",
+                            staff_only(200, roles=["account_manager", "admin"])),
+    # An empty form misses every field (422).
+    "admin.update_employee": ("POST", "/staff/admin/employees/{employee_id}", staff_only(422, roles=["admin"])),
+    "admin.invite_employee": ("POST", "/staff/admin/employees/{employee_id}/invite", staff_only(303, roles=["admin"])),
+    # Nothing to hand over: refused with the reason (422).
+    "admin.hand_over_work": ("POST", "/staff/admin/employees/{employee_id}/hand-over",
+                             staff_only(422, roles=["admin"])),
+    "admin.audit_log": ("GET", "/staff/admin/audit", staff_only(200, roles=["admin"])),
+    "admin.export_audit_log": ("GET", "/staff/admin/audit.csv", staff_only(200, roles=["admin"])),
 }
 NOT_IN_MATRIX = {"static"}  # public files: CSS, JS, htmx
 # The REST API (/api) answers bearer tokens, not sessions: its own matrix of scopes is

@@ -1,6 +1,7 @@
 """The staff workspace: home and people (/staff), the ticket queue, timesheets and approvals, projects,
-and the admins' System page."""
+and the admins' System page, API clients and webhooks, and the admin area (/staff/admin: employees,
+the audit log)."""
 
-from portal.web.staff import home, integrations, projects, system, tickets, time
+from portal.web.staff import admin, home, integrations, projects, system, tickets, time
 
-blueprints = (home.bp, tickets.bp, time.bp, projects.bp, system.bp, integrations.bp)
+blueprints = (home.bp, tickets.bp, time.bp, projects.bp, system.bp, integrations.bp, admin.bp)
