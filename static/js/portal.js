@@ -336,4 +336,21 @@
     var details = event.target.closest && event.target.closest("details.confirm[open]");
     if (details) close(details);
   });
+
+  // The admins' menu (<details class="topbar__menu">): closes on Escape (focus back on its button)
+  // and on a click or focus outside it, as a menu does.
+  function openMenus() { return document.querySelectorAll("details.topbar__menu[open]"); }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    openMenus().forEach(function (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary && menu.contains(document.activeElement)) summary.focus();
+    });
+  });
+  function closeOutside(event) {
+    openMenus().forEach(function (menu) { if (!menu.contains(event.target)) menu.removeAttribute("open"); });
+  }
+  document.addEventListener("click", closeOutside);
+  document.addEventListener("focusin", closeOutside);
 })();

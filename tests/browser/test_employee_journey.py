@@ -45,6 +45,7 @@ def test_admin_hires_invites_reprices_lets_go_and_reads_it_all_in_the_audit_log(
                                                                                  page_problems):
     admin = new_page()
     sign_in(admin, "priya.natarajan@techserv.com", PASSWORD)
+    admin.get_by_role("navigation", name="Main").locator("summary", has_text="Admin").click()  # the admins' menu
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Employees").click()
     expect(admin.get_by_role("heading", name="Employees", exact=True)).to_be_visible()
     admin.get_by_role("link", name="Add employee").click()
@@ -99,6 +100,7 @@ def test_admin_hires_invites_reprices_lets_go_and_reads_it_all_in_the_audit_log(
     expect(admin.get_by_text("No open tickets or projects.")).to_be_visible()
 
     # Every step, in the audit log: first what Priya did, then Dana's own history and her sign-ins.
+    admin.get_by_role("navigation", name="Main").locator("summary", has_text="Admin").click()  # the admins' menu
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     admin.get_by_label("Who").select_option(label="Priya Natarajan")
     htmx_settled(admin)
