@@ -42,6 +42,9 @@ class TimeEntry(Base):
             "idx_time_project", "project_id", postgresql_where=sa.text("project_id IS NOT NULL")
         ),
         sa.Index("idx_time_approval", "approval_status"),
+        # An employee's pending time (staff home, timesheet, approvals; migration 0021).
+        sa.Index("idx_time_pending", "employee_id", "work_date", postgresql_include=["hours_worked"],
+                 postgresql_where=sa.text("approval_status = 'pending'")),
         sa.Index(
             "idx_time_billable",
             "is_billable",
