@@ -9,7 +9,11 @@ the query spells the same status list so the planner proves the predicate.
 
 idx_time_pending: an employee's pending time (the staff home's "my pending hours", the timesheet's
 and approvals' pending entries), instead of intersecting all of the employee's entries (25,000 on
-the large data set) with all pending ones. Measured in
+the large data set) with all pending ones.
+
+idx_phases_project: a project's phases (the foreign key had no index): the portal home's "phases
+awaiting your decision" read all 35,000 phases of the large data set under row-level security
+(27 ms); now the company's projects' phases. Measured in
 docs/performance.md ("Speed at scale").
 
 Revision ID: 0021_speed
@@ -31,8 +35,10 @@ def upgrade():
         " WHERE status IN ('open', 'assigned', 'in_progress', 'waiting_customer')")
     op.execute("CREATE INDEX idx_time_pending ON time_entries (employee_id, work_date) INCLUDE (hours_worked)"
                " WHERE approval_status = 'pending'")
+    op.execute("CREATE INDEX idx_phases_project ON project_phases (project_id)")
 
 
 def downgrade():
+    op.execute("DROP INDEX idx_phases_project")
     op.execute("DROP INDEX idx_time_pending")
     op.execute("DROP INDEX idx_tickets_customer_open")
