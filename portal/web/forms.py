@@ -652,3 +652,29 @@ def apply_domain_error(form: FlaskForm, error) -> None:
         field.errors = list(field.errors or []) + [error.message]
     else:
         form.form_errors.append(error.message)
+
+
+# --- mail in and the holiday calendar (issue 15) ----------------------------------------------
+
+class AttachMailForm(ParseForm):
+    customer_id = Ref("Customer", message="Choose the customer this mail is from.")
+    first_name = Text("Sender's first name", description="Taken from the mail when left empty.")
+    last_name = Text("Sender's last name")
+
+
+class UnmatchedPageForm(ParseForm):
+    before = Whole("Before", message="Choose a page from the links.")
+
+
+class HolidayForm(ParseForm):
+    day = Day("Date")
+    name = Text("Name")
+
+
+class HolidayYearForm(ParseForm):
+    year = Whole("Year", message="Enter a year like 2026.")
+
+
+class PrefillHolidaysForm(ParseForm):
+    year = Whole("Year", message="Enter a year like 2026.")
+    country = Pick("Country", blank="Choose")
