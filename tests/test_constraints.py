@@ -146,6 +146,19 @@ def _expiry_notice(session, days_before):
     session.flush()
 
 
+def _holiday(name):
+    from portal.models import Holiday
+
+    return Holiday(day=date(2040, 1, 1) + timedelta(days=f._n()), name=name)
+
+
+def _inbound(outcome):
+    from portal.models import InboundMail
+
+    return InboundMail(message_id=f"<c{f._n()}@example.com>", from_address="a@example.com", subject="s", body="b",
+                       outcome=outcome)
+
+
 CASES = [
     ("chk_health_score", "customers",
      lambda s: f.make_customer(s, account_health_score=D("1.01")),
@@ -321,6 +334,17 @@ CASES = [
      lambda s: _delivery(s, attempts=0)),
     ("chk_webhook_attempt_number", "webhook_attempts", lambda s: _attempt(s, attempt_number=0),
      lambda s: _attempt(s, attempt_number=1)),
+    # Migration 0020 (issue 15): business hours, the holiday calendar, mail in.
+    ("chk_customer_time_zone", "customers", lambda s: f.make_customer(s, timezone="Mars/Olympus_Mons"),
+     lambda s: f.make_customer(s, timezone="Europe/Berlin")),
+    ("chk_contract_coverage", "service_contracts",
+     lambda s: f.make_contract(s, coverage_days=[1, 2], coverage_start=time(18), coverage_end=time(8)),
+     lambda s: f.make_contract(s, coverage_days=[1, 2], coverage_start=time(8), coverage_end=time(18))),
+    ("chk_contract_coverage", "service_contracts",
+     lambda s: f.make_contract(s, coverage_days=[0], coverage_start=time(8), coverage_end=time(18)),
+     lambda s: f.make_contract(s, coverage_days=None, coverage_start=None, coverage_end=None)),
+    ("chk_holiday_name", "holidays", lambda s: s.add(_holiday(" ")), lambda s: s.add(_holiday("New Year"))),
+    ("chk_inbound_outcome", "inbound_mails", lambda s: s.add(_inbound("lost")), lambda s: s.add(_inbound("ignored"))),
 ]
 
 
