@@ -119,7 +119,8 @@ def test_deleting_an_entry_asks_first_in_the_page(browser, session):
     entry = f.make_time_entry(session, employee=tech, work_date=_today(), hours_worked=D("1.50"))
     browser.sign_in(tech.email)
     page = browser.get("/staff/timesheet").get_data(as_text=True)
-    confirm = page[page.index('<details class="confirm">'):page.index("</details>")]
+    start = page.index('<details class="confirm">')
+    confirm = page[start:page.index("</details>", start)]
     assert '<summary class="btn btn--small btn--secondary">Delete…</summary>' in confirm
     assert "Delete this entry of 1.5 h? It cannot be undone." in confirm
     assert f'action="/staff/timesheet/entries/{entry.entry_id}/delete' in confirm and ">Yes, delete</button>" in confirm
