@@ -128,8 +128,9 @@ SEED_INDEXES = {
                              "(invoice_status = ANY (ARRAY['sent'::invoice_status, 'overdue'::invoice_status]))",
                              False),
     "idx_line_items_invoice": ("invoice_line_items", "invoice_id", None, False),
-    # Errata 11: unique, so a time entry is billed at most once.
-    "idx_line_items_time_entry": ("invoice_line_items", "time_entry_id", "(time_entry_id IS NOT NULL)", True),
+    # Errata 11: unique, so a time entry is billed at most once; over live lines (issue 11: cancelling frees it).
+    "idx_line_items_time_entry": ("invoice_line_items", "time_entry_id", "((time_entry_id IS NOT NULL) AND live)",
+                                  True),
 }
 
 # Foreign keys: (table, column) -> (referenced table, ON DELETE)

@@ -41,7 +41,14 @@ from portal.models.base import (
 from portal.models.contracts import ContractExpiryNotice, ServiceContract
 from portal.models.customers import Contact, Customer
 from portal.models.employees import Employee
-from portal.models.invoices import Invoice, InvoiceLineItem
+from portal.models.invoices import (
+    Invoice,
+    InvoiceDocument,
+    InvoiceLineItem,
+    InvoiceRun,
+    InvoiceRunItem,
+    Payment,
+)
 from portal.models.projects import Project, ProjectPhase
 from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment, TicketStatusChange
 from portal.models.time_entries import TimeEntry
@@ -57,4 +64,5 @@ __all__ = [
     "LineItemType", "PhaseStatus", "Project", "ProjectPhase", "ProjectStatus", "ServiceContract",
     "ServiceTier", "SupportTicket", "TicketCategory", "TicketComment", "TicketPriority",
     "TicketAttachment", "TicketStatus", "TicketStatusChange", "TimeEntry", "WorkCategory",
+    "InvoiceDocument", "InvoiceRun", "InvoiceRunItem", "Payment",
 ]

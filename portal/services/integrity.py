@@ -162,6 +162,15 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "time_entry_id", "This time entry is already billed on another invoice.", conflict=True),
     ("invoice_line_items", "invoice_line_items_time_entry_id_fkey"): ConstraintMessage(
         "time_entry_id", "That time entry does not exist."),
+    # issue 11: billing
+    ("invoice_line_items", "idx_line_items_fee_month"): ConstraintMessage(
+        None, "This contract month's fee is already billed on another invoice.", conflict=True),
+    ("invoices", "chk_invoice_not_overpaid"): ConstraintMessage(
+        "amount", "That is more than is still owed on this invoice.", conflict=True),
+    ("invoices", "chk_invoice_period"): ConstraintMessage(
+        "billing_period_end", "The period must end on or after its start."),
+    ("payments", "chk_payment_amount"): ConstraintMessage("amount", "Enter an amount above 0."),
+    ("payments", "chk_payment_method"): ConstraintMessage("method", "Choose how it was paid from the list."),
     # accounts
     ("accounts", "idx_accounts_email_lower"): ConstraintMessage(
         "email", "An account with this email address already exists.", conflict=True),

@@ -1,25 +1,34 @@
-"""Invoice generation: monthly fees, then approved billable time not yet invoiced (DESIGN.md "Invoices").
+"""Invoice generation: the billing rules, one function each, and the draft they make (DESIGN.md "Invoices").
 
-Support hours under a contract use up that contract's `included_hours` for each month first
-(shown as lines at 0.00); the rest is billed at the contract's `hourly_rate_additional`. Project
-work, and work for a customer without a contract, is billed at the entry's own `billing_rate`.
-A time entry appears on one line of one invoice at most (a unique index guarantees it even when
-two invoice runs race), so an entry that crosses the included-hours boundary gets one line with
-only its billable hours, and says how much of it was included.
+The rules (README "Billing rules"):
+- `pricing_contract`: support work (an entry on a ticket) is priced by the contract in force on the
+  entry's work date, whatever contract the ticket was opened under; project work and work on a day
+  without a contract at the entry's own billing rate.
+- `month_allowance` / `month_fee`: a contract in force for only part of a calendar month (it starts
+  or ends inside it) gets that month's included hours and fee in proportion to its days in force,
+  rounded half up to 0.25 h and to the cent.
+- `allowance_used`: a contract month's included hours are used once across every invoice that bills
+  that month (live lines record how much each used); `price_time` spends what is left, oldest work
+  first, and bills the rest at the contract's additional rate.
+- `fee_months`: a period bills the fee of every contract month whose days in force it touches, once:
+  the partial unique index idx_line_items_fee_month over live lines holds it, not this code.
+- A time entry is billed once (idx_line_items_time_entry over live lines); cancelling an invoice
+  makes its lines not live (a trigger), which frees its entries and fee months.
+- Tax is `to_cents(subtotal * tax_rate)`, half up (the database trigger computes the same).
 
-`price_time` is that rule, once: invoices bill with it and the portal's contract usage estimates
-the next invoice with it, so the two never disagree. A month's allowance is shared by every
-invoice that bills work of that month: a second invoice in the same month starts from what the
-first one left (`included_hours_invoiced`), never from a fresh allowance.
+`plan_invoice` computes the lines without writing (the staff preview shows exactly them);
+`generate_invoice` takes the customer's lock, plans again and writes the draft. The portal's usage
+page prices with the same `price_time`, so the two never disagree.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,14 +41,18 @@ from portal.models import (
     InvoiceLineItem,
     InvoiceStatus,
     LineItemType,
+    Project,
     ServiceContract,
     SupportTicket,
     TimeEntry,
 )
 from portal.services import events, policy, statements
-from portal.services.errors import Forbidden, Invalid, NotFound
+from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.money import to_cents
 from portal.services.numbering import next_number
+
+ZERO = Decimal("0")
+QUARTER_HOUR = Decimal("0.25")
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,15 @@ def month_starts(start: date, end: date) -> list[date]:
     if first < start:
         first = _add_month(first)
     months = []
+    while first <= end:
+        months.append(first)
+        first = _add_month(first)
+    return months
+
+
+def months_touching(start: date, end: date) -> list[date]:
+    """The first day of every month with a day in [start, end]."""
+    first, months = start.replace(day=1), []
     while first <= end:
         months.append(first)
         first = _add_month(first)
@@ -84,6 +106,42 @@ ALLOWANCE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SENT, InvoiceStatus.PAI
 ISSUED_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE)
 
 
+# --- the rules ---------------------------------------------------------------------------------
+
+def days_in_force(contract: ServiceContract, month: date) -> int:
+    """How many days of `month` (any day of it) the contract is in force."""
+    first, last = month.replace(day=1), month_end(month)
+    start, end = max(first, contract.start_date), min(last, contract.end_date)
+    return max((end - start).days + 1, 0)
+
+
+def _share(contract: ServiceContract, month: date) -> tuple[int, int]:
+    return days_in_force(contract, month), month_end(month).day
+
+
+def month_allowance(contract: ServiceContract, month: date) -> Decimal:
+    """The contract's included hours for `month`: all of them for a whole month, else prorated by days
+    in force and rounded half up to a quarter hour."""
+    days, of = _share(contract, month)
+    if days == of:
+        return Decimal(contract.included_hours)
+    quarters = (Decimal(contract.included_hours) * days / of / QUARTER_HOUR).quantize(Decimal(1), ROUND_HALF_UP)
+    return quarters * QUARTER_HOUR
+
+
+def month_fee(contract: ServiceContract, month: date) -> Decimal:
+    """The contract's fee for `month`: the monthly fee for a whole month, else prorated by days in force (cents)."""
+    days, of = _share(contract, month)
+    if days == of:
+        return to_cents(contract.monthly_fee)
+    return to_cents(contract.monthly_fee * days / of)
+
+
+def tax_on(subtotal: Decimal, tax_rate: Decimal) -> Decimal:
+    """Tax on a subtotal: half up to the cent (the database's trigger rounds the same way)."""
+    return to_cents(subtotal * tax_rate)
+
+
 @dataclass(frozen=True)
 class PricedTime:
     """How an invoice bills one time entry: the hours its contract's monthly allowance covers, the
@@ -99,6 +157,10 @@ class PricedTime:
     @property
     def amount(self) -> Decimal:
         return to_cents(self.billable * self.rate)
+
+    @property
+    def month(self) -> date:
+        return self.entry.work_date.replace(day=1)
 
 
 def billing_contracts(session, customer_id: int, start: date, end: date) -> list[ServiceContract]:
@@ -116,19 +178,22 @@ def billing_contracts(session, customer_id: int, start: date, end: date) -> list
 
 
 def contract_on(contracts: Sequence[ServiceContract], day: date) -> ServiceContract | None:
-    return next((c for c in contracts if c.start_date <= day <= c.end_date), None)
+    """The contract in force on `day` (the latest started, should two overlap)."""
+    return next((c for c in reversed(contracts) if c.start_date <= day <= c.end_date), None)
 
 
-def billing_contract(contracts: Sequence[ServiceContract], entry, ticket_contract_id: int | None
-                     ) -> ServiceContract | None:
-    """The contract whose allowance and rate apply to an entry: support (ticket) work only, under the
-    contract covering its date, or the ticket's own contract when the ticket names another one."""
+def pricing_contract(contracts: Sequence[ServiceContract], entry) -> ServiceContract | None:
+    """The contract whose allowance and rate price an entry: support (ticket) work only, under the
+    contract in force on the entry's work date (not the one the ticket was opened under)."""
     if not entry.ticket_id:
         return None
-    contract = contract_on(contracts, entry.work_date)
-    if ticket_contract_id and contract and contract.contract_id != ticket_contract_id:
-        contract = next((c for c in contracts if c.contract_id == ticket_contract_id), contract)
-    return contract
+    return contract_on(contracts, entry.work_date)
+
+
+def billing_contract(contracts: Sequence[ServiceContract], entry, ticket_contract_id: int | None = None
+                     ) -> ServiceContract | None:
+    """Kept for callers of the old name: the ticket's contract no longer matters (see pricing_contract)."""
+    return pricing_contract(contracts, entry)
 
 
 def allowance_key(contract: ServiceContract, day: date) -> tuple[int, date]:
@@ -136,23 +201,65 @@ def allowance_key(contract: ServiceContract, day: date) -> tuple[int, date]:
     return contract.contract_id, day.replace(day=1)
 
 
-def price_time(entries: Iterable[tuple[Any, int | None]], contracts: Sequence[ServiceContract], *,
-               already_included: dict[tuple[int, date], Decimal] | None = None) -> list[PricedTime]:
-    """Price (entry, its ticket's contract_id) pairs in the order given (oldest work first), as an invoice bills them.
+def fee_months(contracts: Sequence[ServiceContract], start: date, end: date) -> list[tuple[ServiceContract, date]]:
+    """(contract, month) of every contract month with a fee whose days in force the period [start, end] touches."""
+    months = []
+    for month in months_touching(start, end):
+        for contract in contracts:
+            first = max(month, contract.start_date, start)
+            last = min(month_end(month), contract.end_date, end)
+            if first <= last and contract.monthly_fee > 0:
+                months.append((contract, month))
+    return months
 
-    Support work under a contract first uses what is left of that contract's `included_hours` for the
-    entry's month (`already_included`: what earlier invoices used, see `included_hours_invoiced`), the
-    rest at the contract's `hourly_rate_additional`; everything else at the entry's `billing_rate`.
+
+def allowance_used(session, contract_ids: Iterable[int], months: Iterable[date], *,
+                   statuses: Sequence[InvoiceStatus] = ALLOWANCE_STATUSES) -> dict[tuple[int, date], Decimal]:
+    """Included hours of each (contract, month) that live lines of invoices in `statuses` used."""
+    contract_ids, months = list(set(contract_ids)), list(set(months))
+    if not contract_ids or not months:
+        return {}
+    rows = session.execute(
+        sa.select(InvoiceLineItem.contract_id, InvoiceLineItem.billing_month,
+                  sa.func.sum(InvoiceLineItem.included_hours))
+        .join(Invoice, Invoice.invoice_id == InvoiceLineItem.invoice_id)
+        .where(InvoiceLineItem.live.is_(True), InvoiceLineItem.contract_id.in_(contract_ids),
+               InvoiceLineItem.billing_month.in_(months), InvoiceLineItem.included_hours > 0,
+               Invoice.invoice_status.in_(list(statuses)))
+        .group_by(InvoiceLineItem.contract_id, InvoiceLineItem.billing_month)).all()
+    return {(contract_id, month): Decimal(hours) for contract_id, month, hours in rows}
+
+
+def billed_fee_months(session, contract_ids: Iterable[int], months: Iterable[date]) -> set[tuple[int, date]]:
+    """(contract, month) whose fee a live line bills already."""
+    contract_ids, months = list(set(contract_ids)), list(set(months))
+    if not contract_ids or not months:
+        return set()
+    return {(c, m) for c, m in session.execute(
+        sa.select(InvoiceLineItem.contract_id, InvoiceLineItem.billing_month)
+        .where(InvoiceLineItem.live.is_(True), InvoiceLineItem.item_type == LineItemType.MONTHLY_FEE,
+               InvoiceLineItem.contract_id.in_(contract_ids), InvoiceLineItem.billing_month.in_(months)))}
+
+
+def price_time(entries: Iterable[tuple[Any, int | None]] | Iterable[Any], contracts: Sequence[ServiceContract], *,
+               already_included: dict[tuple[int, date], Decimal] | None = None) -> list[PricedTime]:
+    """Price entries in the order given (oldest work first), as an invoice bills them.
+
+    Support work under a contract first uses what is left of that contract month's allowance
+    (`month_allowance` less `already_included`: what earlier invoices used, see `allowance_used`),
+    the rest at the contract's `hourly_rate_additional`; everything else at the entry's `billing_rate`.
+    Entries may be given alone or as (entry, anything) pairs (the old callers' ticket contract).
     """
     used: dict[tuple[int, date], Decimal] = defaultdict(Decimal, already_included or {})
     priced = []
-    for entry, ticket_contract_id in entries:
-        contract = billing_contract(contracts, entry, ticket_contract_id)
+    for item in entries:
+        entry = item[0] if isinstance(item, tuple) else item
+        contract = pricing_contract(contracts, entry)
         if contract is None:
-            priced.append(PricedTime(entry, None, Decimal("0"), entry.hours_worked, entry.billing_rate))
+            priced.append(PricedTime(entry, None, ZERO, entry.hours_worked, entry.billing_rate))
             continue
         key = allowance_key(contract, entry.work_date)
-        left = max(Decimal(contract.included_hours) - used[key], Decimal("0"))
+        left = max(month_allowance(contract, entry.work_date) - used[key], ZERO)
         included = min(left, entry.hours_worked)
         used[key] += included
         priced.append(PricedTime(entry, contract, included, entry.hours_worked - included,
@@ -161,137 +268,215 @@ def price_time(entries: Iterable[tuple[Any, int | None]], contracts: Sequence[Se
 
 
 def included_on_line(hours_worked: Decimal, quantity: Decimal, unit_price: Decimal) -> Decimal:
-    """The hours of an entry that its invoice line counted as included: a line bills only the hours
-    beyond the allowance, at the contract's rate, or all of them at 0.00."""
+    """The hours of an entry that an older invoice line counted as included (lines now store it)."""
     return hours_worked if unit_price == 0 else max(hours_worked - quantity, Decimal("0"))
 
 
-def included_hours_invoiced(session, customer_id: int, contracts: Sequence[ServiceContract], start: date, end: date,
-                            *, statuses: Sequence[InvoiceStatus] = ALLOWANCE_STATUSES
-                            ) -> dict[tuple[int, date], Decimal]:
-    """Included hours of each contract month touching [start, end] that invoices in `statuses` already used."""
-    rows = session.execute(
-        sa.select(TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked, SupportTicket.contract_id,
-                  InvoiceLineItem.quantity, InvoiceLineItem.unit_price)
-        .join(InvoiceLineItem, InvoiceLineItem.time_entry_id == TimeEntry.entry_id)
-        .join(Invoice, Invoice.invoice_id == InvoiceLineItem.invoice_id)
-        .join(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
-        .where(
-            TimeEntry.customer_id == customer_id,
-            TimeEntry.work_date.between(start.replace(day=1), month_end(end)),
-            Invoice.invoice_status.in_(list(statuses)),
-        )
-    ).all()
-    used: dict[tuple[int, date], Decimal] = defaultdict(Decimal)
-    for row in rows:
-        contract = billing_contract(contracts, row, row.contract_id)
-        if contract is not None:
-            used[allowance_key(contract, row.work_date)] += included_on_line(row.hours_worked, row.quantity,
-                                                                             row.unit_price)
-    return dict(used)
+# --- the plan and the draft ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlannedLine:
+    item_type: LineItemType
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    time_entry_id: int | None = None
+    contract_id: int | None = None
+    billing_month: date | None = None
+    included_hours: Decimal = ZERO
+
+    @property
+    def line_total(self) -> Decimal:
+        return to_cents(self.quantity * self.unit_price)
+
+    def row(self, invoice_id: int) -> dict:
+        return {"invoice_id": invoice_id, "item_type": self.item_type, "description": self.description,
+                "quantity": self.quantity, "unit_price": self.unit_price, "line_total": self.line_total,
+                "time_entry_id": self.time_entry_id, "contract_id": self.contract_id,
+                "billing_month": self.billing_month, "included_hours": self.included_hours}
 
 
-def generate_invoice(
-    session, principal: policy.Principal, request: InvoiceRequest, *, invoice_date: date, tax_rate: Decimal,
-    payment_terms_days: int = 30,
-) -> Invoice:
-    """Draft an invoice for a customer and a period.
+@dataclass(frozen=True)
+class InvoicePlan:
+    """The lines an invoice for `request` would have, and its sums, before anything is written."""
 
-    :raises Forbidden: only account managers and admins (and the system's runs) bill.
-    :raises NotFound: no such customer.
-    :raises Invalid: the period is reversed, or there is nothing to bill in it.
-    """
+    customer: Customer
+    request: InvoiceRequest
+    lines: list[PlannedLine]
+    tax_rate: Decimal
+    contract_id: int | None
+    skipped_fee_months: list[tuple[str, date]] = field(default_factory=list)  # (contract number, month) billed already
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((-line.line_total if line.item_type == LineItemType.DISCOUNT else line.line_total
+                    for line in self.lines), ZERO)
+
+    @property
+    def tax_amount(self) -> Decimal:
+        return tax_on(self.subtotal, self.tax_rate)
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.tax_amount
+
+    @property
+    def hours(self) -> Decimal:
+        return sum((line.quantity + line.included_hours if line.unit_price else line.quantity
+                    for line in self.lines if line.time_entry_id), ZERO)
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of exactly these lines: the preview carries it, and generating refuses another plan."""
+        text = "|".join(f"{line.item_type}:{line.time_entry_id}:{line.contract_id}:{line.billing_month}:"
+                        f"{line.quantity}:{line.unit_price}:{line.included_hours}" for line in self.lines)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _check_request(principal: policy.Principal, request: InvoiceRequest) -> None:
     if not policy.may_bill(principal):
         raise Forbidden("Only account managers and administrators make invoices.")
     if request.period_end < request.period_start:
         raise Invalid("The period must end on or after its start.", "billing_period_end")
+    if (request.period_end - request.period_start).days > 366:
+        raise Invalid("Bill at most a year at once.", "billing_period_end")
+
+
+def plan_invoice(session, principal: policy.Principal, request: InvoiceRequest, *, tax_rate: Decimal,
+                 lock_entries: bool = False) -> InvoicePlan:
+    """The lines an invoice for `request` would have now, without writing anything.
+
+    Fee lines first (one per contract month not billed yet), then one line per approved, billable
+    entry of the period not on a live line, oldest work first.
+    :raises Forbidden: only account managers and admins (and the system's runs) bill.
+    :raises Invalid: the period is reversed or longer than a year.
+    :raises NotFound: no such customer.
+    """
+    _check_request(principal, request)
     customer = session.get(Customer, request.customer_id)
-    if customer is not None:
-        # One invoice run per customer at a time: what earlier invoices of a month used of its
-        # included hours is read below, and two runs at once would both see none used.
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(INVOICE_RUN_LOCK, customer.customer_id)))
     if customer is None:
         raise NotFound("No such customer.", "customer_id")
-
-    contracts = billing_contracts(session, customer.customer_id, request.period_start, request.period_end)
-
-    lines: list[InvoiceLineItem] = []
+    start, end = request.period_start, request.period_end
+    contracts = billing_contracts(session, customer.customer_id, start, end)
+    contract_ids = [c.contract_id for c in contracts]
+    lines: list[PlannedLine] = []
+    skipped: list[tuple[str, date]] = []
     if request.include_monthly_fees:
-        for month in month_starts(request.period_start, request.period_end):
-            contract = contract_on(contracts, month)
-            if contract and contract.monthly_fee > 0:
-                lines.append(InvoiceLineItem(
-                    item_type=LineItemType.MONTHLY_FEE,
-                    description=(f"Monthly fee, {contract.service_tier.value} plan, "
-                                 f"{month:%B %Y} ({contract.contract_number})"),
-                    quantity=Decimal("1"),
-                    unit_price=contract.monthly_fee,
-                    line_total=contract.monthly_fee,
-                ))
+        months = fee_months(contracts, start, end)
+        billed = billed_fee_months(session, contract_ids, [m for _, m in months])
+        for contract, month in months:
+            if (contract.contract_id, month) in billed:
+                skipped.append((contract.contract_number, month))
+                continue
+            days, of = _share(contract, month)
+            share = "" if days == of else f", {days} of {of} days"
+            lines.append(PlannedLine(
+                item_type=LineItemType.MONTHLY_FEE,
+                description=(f"Monthly fee, {str(contract.service_tier)} plan, "
+                             f"{month:%B %Y} ({contract.contract_number}){share}"),
+                quantity=Decimal("1"), unit_price=month_fee(contract, month),
+                contract_id=contract.contract_id, billing_month=month))
 
-    already_billed = sa.select(InvoiceLineItem.time_entry_id).where(
-        InvoiceLineItem.time_entry_id.is_not(None)
-    )
-    entries = session.execute(
-        sa.select(TimeEntry, SupportTicket.ticket_number, SupportTicket.contract_id)
+    on_live_line = sa.exists().where(InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
+                                     InvoiceLineItem.live.is_(True))
+    query = (
+        sa.select(TimeEntry.entry_id, TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked,
+                  TimeEntry.billing_rate, TimeEntry.description, SupportTicket.ticket_number,
+                  Project.project_number)
         .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
+        .outerjoin(Project, Project.project_id == TimeEntry.project_id)
         .where(
             TimeEntry.customer_id == customer.customer_id,
             TimeEntry.approval_status == ApprovalStatus.APPROVED,
             TimeEntry.is_billable.is_(True),
-            TimeEntry.work_date.between(request.period_start, request.period_end),
-            TimeEntry.entry_id.not_in(already_billed),
+            TimeEntry.work_date.between(start, end),
+            ~on_live_line,
         )
-        .order_by(TimeEntry.work_date, TimeEntry.entry_id)
-        .with_for_update(of=TimeEntry)
-    ).all()
+        .order_by(TimeEntry.work_date, TimeEntry.entry_id))
+    if lock_entries:
+        query = query.with_for_update(of=TimeEntry)
+    entries = session.execute(query).all()
 
-    already_included = included_hours_invoiced(session, customer.customer_id, contracts,
-                                               request.period_start, request.period_end)
-    numbers = {entry.entry_id: ticket_number for entry, ticket_number, _ in entries}
-    for priced in price_time(((entry, ticket_contract_id) for entry, _, ticket_contract_id in entries), contracts,
-                             already_included=already_included):
+    already = allowance_used(session, contract_ids, {e.work_date.replace(day=1) for e in entries})
+    for priced in price_time(entries, contracts, already_included=already):
         entry = priced.entry
-        ticket_number = numbers[entry.entry_id]
-        what = f"{ticket_number}" if ticket_number else (entry.project.project_number if entry.project else "")
+        what = entry.ticket_number or entry.project_number or ""
         label = f"{entry.work_date:%b %d}: {what} {entry.description}".strip()[:400]
+        common = {"item_type": LineItemType.HOURLY_WORK, "time_entry_id": entry.entry_id,
+                  "billing_month": priced.month}
         if priced.contract is None:
-            lines.append(_work_line(entry, label, priced.billable, priced.rate))
-        elif priced.billable == 0:
-            lines.append(_work_line(entry, f"{label} (included in plan)", entry.hours_worked, Decimal("0.00")))
+            lines.append(PlannedLine(description=label, quantity=priced.billable, unit_price=priced.rate, **common))
+            continue
+        common.update(contract_id=priced.contract.contract_id, included_hours=priced.included)
+        if priced.billable == 0:
+            lines.append(PlannedLine(description=f"{label} (included in plan)", quantity=entry.hours_worked,
+                                     unit_price=Decimal("0.00"), **common))
         elif priced.included > 0:
-            lines.append(_work_line(
-                entry, f"{label} ({_hours(priced.included)} h included, {_hours(priced.billable)} h additional)",
-                priced.billable, priced.rate,
-            ))
+            lines.append(PlannedLine(
+                description=f"{label} ({_hours(priced.included)} h included, {_hours(priced.billable)} h additional)",
+                quantity=priced.billable, unit_price=priced.rate, **common))
         else:
-            lines.append(_work_line(entry, label, priced.billable, priced.rate))
+            lines.append(PlannedLine(description=label, quantity=priced.billable, unit_price=priced.rate, **common))
 
-    if not lines:
+    active = contract_on(contracts, end) or (contracts[-1] if contracts else None)
+    return InvoicePlan(customer=customer, request=request, lines=lines, tax_rate=tax_rate,
+                       contract_id=active.contract_id if active else None, skipped_fee_months=skipped)
+
+
+def lock_customer_billing(session, customer_id: int) -> None:
+    """One invoice run per customer at a time (until the transaction ends): what earlier invoices of a
+    month used of its allowance is read next, and two runs at once would both see none used."""
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(INVOICE_RUN_LOCK, customer_id)))
+
+
+def generate_invoice(
+    session, principal: policy.Principal, request: InvoiceRequest, *, invoice_date: date, tax_rate: Decimal,
+    payment_terms_days: int = 30, expected_fingerprint: str | None = None,
+) -> Invoice:
+    """Draft an invoice for a customer and a period (its lines are `plan_invoice`'s).
+
+    :raises Forbidden: only account managers and admins (and the system's runs) bill.
+    :raises NotFound: no such customer.
+    :raises Invalid: the period is reversed, or there is nothing to bill in it.
+    :raises Conflict: `expected_fingerprint` (the preview's) no longer matches the lines.
+    """
+    _check_request(principal, request)
+    lock_customer_billing(session, request.customer_id)
+    plan = plan_invoice(session, principal, request, tax_rate=tax_rate, lock_entries=True)
+    if expected_fingerprint is not None and plan.fingerprint != expected_fingerprint:
+        raise Conflict("What there is to bill changed since the preview (someone billed or approved work "
+                       "meanwhile). Check the new preview and generate again.", "billing_period_start")
+    if not plan.lines:
         raise Invalid("There is nothing to bill for this customer in this period.", "billing_period_start")
 
-    active = contract_on(contracts, request.period_end) or (contracts[-1] if contracts else None)
     invoice = Invoice(
         invoice_number=next_number(session, "invoice", invoice_date),
-        customer_id=customer.customer_id,
-        contract_id=active.contract_id if active else None,
+        customer_id=plan.customer.customer_id,
+        contract_id=plan.contract_id,
         invoice_date=invoice_date,
         due_date=invoice_date + timedelta(days=payment_terms_days),
         payment_terms=f"Net {payment_terms_days}",
         tax_rate=tax_rate,
+        period_start=request.period_start,
+        period_end=request.period_end,
     )
     session.add(invoice)
     session.flush()
-    for line in lines:
-        line.invoice_id = invoice.invoice_id
-    session.add_all(lines)
-    session.flush()
+    insert_lines(session, invoice.invoice_id, plan.lines)
     session.refresh(invoice)  # the triggers set subtotal, tax and total
     events.emit(session, principal, "invoice.generated", invoice,
                 {"invoice_id": invoice.invoice_id, "customer_id": invoice.customer_id,
-                 "total_amount": str(invoice.total_amount)},
-                changes={"total_amount": (None, invoice.total_amount)})
+                 "total_amount": str(invoice.total_amount),
+                 "period_start": request.period_start.isoformat(), "period_end": request.period_end.isoformat()},
+                changes={"total_amount": (None, invoice.total_amount),
+                         "period": (None, f"{request.period_start} to {request.period_end}")})
     return invoice
+
+
+def insert_lines(session, invoice_id: int, lines: Sequence[PlannedLine]) -> None:
+    """Write planned lines in one statement (the triggers keep the invoice's totals and `live`)."""
+    if lines:
+        session.execute(sa.insert(InvoiceLineItem), [line.row(invoice_id) for line in lines])
 
 
 def mark_overdue(session, principal: policy.Principal, *, today: date) -> int:
@@ -315,14 +500,3 @@ def mark_overdue(session, principal: policy.Principal, *, today: date) -> int:
                      "total_amount": str(row.total_amount), "days_overdue": (today - row.due_date).days},
                     changes={"invoice_status": (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)})
     return len(rows)
-
-
-def _work_line(entry: TimeEntry, description: str, quantity: Decimal, rate: Decimal) -> InvoiceLineItem:
-    return InvoiceLineItem(
-        item_type=LineItemType.HOURLY_WORK,
-        time_entry_id=entry.entry_id,
-        description=description,
-        quantity=quantity,
-        unit_price=rate,
-        line_total=to_cents(quantity * rate),
-    )

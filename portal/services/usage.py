@@ -39,13 +39,12 @@ from portal.services.errors import Forbidden, Invalid
 from portal.services.invoicing import (
     ISSUED_STATUSES,
     PricedTime,
-    allowance_key,
-    billing_contract,
     billing_contracts,
     contract_on,
-    included_on_line,
+    month_allowance,
     month_end,
     price_time,
+    pricing_contract,
 )
 from portal.services.money import to_cents
 
@@ -197,6 +196,7 @@ def _not_invoiced():
     """The entry is on no line of an invoice the customer received (drafts are not bills yet)."""
     return ~sa.exists().where(
         InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
+        InvoiceLineItem.live.is_(True),
         InvoiceLineItem.invoice_id == Invoice.invoice_id,
         Invoice.invoice_status != InvoiceStatus.DRAFT,
     )
@@ -236,11 +236,12 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
     issued = sa.and_(Invoice.invoice_id == InvoiceLineItem.invoice_id, Invoice.invoice_status != InvoiceStatus.DRAFT)
     facts = session.execute(
         sa.select(TimeEntry.entry_id, TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked,
-                  TimeEntry.billing_rate, TimeEntry.approval_status, SupportTicket.contract_id,
-                  InvoiceLineItem.quantity, InvoiceLineItem.unit_price, Invoice.invoice_status,
-                  sa.case((listed, True), else_=False).label("listed"))
+                  TimeEntry.billing_rate, TimeEntry.approval_status,
+                  InvoiceLineItem.contract_id.label("line_contract_id"), InvoiceLineItem.included_hours,
+                  Invoice.invoice_status, sa.case((listed, True), else_=False).label("listed"))
         .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
-        .outerjoin(InvoiceLineItem, InvoiceLineItem.time_entry_id == TimeEntry.entry_id)
+        .outerjoin(InvoiceLineItem, sa.and_(InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
+                                            InvoiceLineItem.live.is_(True)))
         .outerjoin(Invoice, issued)
         .where(
             TimeEntry.customer_id == customer_id,
@@ -256,7 +257,7 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
     unbilled = []
     listed_count = 0
     for row in facts:
-        row_contract = billing_contract(contracts, row, row.contract_id)
+        row_contract = pricing_contract(contracts, row)
         counts = row.ticket_id is not None and (
             contract is None or (row_contract is not None and row_contract.contract_id == contract.contract_id))
         if row.approval_status == ApprovalStatus.PENDING:
@@ -264,17 +265,16 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
             continue
         approved += row.hours_worked if counts else ZERO
         if row.invoice_status is None:
-            unbilled.append((row, row.contract_id))
+            unbilled.append(row)
             listed_count += row.listed
-        elif row.invoice_status in ISSUED_STATUSES and row_contract is not None:
-            key = allowance_key(row_contract, row.work_date)
-            already_included[key] = already_included.get(key, ZERO) + included_on_line(
-                row.hours_worked, row.quantity, row.unit_price)
-        # On a cancelled invoice's line: the entry stays with that invoice until the line lets it go.
+        elif row.invoice_status in ISSUED_STATUSES and row.line_contract_id is not None:
+            key = (row.line_contract_id, row.work_date.replace(day=1))
+            already_included[key] = already_included.get(key, ZERO) + row.included_hours
+        # A cancelled invoice's line is not live: its entry is not yet invoiced again.
 
     priced: dict[int, PricedTime] = {p.entry.entry_id: p for p in
                                      price_time(unbilled, contracts, already_included=already_included)}
-    included = Decimal(contract.included_hours) if contract else ZERO
+    included = month_allowance(contract, first) if contract else ZERO
     pages = max(1, -(-listed_count // PER_PAGE))
     page = max(1, min(page or 1, pages))
     rows = (_unbilled_page(session, customer_id, first, last, page, priced, listed, view.money)

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from portal.models import Account, InvoiceLineItem, LineItemType
+from portal.models import Account, LineItemType
 from portal.services import auth
 from portal.services.policy import Principal
 from portal.services.errors import Forbidden, Invalid
@@ -192,24 +192,22 @@ def test_the_same_numbers_under_the_contacts_row_level_security(session):
         D("11.50"), D("1.00"), 1, D("225.00"))
 
 
-def test_a_cancelled_invoice_keeps_its_entries_until_its_lines_let_them_go(session):
-    """generate_invoice bills an entry that no line references (a unique index makes it one line at most):
-    cancelling frees an entry by detaching it from the cancelled invoice's line; usage follows that rule."""
+def test_a_cancelled_invoice_frees_its_entries(session):
+    """Issue 11: a cancelled invoice's lines stay on it for the record but are not live any more, so
+    its entries are "not yet invoiced" again, use the allowance afresh, and bill on the next invoice."""
     w = World(session)
     entry = w.entry(date(2026, 6, 2), "12.00")
-    invoice = w.invoice(date(2026, 6, 1), date(2026, 6, 10), status="cancelled")
-    usage = w.usage()
-    assert usage.unbilled_count == 0 and usage.approved == D("12.00")
-
-    line = session.scalar(sa.select(InvoiceLineItem).where(InvoiceLineItem.time_entry_id == entry.entry_id))
-    line.time_entry_id = None
+    invoice = w.invoice(date(2026, 6, 1), date(2026, 6, 10))
+    assert w.usage().unbilled_count == 0
+    invoice.invoice_status = "cancelled"
     session.flush()
     usage = w.usage()
-    assert [r.entry_id for r in usage.rows] == [entry.entry_id]
-    # The cancelled invoice used none of the allowance: the new one bills 2 h over, as the estimate says.
+    assert [r.entry_id for r in usage.rows] == [entry.entry_id] and usage.approved == D("12.00")
+    # The cancelled invoice uses none of the allowance: the new one bills 2 h over, as the estimate says.
     assert usage.estimate == D("300.00")
     assert time_total(w.invoice(date(2026, 6, 1), date(2026, 6, 20))) == usage.estimate
-    assert invoice.invoice_status == "cancelled"
+    session.refresh(invoice)
+    assert invoice.invoice_status == "cancelled" and [line.live for line in invoice.line_items] == [False]
 
 
 def test_the_estimate_agrees_with_the_invoice_for_a_mixed_month(session):
@@ -217,7 +215,7 @@ def test_the_estimate_agrees_with_the_invoice_for_a_mixed_month(session):
     second = f.make_contract(session, customer=w.customer, included_hours=2, hourly_rate_additional=D("90.00"),
                              start_date=date(2025, 1, 1), end_date=date(2025, 12, 31), contract_status="expired")
     old_ticket = w.new_ticket()
-    old_ticket.contract_id = second.contract_id  # a ticket of another contract keeps its own terms
+    old_ticket.contract_id = second.contract_id  # the contract on the work date prices it, not the ticket's
     w.entry(date(2026, 6, 1), "1.25")
     w.entry(date(2026, 6, 1), "2.50", ticket=old_ticket)
     w.entry(date(2026, 6, 3), "3.75")
