@@ -16,7 +16,7 @@ from procrastinate import RetryStrategy
 from portal.extensions import db, mailer
 from portal.jobs.queue import job_queue
 from portal.jobs.runner import app_task, retry_stalled_jobs
-from portal.services import backups, clock, contracts, invoicing, notifications, tickets, webhooks
+from portal.services import backups, clock, contracts, invoice_runs, invoicing, notifications, tickets, webhooks
 from portal.services.policy import Principal
 from portal.web.links import public_url
 
@@ -62,6 +62,12 @@ def mark_overdue_invoices(timestamp: int | None = None) -> int:
 def notify_expiring_contracts(timestamp: int | None = None) -> int:
     """`contract.expiring` 90, 60 and 30 days before a contract ends, once each."""
     return contracts.notify_expiring(db.session, SCHEDULER, today=clock.today())
+
+
+@app_task(invoice_runs.RUN_TASK, queue="default", retry=RetryStrategy(max_attempts=5, exponential_wait=5))
+def invoice_run_step(run_id: int) -> bool:
+    """The next chunk of customers of a month-end run (it defers the step after it, until all are billed)."""
+    return invoice_runs.run_step(db.session, run_id, tax_rate=current_app.config["TAX_RATE"])
 
 
 # A backup that failed (disk full, database restarting) is tried twice more, 10 minutes apart.

@@ -216,9 +216,7 @@ def fee_months(contracts: Sequence[ServiceContract], start: date, end: date) -> 
 def allowance_used(session, contract_ids: Iterable[int], months: Iterable[date], *,
                    statuses: Sequence[InvoiceStatus] = ALLOWANCE_STATUSES) -> dict[tuple[int, date], Decimal]:
     """Included hours of each (contract, month) that live lines of invoices in `statuses` used."""
-    contract_ids, months = list(set(contract_ids)), list(set(months))
-    if not contract_ids or not months:
-        return {}
+    contract_ids, months = list(set(contract_ids)), list(set(months))  # empty: one cheap query all the same
     rows = session.execute(
         sa.select(InvoiceLineItem.contract_id, InvoiceLineItem.billing_month,
                   sa.func.sum(InvoiceLineItem.included_hours))
@@ -233,8 +231,6 @@ def allowance_used(session, contract_ids: Iterable[int], months: Iterable[date],
 def billed_fee_months(session, contract_ids: Iterable[int], months: Iterable[date]) -> set[tuple[int, date]]:
     """(contract, month) whose fee a live line bills already."""
     contract_ids, months = list(set(contract_ids)), list(set(months))
-    if not contract_ids or not months:
-        return set()
     return {(c, m) for c, m in session.execute(
         sa.select(InvoiceLineItem.contract_id, InvoiceLineItem.billing_month)
         .where(InvoiceLineItem.live.is_(True), InvoiceLineItem.item_type == LineItemType.MONTHLY_FEE,

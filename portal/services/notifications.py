@@ -60,6 +60,8 @@ def jobs_for(event) -> list:
         return [mail("password_reset", account_id=data["account_id"])]
     if event.name == "webhook.subscription_disabled":
         return [mail("webhook_disabled", subscription_id=event.row_id)]
+    if event.name == "invoice.sent":
+        return [mail("invoice_sent", invoice_id=event.row_id)]
     if event.name == "invitation.sent":
         return [mail("invitation", account_id=data["account_id"], invited_by=data.get("invited_by", ""))]
     return []
@@ -209,7 +211,26 @@ def _webhook_disabled(session, context: MailContext, *, subscription_id: int) ->
             for admin in admins]
 
 
+def _invoice_sent(session, context: MailContext, *, invoice_id: int) -> list[Mail]:
+    """A new invoice, to the customer's billing contacts (its primary contacts when it names none)."""
+    from portal.models import Invoice
+    from portal.services.billing import billing_recipients
+
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.invoice_status.value == "draft":
+        return []
+    link = context.link("portal.show_invoice", invoice_id=invoice.invoice_id)
+    period = (f" for {invoice.period_start:%d %b %Y} to {invoice.period_end:%d %b %Y}"
+              if invoice.period_start else "")
+    return [Mail(contact.email, f"Invoice {invoice.invoice_number} from TechServ: {format_money(invoice.total_amount)}",
+                 f"Hello {contact.first_name},\n\nYour invoice {invoice.invoice_number}{period} is ready: "
+                 f"{format_money(invoice.total_amount)}, due on {invoice.due_date:%d %b %Y} ({invoice.payment_terms}).\n\n"
+                 f"See it and download the PDF in the portal: {link}\n")
+            for contact in billing_recipients(session, invoice.customer_id) if wants_email(contact)]
+
+
 BUILDERS: dict[str, Callable[..., list[Mail]]] = {
+    "invoice_sent": _invoice_sent,
     "ticket_replied": _ticket_replied,
     "ticket_resolved": _ticket_resolved,
     "phase_approval_requested": _phase_approval_requested,

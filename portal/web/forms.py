@@ -652,3 +652,74 @@ def apply_domain_error(form: FlaskForm, error) -> None:
         field.errors = list(field.errors or []) + [error.message]
     else:
         form.form_errors.append(error.message)
+
+
+# --- billing (issue 11) ---------------------------------------------------------------------
+
+class InvoiceFilterForm(ParseForm):
+    q = Text("Search", description="An invoice number or a customer's name.")
+    status = Pick("Status", blank="Any", options=[("draft", "Draft"), ("sent", "Sent"), ("overdue", "Overdue"),
+                                                   ("paid", "Paid"), ("cancelled", "Cancelled")])
+    customer_id = Ref("Customer", blank="Any customer")
+    date_from = Day("Dated from", message="Enter the first day as YYYY-MM-DD.")
+    date_to = Day("Dated to", message="Enter the last day as YYYY-MM-DD.")
+    page = Whole("Page", message="Enter a page number.")
+
+    def validate_status(self, field):
+        if field.data and field.data not in {value for value, _ in field.options}:
+            raise ValidationError("Choose a status from the list.")
+
+    def filters(self):
+        from portal.models import InvoiceStatus
+        from portal.services.billing import InvoiceFilters
+
+        return InvoiceFilters(q=self.q.data or "", status=InvoiceStatus(self.status.data) if self.status.data else None,
+                              customer_id=self.customer_id.data, date_from=self.date_from.data,
+                              date_to=self.date_to.data, page=max(1, self.page.data or 1))
+
+
+class GenerateInvoiceForm(ParseForm):
+    customer_id = Ref("Customer", message="Choose the customer to bill.")
+    period_start = Day("First day", message="Enter the first day of the period as YYYY-MM-DD.")
+    period_end = Day("Last day", message="Enter the last day of the period as YYYY-MM-DD.")
+    include_monthly_fees = Flag("Bill the contracts' monthly fees", default=True)
+    fingerprint = HiddenField()
+
+
+class InvoiceLineForm(ParseForm):
+    item_type = Pick("Kind", options=[("expense", "Expense"), ("discount", "Discount")])
+    description = Text("Description", render_kw={"maxlength": 500})
+    quantity = Number("Quantity", message="Enter a quantity, like 1.")
+    unit_price = Number("Amount each", money=True, message="Enter an amount, like 49.90.")
+
+    def line(self):
+        from portal.models import LineItemType
+        from portal.services.billing import NewLine
+
+        kind = self.item_type.data if self.item_type.data in ("expense", "discount") else None
+        return NewLine(item_type=LineItemType(kind) if kind else None, description=self.description.data or "",
+                       quantity=self.quantity.data, unit_price=self.unit_price.data)
+
+
+class PaymentForm(ParseForm):
+    payment_date = Day("Received on", message="Enter the day as YYYY-MM-DD.")
+    amount = Number("Amount", money=True, message="Enter the amount received, like 1,250.00.")
+    method = Pick("Method", options=[("bank_transfer", "Bank transfer"), ("card", "Card"), ("check", "Check"),
+                                     ("cash", "Cash"), ("other", "Other")])
+    reference = Text("Reference", description="The bank's reference or the check number (optional).",
+                     render_kw={"maxlength": 100})
+
+    def payment(self):
+        from portal.services.billing import NewPayment
+
+        return NewPayment(payment_date=self.payment_date.data, amount=self.amount.data, method=self.method.data,
+                          reference=self.reference.data or "")
+
+
+class MonthEndForm(ParseForm):
+    month = Text("Month", description="Year and month, like 2026-11.")
+
+
+class ExportForm(ParseForm):
+    date_from = Day("From", message="Enter the first day as YYYY-MM-DD.")
+    date_to = Day("To", message="Enter the last day as YYYY-MM-DD.")

@@ -211,7 +211,8 @@ def init_security(app: Flask) -> None:
                    "security": policy.may_administer(principal), "system": policy.may_administer(principal),
                    "integrations": policy.may_administer(principal),
                    "employees": policy.may_view_employees(principal),
-                   "audit": policy.may_read_audit_log(principal)}
+                   "audit": policy.may_read_audit_log(principal),
+                   "invoices": policy.may_bill(principal)}
         elif principal is not None:
             # The portal's menu: (endpoint, label), only what this contact's flags open.
             nav = {"portal": [(endpoint, label) for endpoint, label, shown in (

@@ -18,6 +18,7 @@ WORKERS = ["technician", "senior_technician", "admin"]  # work tickets; the mana
 SENIORS = ["senior_technician", "admin"]
 APPROVERS = ["senior_technician", "project_manager", "admin"]
 MANAGERS = ["project_manager", "admin"]
+BILLERS = ["account_manager", "admin"]  # invoices (issue 11)
 CONTACT_KINDS = {
     "contact": {},  # the seed's default: may open tickets
     "contact_read_only_flags": {"can_create_tickets": False},
@@ -176,6 +177,24 @@ MATRIX = {
                              staff_only(422, roles=["admin"])),
     "admin.audit_log": ("GET", "/staff/admin/audit", staff_only(200, roles=["admin"])),
     "admin.export_audit_log": ("GET", "/staff/admin/audit.csv", staff_only(200, roles=["admin"])),
+    # Billing (issue 11): account managers and admins. {own_invoice_id} is a sent invoice: a draft's
+    # changes are refused on it (409), an empty form is refused with its reasons (422).
+    "invoices.list_invoices": ("GET", "/staff/invoices/", staff_only(200, roles=BILLERS)),
+    "invoices.new_invoice": ("GET", "/staff/invoices/new", staff_only(200, roles=BILLERS)),
+    "invoices.generate_invoice": ("POST", "/staff/invoices/", staff_only(422, roles=BILLERS)),
+    "invoices.show_invoice": ("GET", "/staff/invoices/{own_invoice_id}", staff_only(200, roles=BILLERS)),
+    "invoices.add_line": ("POST", "/staff/invoices/{own_invoice_id}/lines", staff_only(422, roles=BILLERS)),
+    "invoices.remove_line": ("POST", "/staff/invoices/{own_invoice_id}/lines/999999999/remove",
+                             staff_only(409, roles=BILLERS)),
+    "invoices.delete_invoice": ("POST", "/staff/invoices/{own_invoice_id}/delete", staff_only(409, roles=BILLERS)),
+    "invoices.send_invoice": ("POST", "/staff/invoices/{own_invoice_id}/send", staff_only(409, roles=BILLERS)),
+    "invoices.record_payment": ("POST", "/staff/invoices/{own_invoice_id}/payments", staff_only(422, roles=BILLERS)),
+    "invoices.cancel_invoice": ("POST", "/staff/invoices/{own_invoice_id}/cancel", staff_only(303, roles=BILLERS)),
+    "invoices.invoice_pdf": ("GET", "/staff/invoices/{own_invoice_id}/pdf", staff_only(200, roles=BILLERS)),
+    "invoices.month_end": ("GET", "/staff/invoices/month-end", staff_only(200, roles=BILLERS)),
+    "invoices.start_month_end": ("POST", "/staff/invoices/month-end", staff_only(422, roles=BILLERS)),
+    "invoices.show_run": ("GET", "/staff/invoices/month-end/999999999", staff_only(404, roles=BILLERS)),
+    "invoices.export_page": ("GET", "/staff/invoices/export", staff_only(200, roles=BILLERS)),
 }
 NOT_IN_MATRIX = {"static"}  # public files: CSS, JS, htmx
 # The REST API (/api) answers bearer tokens, not sessions: its own matrix of scopes is

@@ -11,7 +11,7 @@ import re
 from flask import current_app, make_response, request
 
 from portal.extensions import db
-from portal.services import clock, policy, statements
+from portal.services import billing, clock, policy, statements
 from portal.services.invoice_pdf import issuer_from_config, render_invoice_pdf
 from portal.web.portal.blueprint import bp
 from portal.web.rendering import render
@@ -46,8 +46,10 @@ def show_invoice(invoice_id: int):
 def invoice_pdf(invoice_id: int):
     """The invoice as a PDF download, rendered with no access to the network or to files outside static/."""
     statement = _statement(invoice_id)
-    body = render_invoice_pdf(statement.invoice, statement.lines, issuer_from_config(current_app.config),
-                              static_folder=current_app.static_folder)
+    # The document kept when it was sent, exactly as the customer received it; older invoices are rendered.
+    body = billing.kept_document(db.session, invoice_id) or render_invoice_pdf(
+        statement.invoice, statement.lines, issuer_from_config(current_app.config),
+        static_folder=current_app.static_folder)
     filename = UNSAFE_IN_FILENAME.sub("-", statement.invoice.invoice_number) + ".pdf"
     response = make_response(body)
     response.headers["Content-Type"] = "application/pdf"
