@@ -52,6 +52,7 @@ NOT_PAGES = {
     "tickets.contact_picker": "an htmx fragment of <option>s",
     "time.work_picker": "an htmx fragment of <option>s",
     "admin.export_audit_log": "a CSV download",
+    "invoices.invoice_pdf": "a PDF",
 }
 
 
@@ -68,6 +69,8 @@ class Ids:
     webhook: int | None = None  # a webhook subscription with deliveries (staff; only admins may open it)
     employee: int | None = None  # an employee with open work (the admin pages)
     invoice_number: str | None = None  # an invoice whose history the audit log shows
+    staff_invoices: tuple[int, ...] = ()  # a draft and a sent invoice (the staff's invoice pages)
+    run: int | None = None  # a month-end run (staff)
 
 
 # endpoint -> the path(s) to open, from the persona's ids; None: not for this persona.
@@ -113,6 +116,13 @@ PAGES = {
     "admin.audit_log": lambda ids, who: ["/staff/admin/audit", f"/staff/admin/audit?table=support_tickets&row_id={ids.ticket}",
                                          f"/staff/admin/audit?object={ids.invoice_number}",
                                          "/staff/admin/audit?object=TKT-1999-000001"] if ids.ticket else None,
+    "invoices.list_invoices": lambda ids, who: ["/staff/invoices/", "/staff/invoices/?q=zzzz-nobody&status=paid"],
+    "invoices.new_invoice": lambda ids, who: ["/staff/invoices/new"] + (
+        [f"/staff/invoices/new?customer_id={ids.customer}"] if ids.customer else []),
+    "invoices.show_invoice": lambda ids, who: [f"/staff/invoices/{i}" for i in ids.staff_invoices] or None,
+    "invoices.month_end": lambda ids, who: ["/staff/invoices/month-end"],
+    "invoices.show_run": lambda ids, who: [f"/staff/invoices/month-end/{ids.run}"] if ids.run else None,
+    "invoices.export_page": lambda ids, who: ["/staff/invoices/export"],
 }
 STAFF_AREAS = ("/staff/", "/account/two-factor")
 PORTAL_AREA = "/portal/"
@@ -154,6 +164,22 @@ def _demo_webhook(s) -> int:
                              response_status=code, response_excerpt="ok"))
     s.commit()
     return subscription.subscription_id
+
+
+def _demo_run(s) -> int:
+    """A finished month-end run (the demo has none): its page shows the summary."""
+    import sqlalchemy as sa
+
+    from portal.models import InvoiceRun
+
+    found = s.scalar(sa.select(InvoiceRun.run_id).order_by(InvoiceRun.run_id).limit(1))
+    if found:
+        return found
+    run = InvoiceRun(period_start=datetime(2020, 1, 1).date(), period_end=datetime(2020, 1, 31).date(),
+                     status="done", started_by="Jessica Brown", finished_at=datetime.now(UTC))
+    s.add(run)
+    s.commit()
+    return run.run_id
 
 
 def _ids_for(live_app, email: str | None) -> Ids:
@@ -210,6 +236,10 @@ def _ids_for(live_app, email: str | None) -> Ids:
                 customer=s.scalar(sa.select(SupportTicket.customer_id).order_by(SupportTicket.ticket_id).limit(1)),
                 entry=(entry.entry_id, monday_of(entry.work_date).isoformat()) if entry else None,
                 webhook=_demo_webhook(s),
+                staff_invoices=tuple(i for i in (
+                    s.scalar(sa.select(Invoice.invoice_id).where(Invoice.invoice_status == status)
+                             .order_by(Invoice.invoice_id).limit(1)) for status in ("draft", "sent")) if i),
+                run=_demo_run(s),
             )
         finally:
             s.remove()
