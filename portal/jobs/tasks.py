@@ -65,9 +65,9 @@ def notify_expiring_contracts(timestamp: int | None = None) -> int:
 
 
 @app_task(invoice_runs.RUN_TASK, queue="default", retry=RetryStrategy(max_attempts=5, exponential_wait=5))
-def invoice_run_step(run_id: int) -> bool:
-    """The next chunk of customers of a month-end run (it defers the step after it, until all are billed)."""
-    return invoice_runs.run_step(db.session, run_id, tax_rate=current_app.config["TAX_RATE"])
+def invoice_run_step(run_id: int, lane: int = 0) -> bool:
+    """The next chunk of customers of a month-end run's lane (it defers the lane's next step until all are billed)."""
+    return invoice_runs.run_step(db.session, run_id, lane=lane, tax_rate=current_app.config["TAX_RATE"])
 
 
 # A backup that failed (disk full, database restarting) is tried twice more, 10 minutes apart.

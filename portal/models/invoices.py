@@ -165,6 +165,7 @@ class InvoiceRun(Base):
     __table_args__ = (
         sa.CheckConstraint("status IN ('running', 'done')", name="chk_run_status"),
         sa.CheckConstraint("period_end >= period_start", name="chk_run_period"),
+        sa.CheckConstraint("lanes BETWEEN 1 AND 16", name="chk_run_lanes"),
         sa.Index("idx_invoice_runs_one_at_a_time", "period_start", "period_end", unique=True,
                  postgresql_where=sa.text("status = 'running'")),
         sa.Index("idx_invoice_runs_started", "started_at"),
@@ -180,7 +181,8 @@ class InvoiceRun(Base):
     made: Mapped[int] = mapped_column(server_default="0")
     nothing: Mapped[int] = mapped_column(server_default="0")
     failed: Mapped[int] = mapped_column(server_default="0")
-    last_customer_id: Mapped[int] = mapped_column(server_default="0")
+    lanes: Mapped[int] = mapped_column(sa.SmallInteger, server_default="4")
+    lanes_done: Mapped[int] = mapped_column(server_default="0")  # a bit per lane that has billed all its customers
     started_at: Mapped[datetime] = created_at()
     finished_at: Mapped[datetime | None]
 

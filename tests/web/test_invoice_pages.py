@@ -242,6 +242,8 @@ def test_the_accountants_export(session, browser, manager):
 def test_pages_run_a_fixed_number_of_statements(session, browser, manager):
     customer = Customer(session)
     invoice = _generate(browser, session, customer)
+    f.make_time_entry(session, ticket=f.make_ticket(session, customer=customer.row), work_date=LAST_MONTH,
+                      hours_worked=D("0.25"), approval_status="approved")  # something left to preview
     urls = ["/staff/invoices/", f"/staff/invoices/{invoice.invoice_id}", "/staff/invoices/month-end",
             f"/staff/invoices/new?customer_id={customer.id}&period_start={LAST_MONTH}&period_end={LAST_MONTH_END}",
             "/staff/invoices/export"]
