@@ -54,6 +54,33 @@ def _account(session, owner="contact", **kw):
     session.add(Account(**values))
 
 
+def _payment(session, **kw):
+    from portal.models import Payment
+
+    invoice = f.make_invoice(session)
+    values = dict(invoice_id=invoice.invoice_id, customer_id=invoice.customer_id, payment_date=date(2026, 7, 2),
+                  amount=D("10.00"), method="bank_transfer")
+    values.update(kw)
+    session.add(Payment(**values))
+
+
+def _run(session, **kw):
+    from portal.models import InvoiceRun
+
+    values = dict(period_start=date(2026, 6, 1), period_end=date(2026, 6, 30), status="done", started_by="Test")
+    values.update(kw)
+    session.add(InvoiceRun(**values))
+    session.flush()
+    return session.scalars(sa.select(InvoiceRun).order_by(InvoiceRun.run_id.desc())).first()
+
+
+def _run_item(session, outcome):
+    from portal.models import InvoiceRunItem
+
+    run = _run(session)
+    session.add(InvoiceRunItem(run_id=run.run_id, customer_id=f.make_customer(session).customer_id, outcome=outcome))
+
+
 def _entry_on_both(session, **kw):
     ticket = f.make_ticket(session)
     project = f.make_project(session)
@@ -321,6 +348,23 @@ CASES = [
      lambda s: _delivery(s, attempts=0)),
     ("chk_webhook_attempt_number", "webhook_attempts", lambda s: _attempt(s, attempt_number=0),
      lambda s: _attempt(s, attempt_number=1)),
+    # Billing (issue 11)
+    ("chk_invoice_period", "invoices",
+     lambda s: f.make_invoice(s, period_start=date(2026, 6, 30), period_end=date(2026, 6, 1)),
+     lambda s: f.make_invoice(s, period_start=date(2026, 6, 1), period_end=date(2026, 6, 1))),
+    ("chk_line_billing_month", "invoice_line_items",
+     lambda s: f.make_line(s, f.make_invoice(s), billing_month=date(2026, 6, 2)),
+     lambda s: f.make_line(s, f.make_invoice(s), billing_month=date(2026, 6, 1))),
+    ("chk_line_included_hours", "invoice_line_items",
+     lambda s: f.make_line(s, f.make_invoice(s), included_hours=D("-0.25")),
+     lambda s: f.make_line(s, f.make_invoice(s), included_hours=D("0"))),
+    ("chk_payment_amount", "payments", lambda s: _payment(s, amount=D("0")), lambda s: _payment(s, amount=D("0.01"))),
+    ("chk_payment_method", "payments", lambda s: _payment(s, method="bitcoin"), lambda s: _payment(s, method="card")),
+    ("chk_run_status", "invoice_runs", lambda s: _run(s, status="paused"), lambda s: _run(s, status="done")),
+    ("chk_run_period", "invoice_runs", lambda s: _run(s, period_end=date(2026, 5, 31)),
+     lambda s: _run(s, period_end=date(2026, 6, 30))),
+    ("chk_run_lanes", "invoice_runs", lambda s: _run(s, lanes=0), lambda s: _run(s, lanes=16)),
+    ("chk_run_outcome", "invoice_run_items", lambda s: _run_item(s, "maybe"), lambda s: _run_item(s, "nothing")),
 ]
 
 

@@ -171,6 +171,18 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "billing_period_end", "The period must end on or after its start."),
     ("payments", "chk_payment_amount"): ConstraintMessage("amount", "Enter an amount above 0."),
     ("payments", "chk_payment_method"): ConstraintMessage("method", "Choose how it was paid from the list."),
+    ("invoices", "chk_cancelled_is_final"): ConstraintMessage(None, "A cancelled invoice stays cancelled.",
+                                                              conflict=True),
+    ("invoice_line_items", "chk_line_included_hours"): ConstraintMessage(
+        None, "A line cannot use fewer than 0 included hours."),
+    ("invoice_line_items", "chk_line_billing_month"): ConstraintMessage(
+        None, "A line's billing month is the first day of a month."),
+    ("invoice_runs", "chk_run_status"): ConstraintMessage(None, "A month-end run is running or done."),
+    ("invoice_runs", "chk_run_period"): ConstraintMessage("month", "The run's period must end on or after its start."),
+    ("invoice_runs", "chk_run_lanes"): ConstraintMessage(None, "A run has 1 to 16 lanes."),
+    ("invoice_runs", "idx_invoice_runs_one_at_a_time"): ConstraintMessage(
+        "month", "The month-end run for this month is running already.", conflict=True),
+    ("invoice_run_items", "chk_run_outcome"): ConstraintMessage(None, "An outcome is made, nothing or failed."),
     # accounts
     ("accounts", "idx_accounts_email_lower"): ConstraintMessage(
         "email", "An account with this email address already exists.", conflict=True),
