@@ -352,3 +352,39 @@ def test_eight_concurrent_generations_for_alpine_bill_every_entry_and_fee_once(p
         engine.dispose()
     finally:
         pg.drop_database(name)
+
+
+def test_month_end_on_the_demo_agrees_with_an_independent_sum(session):
+    """The issue's "done when": November billed for every customer of the demo by the month-end run
+    (its four lanes), then checked by SQL that shares no code with the rules: every approved billable
+    entry of the month on exactly one live line, every contract's November fee once, and every
+    invoice's total equal to its lines' sum with tax half up."""
+    from portal.services import invoice_runs
+
+    _demo(session)
+    run, started = invoice_runs.start_run(session, SYSTEM, date(2026, 11, 1))
+    assert started
+    for lane in range(run.lanes):
+        while invoice_runs.run_step(session, run.run_id, lane=lane, tax_rate=D("0.0825")):
+            pass
+    session.refresh(run)
+    assert run.status == "done" and run.failed == 0 and run.made + run.nothing == run.processed == 5
+    unbilled, doubly = session.execute(sa.text("""
+        SELECT count(*) FILTER (WHERE n = 0), count(*) FILTER (WHERE n > 1) FROM (
+          SELECT (SELECT count(*) FROM invoice_line_items l WHERE l.time_entry_id = t.entry_id AND l.live) AS n
+            FROM time_entries t WHERE t.approval_status = 'approved' AND t.is_billable
+             AND t.work_date BETWEEN '2026-11-01' AND '2026-11-30') e""")).one()
+    fees = session.execute(sa.text("""
+        SELECT k.contract_number, count(l.*) FROM service_contracts k
+          LEFT JOIN invoice_line_items l ON l.contract_id = k.contract_id AND l.item_type = 'monthly_fee'
+                                        AND l.live AND l.billing_month = '2026-11-01'
+         WHERE k.contract_status = 'active' GROUP BY k.contract_number""")).all()
+    wrong = session.execute(sa.text("""
+        SELECT i.invoice_number FROM invoices i
+          JOIN (SELECT invoice_id, sum(CASE WHEN item_type = 'discount' THEN -round(quantity * unit_price, 2)
+                                            ELSE round(quantity * unit_price, 2) END) AS lines
+                  FROM invoice_line_items GROUP BY invoice_id) s USING (invoice_id)
+         WHERE i.total_amount <> s.lines + round(s.lines * i.tax_rate, 2)""")).scalars().all()
+    assert (unbilled, doubly) == (0, 0)
+    assert fees and all(count == 1 for _, count in fees), fees
+    assert wrong == []
