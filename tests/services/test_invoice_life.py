@@ -180,3 +180,23 @@ def test_two_clerks_paying_at_once_never_overpay(pg, app):
         engine.dispose()
     finally:
         pg.drop_database(name)
+
+
+def test_a_contact_reads_only_its_customers_payments_and_documents(session):
+    from portal.services.tenancy import apply_contact_scope, clear_contact_scope
+
+    mine, theirs = _sent(session), _sent(session)
+    pay(session, mine, "10.00")
+    pay(session, theirs, "20.00")
+    contact = f.make_contact(session, customer=mine.customer)
+    apply_contact_scope(session, mine.customer_id, contact.contact_id)
+    try:
+        amounts = session.execute(sa.text("SELECT amount FROM payments")).scalars().all()
+        documents = session.execute(sa.text("SELECT invoice_id FROM invoice_documents")).scalars().all()
+        nested = session.begin_nested()
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):  # staff's only: no grant at all
+            session.execute(sa.text("SELECT count(*) FROM invoice_run_items"))
+        nested.rollback()
+    finally:
+        clear_contact_scope(session)
+    assert amounts == [D("10.00")] and documents == [mine.invoice_id]
