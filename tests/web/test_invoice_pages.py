@@ -265,3 +265,14 @@ def test_the_customer_page_links_to_bill_a_period(session, browser, manager):
     preview = browser.get(f"/staff/invoices/new?customer_id={customer.id}").get_data(as_text=True)
     assert "Make the draft" in preview  # last month, previewed at once
     assert '>Invoices</a>' in browser.get("/staff/").get_data(as_text=True)
+
+
+def test_the_audit_log_shows_billing_events(session, browser, run_jobs):
+    admin = f.make_staff(session, role="admin")
+    browser.sign_in(admin.email)
+    Customer(session)
+    browser.post("/staff/invoices/month-end", {"month": f"{LAST_MONTH:%Y-%m}"})
+    run_jobs()
+    page = browser.get("/staff/admin/audit")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "invoice_run.finished" in text and "invoice.generated" in text
