@@ -40,6 +40,7 @@ class Customer(Base):
         sa.Index("idx_customers_tier_status", "service_tier", "account_status"),
         sa.Index("idx_customers_email", "primary_contact_email"),
         sa.Index("idx_customers_updated", "updated_at", "customer_id"),  # the API's lists and updated_since
+        sa.Index("idx_customers_account_manager", "account_manager_id"),  # the staff list's filter (0022_crm)
     )
 
     customer_id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,6 +55,8 @@ class Customer(Base):
     billing_address: Mapped[str | None] = mapped_column(sa.Text)
     service_address: Mapped[str | None] = mapped_column(sa.Text)
     timezone: Mapped[str] = mapped_column(sa.String(50), server_default="America/Denver")
+    # The employee who looks after the customer (an account manager or admin); None: nobody yet.
+    account_manager_id: Mapped[int | None] = mapped_column(sa.ForeignKey("employees.employee_id"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -449,3 +449,8 @@ def may_read_audit_log(p: Principal) -> bool:
 
 def may_use_two_factor(p: Principal) -> bool:
     return p.is_employee
+
+
+def may_manage_contracts(p: Principal) -> bool:
+    """Create, change and renew a customer's contracts (their prices): account managers and admins."""
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)

@@ -723,3 +723,130 @@ class MonthEndForm(ParseForm):
 class ExportForm(ParseForm):
     date_from = Day("From", message="Enter the first day as YYYY-MM-DD.")
     date_to = Day("To", message="Enter the last day as YYYY-MM-DD.")
+# --- customers, contacts, contracts (the staff's CRM pages) ----------------------------------------
+
+def _crm():
+    from portal.services import crm
+
+    return crm
+
+
+class CustomerForm(ParseForm):
+    """A customer, as an account manager adds or changes it; each field's hint is the seed's rule."""
+
+    from portal.models import AccountStatus as _Status, CompanySize as _Size, ServiceTier as _Tier
+    from portal.services.crm import CUSTOMER_RULES as rules
+
+    company_name = Text("Company name", description=rules["company_name"], render_kw={"autocomplete": "organization"})
+    industry = Text("Industry", description=rules["industry"])
+    company_size = Choice("Company size", enum=_Size, message="Choose a company size from the list.")
+    service_tier = Choice("Service tier", enum=_Tier, description=rules["service_tier"],
+                          message="Choose a service tier from the list.")
+    account_status = Choice("Account status", enum=_Status, description=rules["account_status"],
+                            message="Choose a status from the list.")
+    account_manager_id = Ref("Account manager", blank="Nobody yet", description=rules["account_manager_id"],
+                             message="Choose an active account manager or administrator.")
+    primary_contact_email = Text("Main email", description=rules["primary_contact_email"],
+                                 render_kw={"type": "email", "autocomplete": "off"})
+    account_health_score = Number("Health score", description=rules["account_health_score"],
+                                  message="Enter the health score as a number from 0 to 1, like 0.75.",
+                                  render_kw={"inputmode": "decimal"})
+    tax_id = Text("Tax ID", description=rules["tax_id"])
+    timezone = Text("Time zone", description=rules["timezone"])
+    billing_address = Text("Billing address", widget=TextArea(), render_kw={"rows": 3},
+                           description=rules["billing_address"])
+    service_address = Text("Service address", widget=TextArea(), render_kw={"rows": 3},
+                           description=rules["service_address"])
+    updated_at = Stamp()
+
+    def details(self):
+        crm = _crm()
+        return crm.CustomerDetailsForm(**{name: self[name].data for name in crm.CUSTOMER_FIELD_ORDER})
+
+
+class CustomerFilterForm(ParseForm):
+    from portal.models import AccountStatus as _Status, ServiceTier as _Tier
+
+    q = Text("Search")
+    status = Choice("Status", enum=_Status, blank="Any", message="Choose a status from the list.")
+    tier = Choice("Tier", enum=_Tier, blank="Any", message="Choose a tier from the list.")
+    manager = Pick("Account manager", blank="Anyone")
+    page = Whole("Page", message="Enter a page number.")
+
+    def validate_manager(self, field):
+        if field.data and field.data != "none" and not re.fullmatch(r"[0-9]{1,9}", field.data):
+            raise ValidationError("Choose an account manager from the list.")
+
+    def filters(self):
+        return _crm().CustomerFilters(q=self.q.data or "", status=self.status.data, tier=self.tier.data,
+                                      manager=self.manager.data or "", page=max(1, self.page.data or 1))
+
+
+class ContactForm(ParseForm):
+    """A customer's contact, as an account manager adds or changes them."""
+
+    from portal.services.crm import CONTACT_RULES as rules
+
+    first_name = Text("First name", description=rules["first_name"], render_kw={"autocomplete": "off"})
+    last_name = Text("Last name", description=rules["last_name"], render_kw={"autocomplete": "off"})
+    email = Text("Email", description=rules["email"], render_kw={"type": "email", "autocomplete": "off"})
+    title = Text("Job title", description=rules["title"])
+    department = Text("Department", description=rules["department"])
+    phone = Text("Phone", description=rules["phone"], render_kw={"type": "tel", "autocomplete": "off"})
+    mobile = Text("Mobile", description=rules["mobile"], render_kw={"type": "tel", "autocomplete": "off"})
+    communication_preference = Choice("Contact them by", enum=CommunicationPreference,
+                                      message="Choose how we should contact them.",
+                                      labels=dict(COMMUNICATION_CHOICES),
+                                      description=rules["communication_preference"])
+    is_primary_contact = Flag("Primary contact", description=rules["is_primary_contact"])
+    is_billing_contact = Flag("Billing contact", description=rules["is_billing_contact"])
+    can_approve_projects = Flag("Project sponsor", description=rules["can_approve_projects"])
+    can_create_tickets = Flag("May open tickets", description=rules["can_create_tickets"])
+    updated_at = Stamp()
+
+    def details(self):
+        crm = _crm()
+        return crm.ContactDetails(**{name: self[name].data for name in crm.CONTACT_FIELD_ORDER})
+
+
+class ContractForm(ParseForm):
+    """A customer's contract, as an account manager makes or changes it."""
+
+    from portal.models import ContractStatus as _Status, ServiceTier as _Tier
+    from portal.services.contracts import CONTRACT_RULES as rules
+
+    service_tier = Choice("Service tier", enum=_Tier, blank="Choose a tier", description=rules["service_tier"],
+                          message="Choose a service tier from the list.")
+    contract_status = Choice("Status", enum=_Status, description=rules["contract_status"],
+                             message="Choose a status from the list.")
+    start_date = Day("Start date", message="Enter the start date as YYYY-MM-DD.", description=rules["start_date"])
+    end_date = Day("End date", message="Enter the end date as YYYY-MM-DD.", description=rules["end_date"])
+    monthly_fee = Number("Monthly fee ($)", money=True, message="Enter the monthly fee as an amount, like 1500.",
+                         description=rules["monthly_fee"], render_kw={"inputmode": "decimal"})
+    included_hours = Whole("Included hours a month", message="Enter the included hours as a whole number, like 10.",
+                           description=rules["included_hours"])
+    hourly_rate_additional = Number("Additional hour rate ($)", money=True,
+                                    message="Enter the additional hour rate as an amount, like 125.",
+                                    description=rules["hourly_rate_additional"], render_kw={"inputmode": "decimal"})
+    response_time_hours = Whole("Response time (hours)", message="Enter the response time in whole hours, like 4.",
+                                description=rules["response_time_hours"])
+    resolution_time_hours = Whole("Resolution time (hours)",
+                                  message="Enter the resolution time in whole hours, like 24.",
+                                  description=rules["resolution_time_hours"])
+    price_increase_annual = Number("Annual price increase (%)", message="Enter the increase in percent, like 3.",
+                                   description=rules["price_increase_annual"], render_kw={"inputmode": "decimal"})
+    auto_renewal = Flag("Renews automatically")
+    terms_conditions = Text("Terms and conditions", widget=TextArea(), render_kw={"rows": 3},
+                            description=rules["terms_conditions"])
+    updated_at = Stamp()
+
+    def terms(self):
+        from portal.services.contracts import CONTRACT_FIELD_ORDER, ContractTerms
+
+        return ContractTerms(**{name: self[name].data for name in CONTRACT_FIELD_ORDER})
+
+
+class RenewForm(ParseForm):
+    """Only the contract's state when the preview was made."""
+
+    updated_at = Stamp()

@@ -212,7 +212,9 @@ def init_security(app: Flask) -> None:
                    "integrations": policy.may_administer(principal),
                    "employees": policy.may_view_employees(principal),
                    "audit": policy.may_read_audit_log(principal),
-                   "invoices": policy.may_bill(principal)}
+                   "invoices": policy.may_bill(principal),
+                   "customers": policy.may_manage_customers(principal),
+                   "contracts": policy.may_manage_contracts(principal)}
         elif principal is not None:
             # The portal's menu: (endpoint, label), only what this contact's flags open.
             nav = {"portal": [(endpoint, label) for endpoint, label, shown in (

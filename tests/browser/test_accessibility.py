@@ -71,6 +71,8 @@ class Ids:
     invoice_number: str | None = None  # an invoice whose history the audit log shows
     staff_invoices: tuple[int, ...] = ()  # a draft and a sent invoice (the staff's invoice pages)
     run: int | None = None  # a month-end run (staff)
+    crm_contact: int | None = None  # a contact of `customer` (the CRM pages)
+    crm_contract: int | None = None  # a contract of `customer` (the CRM pages)
 
 
 # endpoint -> the path(s) to open, from the persona's ids; None: not for this persona.
@@ -123,6 +125,18 @@ PAGES = {
     "invoices.month_end": lambda ids, who: ["/staff/invoices/month-end"],
     "invoices.show_run": lambda ids, who: [f"/staff/invoices/month-end/{ids.run}"] if ids.run else None,
     "invoices.export_page": lambda ids, who: ["/staff/invoices/export"],
+    "customers.list_customers": lambda ids, who: ["/staff/customers", "/staff/customers?q=zzzz-nobody"],
+    "customers.new_customer": lambda ids, who: ["/staff/customers/new"],
+    "customers.edit_customer": lambda ids, who: [f"/staff/customers/{ids.customer}/edit"] if ids.customer else None,
+    "customers.list_contacts": lambda ids, who: [f"/staff/customers/{ids.customer}/contacts"] if ids.customer else None,
+    "customers.edit_contact": lambda ids, who: [f"/staff/customers/{ids.customer}/contacts/{ids.crm_contact}"]
+    if ids.crm_contact else None,
+    "customers.list_contracts": lambda ids, who: [f"/staff/customers/{ids.customer}/contracts"] if ids.customer else None,
+    "customers.new_contract": lambda ids, who: [f"/staff/customers/{ids.customer}/contracts/new"] if ids.customer else None,
+    "customers.edit_contract": lambda ids, who: [f"/staff/customers/{ids.customer}/contracts/{ids.crm_contract}"]
+    if ids.crm_contract else None,
+    "customers.renewal_preview": lambda ids, who: [f"/staff/customers/{ids.customer}/contracts/{ids.crm_contract}/renew"]
+    if ids.crm_contract else None,
 }
 STAFF_AREAS = ("/staff/", "/account/two-factor")
 PORTAL_AREA = "/portal/"
@@ -240,9 +254,23 @@ def _ids_for(live_app, email: str | None) -> Ids:
                     s.scalar(sa.select(Invoice.invoice_id).where(Invoice.invoice_status == status)
                              .order_by(Invoice.invoice_id).limit(1)) for status in ("draft", "sent")) if i),
                 run=_demo_run(s),
+                **_crm_ids(s),
             )
         finally:
             s.remove()
+
+
+def _crm_ids(s) -> dict:
+    """A contact and a contract of the customer staff open (the first ticket's), for the CRM pages."""
+    import sqlalchemy as sa
+
+    from portal.models import Contact, ServiceContract, SupportTicket
+
+    customer = s.scalar(sa.select(SupportTicket.customer_id).order_by(SupportTicket.ticket_id).limit(1))
+    return {"crm_contact": s.scalar(sa.select(Contact.contact_id).where(Contact.customer_id == customer)
+                                    .order_by(Contact.contact_id).limit(1)),
+            "crm_contract": s.scalar(sa.select(ServiceContract.contract_id).where(ServiceContract.customer_id == customer)
+                                     .order_by(ServiceContract.start_date.desc()).limit(1))}
 
 
 def axe_violations(page) -> list[dict]:

@@ -19,6 +19,7 @@ SENIORS = ["senior_technician", "admin"]
 APPROVERS = ["senior_technician", "project_manager", "admin"]
 MANAGERS = ["project_manager", "admin"]
 BILLERS = ["account_manager", "admin"]  # invoices (issue 11)
+CRM = ["account_manager", "admin"]  # customers, contacts, contracts
 CONTACT_KINDS = {
     "contact": {},  # the seed's default: may open tickets
     "contact_read_only_flags": {"can_create_tickets": False},
@@ -195,6 +196,31 @@ MATRIX = {
     "invoices.start_month_end": ("POST", "/staff/invoices/month-end", staff_only(422, roles=BILLERS)),
     "invoices.show_run": ("GET", "/staff/invoices/month-end/999999999", staff_only(404, roles=BILLERS)),
     "invoices.export_page": ("GET", "/staff/invoices/export", staff_only(200, roles=BILLERS)),
+    # Customers, contacts, contracts: account managers and admins (technicians keep staff.show_customer).
+    # {contact_id} is another customer's contact and contract 999999999 does not exist: 404 for them.
+    "customers.list_customers": ("GET", "/staff/customers", staff_only(200, roles=CRM)),
+    "customers.new_customer": ("GET", "/staff/customers/new", staff_only(200, roles=CRM)),
+    "customers.edit_customer": ("GET", "/staff/customers/{customer_id}/edit", staff_only(200, roles=CRM)),
+    # An empty form lacks the stamp of the customer it was made from: out of date (409).
+    "customers.update_customer": ("POST", "/staff/customers/{customer_id}/edit", staff_only(409, roles=CRM)),
+    "customers.list_contacts": ("GET", "/staff/customers/{customer_id}/contacts", staff_only(200, roles=CRM)),
+    "customers.add_contact": ("POST", "/staff/customers/{customer_id}/contacts", staff_only(422, roles=CRM)),
+    "customers.edit_contact": ("GET", "/staff/customers/{customer_id}/contacts/{contact_id}",
+                               staff_only(404, roles=CRM)),
+    "customers.update_contact": ("POST", "/staff/customers/{customer_id}/contacts/{contact_id}",
+                                 staff_only(404, roles=CRM)),
+    "customers.invite_contact": ("POST", "/staff/customers/{customer_id}/contacts/{contact_id}/invite",
+                                 staff_only(404, roles=CRM)),
+    "customers.list_contracts": ("GET", "/staff/customers/{customer_id}/contracts", staff_only(200, roles=CRM)),
+    "customers.new_contract": ("GET", "/staff/customers/{customer_id}/contracts/new", staff_only(200, roles=CRM)),
+    "customers.edit_contract": ("GET", "/staff/customers/{customer_id}/contracts/999999999",
+                                staff_only(404, roles=CRM)),
+    "customers.update_contract": ("POST", "/staff/customers/{customer_id}/contracts/999999999",
+                                  staff_only(404, roles=CRM)),
+    "customers.renewal_preview": ("GET", "/staff/customers/{customer_id}/contracts/999999999/renew",
+                                  staff_only(404, roles=CRM)),
+    "customers.renew_contract": ("POST", "/staff/customers/{customer_id}/contracts/999999999/renew",
+                                 staff_only(404, roles=CRM)),
 }
 NOT_IN_MATRIX = {"static"}  # public files: CSS, JS, htmx
 # The REST API (/api) answers bearer tokens, not sessions: its own matrix of scopes is
