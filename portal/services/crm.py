@@ -601,7 +601,7 @@ def _contact_values(session, details: ContactDetails, contact: Contact | None) -
         contact_taken, login_taken = session.execute(sa.select(
             sa.exists().where(sa.func.lower(Contact.email) == email.lower(), Contact.contact_id != contact_id),
             sa.exists().where(sa.func.lower(Account.email) == email.lower(),
-                              Account.contact_id.is_distinct_from(contact.contact_id if contact else None)),
+                              Account.contact_id.is_distinct_from(contact.contact_id) if contact else sa.true()),
         )).one()
         if contact_taken:
             errors["email"] = "Another contact already uses this email address."
