@@ -89,6 +89,13 @@ ACTION_LABELS = {
     "invoice.payment_recorded": "Payment recorded",
     "invoice.overdue": "Invoice overdue",
     "contract.expiring": "Contract expiring",
+    "customer.created": "Customer added",
+    "customer.updated": "Customer changed",
+    "contact.created": "Contact added",
+    "contact.updated": "Contact changed",
+    "contract.created": "Contract made",
+    "contract.updated": "Contract changed",
+    "contract.renewed": "Contract renewed",
     "contact.profile_updated": "Contact profile changed",
     "employee.created": "Employee added",
     "employee.updated": "Employee changed",
@@ -133,12 +140,26 @@ FIELD_LABELS = {
     "require_two_factor_for_employees": "Two-factor sign-in required for all employees",
     "open_sessions": "Open sessions",
 }
+# The CRM's fields (customers, contacts, contracts).
+FIELD_LABELS.update({
+    "company_name": "Company", "industry": "Industry", "company_size": "Size", "service_tier": "Tier",
+    "account_status": "Status", "account_manager_id": "Account manager", "primary_contact_email": "Main email",
+    "account_health_score": "Health score", "tax_id": "Tax ID", "timezone": "Time zone",
+    "billing_address": "Billing address", "service_address": "Service address", "title": "Job title",
+    "is_primary_contact": "Primary contact", "is_billing_contact": "Billing contact",
+    "can_approve_projects": "Project sponsor", "can_create_tickets": "May open tickets",
+    "contract_status": "Status", "monthly_fee": "Monthly fee", "included_hours": "Included hours",
+    "hourly_rate_additional": "Extra hour rate", "response_time_hours": "Response time (h)",
+    "resolution_time_hours": "Resolution time (h)", "price_increase_annual": "Annual increase (%)",
+    "auto_renewal": "Renews automatically", "terms_conditions": "Terms", "renews": "Renews",
+})
 MONEY_FIELDS = {"hourly_rate_internal", "hourly_rate_client", "budget_amount", "budget_allocation", "total_amount",
                 "paid_amount", "billing_rate", "monthly_fee", "hourly_rate_additional", "subtotal", "tax_amount"}
 HOUR_FIELDS = {"hours_worked", "estimated_hours", "actual_hours"}
 PERCENT_FIELDS = {"completion_percentage"}
 STATUS_FIELDS = {"status", "invoice_status", "phase_status", "project_status", "employment_status",
                  "approval_status"}
+STATUS_FIELDS |= {"account_status", "contract_status"}  # the CRM's
 
 
 @dataclass(frozen=True)
@@ -205,7 +226,7 @@ class Labels:
 
 
 def _is_employee_field(name: str) -> bool:
-    return name.endswith("employee_id") or name == "project_manager_id"
+    return name.endswith("employee_id") or name in ("project_manager_id", "account_manager_id")
 
 
 def _is_contact_field(name: str) -> bool:

@@ -32,6 +32,8 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         "account_health_score", "Account health score must be between 0 and 1."),
     ("customers", "chk_email_format"): ConstraintMessage(
         "primary_contact_email", "Enter a valid email address, like name@example.com."),
+    ("customers", "customers_account_manager_id_fkey"): ConstraintMessage(
+        "account_manager_id", "Choose an active account manager or administrator."),
     # contacts
     ("contacts", "contacts_email_key"): ConstraintMessage(
         "email", "Another contact already uses this email address.", conflict=True),

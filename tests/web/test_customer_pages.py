@@ -384,3 +384,16 @@ def test_the_crm_pages_cost_a_fixed_number_of_statements(browser, session, manag
         f.make_contract(session, customer=customer, start_date=date(year, 1, 1), end_date=date(year, 12, 31))
     for path in pages:
         assert count_queries(session, lambda path=path: browser.get(path)) == few[path] <= 12, path
+
+
+def test_the_audit_log_tells_the_crm_changes_in_words(browser, session):
+    admin = f.make_staff(session, role="admin")
+    browser.sign_in(admin.email)
+    customer = f.make_customer(session, company_name="Wording Ltd")
+    session.refresh(customer)
+    done = browser.post(f"/staff/customers/{customer.customer_id}/edit",
+                        _customer_form(customer, account_status="suspended", account_manager_id=str(admin.employee_id)))
+    assert done.status_code == 303
+    log = browser.get(f"/staff/admin/audit?table=customers&row_id={customer.customer_id}").get_data(as_text=True)
+    assert "Customer changed" in log and "Account manager" in log and admin.first_name in log
+    assert "Suspended" in log
