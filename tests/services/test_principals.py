@@ -15,6 +15,7 @@ from portal.services import (
     attachments,
     auth,
     contracts,
+    crm,
     invoicing,
     people,
     policy,
@@ -165,6 +166,40 @@ CASES = {
         lambda w: [w.p(w.tech), w.p(w.account_manager), w.p(w.contact), NO_SCOPES]),
 }
 
+# The CRM (customers, contacts, contracts): account managers and admins; clients with customers:write
+# for customers only (no scope changes contracts).
+CUSTOMERS_ONLY = policy.Principal.api_client(9998, "automation for customers", {"customers:write"})
+CASES.update({
+    "crm.create_customer": (
+        lambda w, who: crm.create_customer(w.s, who, crm.NewCustomer(company_name="Refused Co")),
+        lambda w: [w.p(w.tech), w.p(w.pm), w.p(w.contact), NO_SCOPES]),
+    "crm.update_customer": (
+        lambda w, who: crm.update_customer(w.s, who, w.customer, {"industry": "Refused"}),
+        lambda w: [w.p(w.tech), w.p(w.contact), NO_SCOPES]),
+    "crm.add_customer": (
+        lambda w, who: crm.add_customer(w.s, who, crm.CustomerDetailsForm(company_name="Refused Co")),
+        lambda w: [w.p(w.tech), w.p(w.pm), w.p(w.contact), NO_SCOPES]),
+    "crm.add_contact": (
+        lambda w, who: crm.add_contact(w.s, who, w.customer.customer_id, crm.ContactDetails(
+            first_name="A", last_name="B", email="refused@example.com", communication_preference="email")),
+        lambda w: [w.p(w.tech), w.p(w.contact), NO_SCOPES]),
+    "crm.update_contact": (
+        lambda w, who: crm.update_contact(w.s, who, w.customer.customer_id, w.colleague.contact_id,
+                                          crm.ContactDetails.of(w.colleague), expected_updated_at=None),
+        lambda w: [w.p(w.tech), w.p(w.colleague), NO_SCOPES]),
+    "contracts.create_contract": (
+        lambda w, who: contracts.create_contract(w.s, who, w.customer.customer_id, contracts.ContractTerms()),
+        lambda w: [w.p(w.tech), w.p(w.pm), w.p(w.contact), NO_SCOPES, CUSTOMERS_ONLY]),
+    "contracts.update_contract": (
+        lambda w, who: contracts.update_contract(w.s, who, w.customer.customer_id, f.make_contract(
+            w.s, customer=w.customer).contract_id, contracts.ContractTerms(), expected_updated_at=None),
+        lambda w: [w.p(w.tech), w.p(w.contact), NO_SCOPES, CUSTOMERS_ONLY]),
+    "contracts.renew_contract": (
+        lambda w, who: contracts.renew_contract(w.s, who, w.customer.customer_id, f.make_contract(
+            w.s, customer=w.customer).contract_id, expected_updated_at=None),
+        lambda w: [w.p(w.tech), w.p(w.contact), NO_SCOPES, CUSTOMERS_ONLY]),
+})
+
 
 @pytest.mark.parametrize("service", sorted(CASES))
 def test_each_write_service_refuses_whom_the_policy_refuses(session, service):
@@ -186,7 +221,7 @@ def test_every_write_service_of_the_seam_is_in_the_table():
     verbs = ("open_", "change_", "assign", "update_", "add_", "bulk_", "rate_", "close_", "log_", "delete_",
              "decide", "create_", "request_", "invite", "set_", "start_", "generate_", "mark_", "notify_")
     found = set()
-    for module in (attachments, auth, contracts, invoicing, people, projects, tickets, timesheets):
+    for module in (attachments, auth, contracts, crm, invoicing, people, projects, tickets, timesheets):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if function.__module__ == module.__name__ and not name.startswith("_") and name.startswith(verbs):
                 parameters = list(inspect.signature(function).parameters)
