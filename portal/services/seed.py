@@ -319,10 +319,17 @@ class _Loader:
         self._this_week()
         self._invoices()
         self._departments()
+        self._account_managers()
         self._audit_history()
         audit.record(self.s, self.principal.actor, "seed.loaded", changes={"rows": (None, self.count)})
         self.s.flush()
         return SeedResult(created=self.count)
+
+    def _account_managers(self) -> None:
+        """The demo's account manager looks after every demo customer (the staff customers list filters by it)."""
+        for customer in self.customers:
+            customer.account_manager_id = self.employees["EMP004"].employee_id
+        self.s.flush()
 
     def _add(self, kind: str, *rows) -> None:
         self.s.add_all(rows)

@@ -374,7 +374,11 @@ def test_renewing_shows_the_price_change_then_makes_the_next_contract_once(brows
 
 def test_the_crm_pages_cost_a_fixed_number_of_statements(browser, session, manager):
     customer = f.make_customer(session)
-    pages = [f"/staff/customers/{customer.customer_id}/{path}" for path in ("edit", "contacts", "contracts")]
+    contract = f.make_contract(session, customer=customer, start_date=date(2030, 1, 1), end_date=date(2030, 12, 31))
+    contact = f.make_contact(session, customer=customer)
+    pages = [f"/staff/customers/{customer.customer_id}/{path}" for path in (
+        "edit", "contacts", "contracts", "contracts/new", f"contracts/{contract.contract_id}",
+        f"contracts/{contract.contract_id}/renew", f"contacts/{contact.contact_id}")] + ["/staff/customers/new"]
     for path in pages:
         browser.get(path)
     few = {path: count_queries(session, lambda path=path: browser.get(path)) for path in pages}
