@@ -90,6 +90,7 @@ def test_account_manager_adds_a_customer_a_billing_contact_and_a_contract_then_r
     # Renew: the price change is shown before it is confirmed.
     page.get_by_role("link", name=f"Renew {number}").click()
     expect(page.get_by_role("heading", name=f"Renew {number}")).to_be_visible()
+    renew_path = urlsplit(page.url).path
     expect(page.locator("#fee-change")).to_have_text("+$80.00 (4%)")
     expect(page.get_by_text("1 Jan 2027")).to_be_visible()
     page.get_by_role("button", name="Renew at $2,080.00 a month").click()
@@ -107,7 +108,7 @@ def test_account_manager_adds_a_customer_a_billing_contact_and_a_contract_then_r
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for name, path in (("customers", "/staff/customers"), ("customer", customer_path),
                        ("contacts", customer_path + "/contacts"), ("contracts", customer_path + "/contracts"),
-                       ("new-contract", customer_path + "/contracts/new")):
+                       ("new-contract", customer_path + "/contracts/new"), ("renew", renew_path)):
         phone.goto(path)
         htmx_settled(phone)
         width = phone.evaluate("() => document.documentElement.scrollWidth")
