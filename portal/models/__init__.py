@@ -49,6 +49,7 @@ from portal.models.invoices import (
     InvoiceRunItem,
     Payment,
 )
+from portal.models.mail import Holiday, InboundMail, OutboundMessage
 from portal.models.projects import Project, ProjectPhase
 from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment, TicketStatusChange
 from portal.models.time_entries import TimeEntry
@@ -65,4 +66,5 @@ __all__ = [
     "ServiceTier", "SupportTicket", "TicketCategory", "TicketComment", "TicketPriority",
     "TicketAttachment", "TicketStatus", "TicketStatusChange", "TimeEntry", "WorkCategory",
     "InvoiceDocument", "InvoiceRun", "InvoiceRunItem", "Payment",
+    "Holiday", "InboundMail", "OutboundMessage",
 ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, ContractStatus, ServiceTier, created_at, updated_at
@@ -52,6 +53,11 @@ class ServiceContract(Base):
     terms_conditions: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+    # The hours the SLA counts (migration 0020), in the customer's time zone: no days = 24x7;
+    # else ISO weekdays (1 Monday .. 7 Sunday) from coverage_start to coverage_end.
+    coverage_days: Mapped[list[int] | None] = mapped_column(postgresql.ARRAY(sa.SmallInteger))
+    coverage_start: Mapped[time | None] = mapped_column(sa.Time)
+    coverage_end: Mapped[time | None] = mapped_column(sa.Time)
 
     customer: Mapped[Customer] = relationship(back_populates="contracts")
 

@@ -122,6 +122,10 @@ BILLING_CONTACTS = [
 
 # SLA bought with each tier by the renewed contracts (the seed's rows keep its 24 h / 72 h defaults).
 TIER_SLA = {"essential": (8, 48), "professional": (4, 24), "enterprise": (1, 8), "breakfix": (24, 72)}
+# The hours each tier's SLA counts (services/sla.py), in the customer's zone (Denver in the demo):
+# enterprise around the clock, the others Monday to Friday 08:00-18:00.
+BUSINESS_HOURS = {"coverage_days": [1, 2, 3, 4, 5], "coverage_start": time(8), "coverage_end": time(18)}
+TIER_COVERAGE = {"essential": BUSINESS_HOURS, "professional": BUSINESS_HOURS}
 # Days from today to the end of each customer's active contract: three fall in the 90-day
 # renewal window (critical, high, medium), two later.
 ACTIVE_CONTRACT_ENDS_IN = [24, 52, 80, 150, 240]
@@ -374,7 +378,7 @@ class _Loader:
         for number, n, tier, fee, hours, start, end in SEED_CONTRACTS:
             contract = ServiceContract(contract_number=number, customer_id=self.customers[n - 1].customer_id,
                                        service_tier=ServiceTier(tier), monthly_fee=Decimal(fee), included_hours=hours,
-                                       start_date=start, end_date=end)
+                                       start_date=start, end_date=end, **TIER_COVERAGE.get(tier, {}))
             self.contracts.setdefault(n, []).append(contract)
             self._add("contracts", contract)
         self.s.flush()
@@ -399,6 +403,7 @@ class _Loader:
                     included_hours=previous.included_hours,
                     start_date=start, end_date=end,
                     response_time_hours=response, resolution_time_hours=resolution,
+                    **TIER_COVERAGE.get(str(previous.service_tier), {}),
                     contract_status=ContractStatus.ACTIVE if is_last else ContractStatus.EXPIRED,
                     terms_conditions=(f"Renewal of {previous.contract_number}. Managed services per the "
                                       "master services agreement; additional hours billed monthly in arrears."),

@@ -1,25 +1,28 @@
-"""The SLA clock, in one function (DESIGN.md "Tickets").
+"""The SLA clock, in one function (DESIGN.md "Tickets"), counting the hours the contract covers.
 
-Response due = created + the contract's response hours. Resolution due = created + resolution
-hours + every period the ticket spent waiting on the customer (the clock stops then). The due
-times are stored on the ticket and recomputed from its status log at every move, so no paused
-time is lost; a business-hours calendar in the customer's time zone will replace `_add_hours`.
-A ticket without a contract has no SLA.
+Response due = the moment the contract's response hours of covered time have run from creation.
+Resolution due = the same with the resolution hours plus the covered time of every period the
+ticket spent waiting on the customer (the clock stops then). Covered time is the contract's
+coverage (migration 0020): around the clock (24x7), or some weekdays from a start to an end time
+in the customer's time zone, never on the MSP's holidays. The due times are stored on the ticket
+and recomputed from its status log at every move, so no paused time is lost. A ticket without a
+contract has no SLA.
 
 Contacts' transactions store these times too (a reply reopens a ticket): the database checks what
-they write against its SQL twin of `compute_sla` and `paused_time` (the trigger
-support_ticket_contact_guard of migration 0009). Change both together.
+they write against its SQL twin of `compute_sla` (the trigger support_ticket_contact_guard, with
+sla_covered_end and sla_covered_seconds of migration 0020). Change both together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from portal.models import ServiceContract, SupportTicket, TicketStatus, TicketStatusChange
+from portal.models import Customer, Holiday, ServiceContract, SupportTicket, TicketStatus, TicketStatusChange
 
 AT_RISK_SHARE = 0.25  # "at risk" once under 25 % of the deadline's time is left
 PAUSED = TicketStatus.WAITING_CUSTOMER
@@ -34,12 +37,88 @@ class SlaClock:
     sla_at_risk_at: datetime | None = None
 
 
-def _add_hours(start: datetime, hours: float) -> datetime:
-    return start + timedelta(hours=hours)
+MAX_DAYS = 3700  # how far ahead a deadline is looked for (the SQL twin stops there too)
 
 
-def paused_time(changes: Iterable[tuple[datetime, TicketStatus]]) -> timedelta:
-    """Total time spent in waiting_customer in the closed pauses of `changes` ((at, to_status), in order).
+@dataclass(frozen=True)
+class Coverage:
+    """The hours a contract covers: 24x7 (no days), or ISO weekdays from `start` to `end` in `zone`."""
+
+    days: frozenset[int] | None = None
+    start: time | None = None
+    end: time | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    holidays: frozenset[date] = frozenset()
+
+    @property
+    def always(self) -> bool:
+        return not self.days
+
+    def describe(self) -> str:
+        """'24x7' or 'Mon-Fri 08:00-18:00 America/Denver' (for pages)."""
+        if self.always:
+            return "24x7"
+        names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        days = sorted(self.days)
+        if days == list(range(days[0], days[-1] + 1)) and len(days) > 2:
+            span = f"{names[days[0] - 1]}-{names[days[-1] - 1]}"
+        else:
+            span = ", ".join(names[d - 1] for d in days)
+        return f"{span} {self.start:%H:%M}-{self.end:%H:%M} {self.zone.key}"
+
+
+TWENTY_FOUR_SEVEN = Coverage()
+
+
+def _windows(coverage: Coverage, since: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The covered stretches (UTC) day by day in the customer's zone, from the local day of `since`."""
+    day = since.astimezone(coverage.zone).date()
+    for _ in range(MAX_DAYS):
+        if day.isoweekday() in coverage.days and day not in coverage.holidays:
+            # In UTC before any arithmetic: aware datetimes of one zone subtract as wall-clock times.
+            yield (datetime.combine(day, coverage.start, coverage.zone).astimezone(UTC),
+                   datetime.combine(day, coverage.end, coverage.zone).astimezone(UTC))
+        day += timedelta(days=1)
+
+
+def add_covered(start: datetime, duration: timedelta, coverage: Coverage) -> datetime:
+    """The moment `duration` of covered time has run from `start`.
+
+    :raises ValueError: no such moment within MAX_DAYS (a coverage with no day left).
+    """
+    start = start.astimezone(UTC)  # aware datetimes of one zone add as wall-clock times
+    if coverage.always:
+        return start + duration
+    left = duration
+    for window_start, window_end in _windows(coverage, start):
+        window_start = max(window_start, start)
+        if window_end <= window_start:
+            continue
+        if left <= window_end - window_start:
+            return window_start + left
+        left -= window_end - window_start
+    raise ValueError("no covered time within ten years")
+
+
+def covered_between(start: datetime, end: datetime, coverage: Coverage) -> timedelta:
+    """The covered time from `start` to `end` (zero if end is not after start)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        return timedelta()
+    if coverage.always:
+        return end - start
+    total = timedelta()
+    for window_start, window_end in _windows(coverage, start):
+        if window_start >= end:
+            break
+        overlap = min(window_end, end) - max(window_start, start)
+        if overlap > timedelta():
+            total += overlap
+    return total
+
+
+def paused_time(changes: Iterable[tuple[datetime, TicketStatus]], coverage: Coverage = TWENTY_FOUR_SEVEN) -> timedelta:
+    """Covered time spent in waiting_customer in the closed pauses of `changes` ((at, to_status), in order).
 
     A pause still running counts from when it ends: while a ticket waits, its clock is stopped.
     """
@@ -49,36 +128,64 @@ def paused_time(changes: Iterable[tuple[datetime, TicketStatus]]) -> timedelta:
         if status == PAUSED and waiting_since is None:
             waiting_since = at
         elif status != PAUSED and waiting_since is not None:
-            total += at - waiting_since
+            total += covered_between(waiting_since, at, coverage)
             waiting_since = None
     return total
 
 
 def compute_sla(*, created_at: datetime, status: TicketStatus, first_response_at: datetime | None,
                 response_hours: int | None, resolution_hours: int | None,
-                changes: Iterable[tuple[datetime, TicketStatus]]) -> SlaClock:
-    """The stored SLA times of a ticket, from its contract's hours and its status log."""
+                changes: Iterable[tuple[datetime, TicketStatus]],
+                coverage: Coverage = TWENTY_FOUR_SEVEN) -> SlaClock:
+    """The stored SLA times of a ticket, from its contract's hours and coverage and its status log.
+
+    "At risk" is the moment only 25 % of the window's covered time is left.
+    """
     if response_hours is None or resolution_hours is None:
         return SlaClock()
-    response_due = _add_hours(created_at, response_hours)
-    resolution_due = _add_hours(created_at, resolution_hours) + paused_time(changes)
+    paused = paused_time(changes, coverage)
+    response_due = add_covered(created_at, timedelta(hours=response_hours), coverage)
+    resolution_due = add_covered(created_at, timedelta(hours=resolution_hours) + paused, coverage)
     if status == PAUSED or status in DONE:
         return SlaClock(response_due, resolution_due)
     if first_response_at is None and response_due <= resolution_due:
-        due, window = response_due, response_hours
+        due, window, extra = response_due, response_hours, timedelta()
     else:
-        due, window = resolution_due, resolution_hours
-    return SlaClock(response_due, resolution_due, due, due - timedelta(hours=window * AT_RISK_SHARE))
+        due, window, extra = resolution_due, resolution_hours, paused
+    at_risk = add_covered(created_at, timedelta(hours=window * (1 - AT_RISK_SHARE)) + extra, coverage)
+    return SlaClock(response_due, resolution_due, due, at_risk)
+
+
+def _coverage(session, row, since: date | None) -> Coverage:
+    if row is None or not row.coverage_days:
+        return TWENTY_FOUR_SEVEN
+    query = sa.select(Holiday.day)
+    if since is not None:
+        query = query.where(Holiday.day >= since - timedelta(days=1))  # the customer's day may be UTC's eve
+    return Coverage(frozenset(row.coverage_days), row.coverage_start, row.coverage_end, ZoneInfo(row.timezone),
+                    frozenset(session.scalars(query)))
+
+
+def _contract_terms(session, contract_id: int | None):
+    if contract_id is None:
+        return None
+    return session.execute(
+        sa.select(ServiceContract.response_time_hours, ServiceContract.resolution_time_hours,
+                  ServiceContract.coverage_days, ServiceContract.coverage_start, ServiceContract.coverage_end,
+                  Customer.timezone)
+        .join(Customer, Customer.customer_id == ServiceContract.customer_id)
+        .where(ServiceContract.contract_id == contract_id)
+    ).one_or_none()
+
+
+def coverage_of(session, contract_id: int | None, *, since: date | None = None) -> Coverage:
+    """The contract's coverage with the customer's zone and the holidays from `since` on (24x7 without one)."""
+    return _coverage(session, _contract_terms(session, contract_id), since)
 
 
 def refresh_sla(session, ticket: SupportTicket) -> None:
     """Recompute the ticket's stored SLA times from its contract and status log (call after every move)."""
-    hours = None
-    if ticket.contract_id is not None:
-        hours = session.execute(
-            sa.select(ServiceContract.response_time_hours, ServiceContract.resolution_time_hours)
-            .where(ServiceContract.contract_id == ticket.contract_id)
-        ).one_or_none()
+    terms = _contract_terms(session, ticket.contract_id)
     changes = session.execute(
         sa.select(TicketStatusChange.changed_at, TicketStatusChange.to_status)
         .where(TicketStatusChange.ticket_id == ticket.ticket_id)
@@ -86,8 +193,10 @@ def refresh_sla(session, ticket: SupportTicket) -> None:
     ).all()
     clock = compute_sla(
         created_at=ticket.created_at, status=TicketStatus(ticket.status), first_response_at=ticket.first_response_at,
-        response_hours=hours[0] if hours else None, resolution_hours=hours[1] if hours else None,
+        response_hours=terms.response_time_hours if terms else None,
+        resolution_hours=terms.resolution_time_hours if terms else None,
         changes=[(at, TicketStatus(to)) for at, to in changes],
+        coverage=_coverage(session, terms, ticket.created_at.date()),
     )
     ticket.response_due_at = clock.response_due_at
     ticket.resolution_due_at = clock.resolution_due_at
