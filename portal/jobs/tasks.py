@@ -31,11 +31,13 @@ SCHEDULER = Principal.system("scheduler")
 def send_mail(kind: str, **ids) -> int:
     """Build the mails of one event from the rows as they are now and send them; returns how many."""
     context = notifications.MailContext(link=public_url, secret_key=current_app.secret_key, now=clock.now())
-    messages = notifications.messages_for(db.session, kind, ids, context)
-    # Flushed first: a link token the mail carries must exist before anyone can click it.
+    messages = [notifications.thread_mail(db.session, message, mailer.sender)
+                for message in notifications.messages_for(db.session, kind, ids, context)]
+    # Flushed first: a link token the mail carries must exist before anyone can click it, and a
+    # reply quoting the Message-ID must find its ticket.
     db.session.flush()
     for message in messages:
-        mailer.send(message.to, message.subject, message.body)
+        mailer.send_mail(message)
     return len(messages)
 
 

@@ -48,6 +48,8 @@ def jobs_for(event) -> list:
         return Job(MAIL_TASK, {"kind": kind, **ids}, queue="mail")
 
     data = event.data
+    if event.name == "ticket.received_by_email":
+        return [mail("ticket_received", ticket_id=event.row_id, to=data["to"])]
     if event.name == "ticket.replied" and not data.get("internal"):
         return [mail("ticket_replied", comment_id=data["comment_id"])]
     if event.name == "ticket.status_changed" and data.get("to") == "resolved":
@@ -96,10 +98,26 @@ def _ticket_replied(session, context: MailContext, *, comment_id: int) -> list[M
     if not wants_email(contact):
         return []
     link = context.link("portal.show_ticket", ticket_id=ticket.ticket_id)
+    # A person's words: no Auto-Submitted, so the customer's mail client treats it as a letter.
     return [Mail(contact.email, f"[{ticket.ticket_number}] New reply: {ticket.title}",
                  f"Hello {contact.first_name},\n\n{comment.author_employee.full_name} of TechServ replied to your "
                  f"ticket {ticket.ticket_number} \u201c{ticket.title}\u201d:\n\n{comment.body}\n\n"
-                 f"Answer in the portal: {link}\n")]
+                 f"Answer this email, or in the portal: {link}\n",
+                 ticket_id=ticket.ticket_id, auto_submitted=None, reply_marker=True)]
+
+
+def _ticket_received(session, context: MailContext, *, ticket_id: int, to: str) -> list[Mail]:
+    """The confirmation of a ticket opened by email, with its number, to the address that wrote."""
+    ticket = session.get(SupportTicket, ticket_id)
+    if ticket is None:
+        return []
+    name = ticket.contact.first_name if ticket.contact else "there"
+    link = context.link("portal.show_ticket", ticket_id=ticket.ticket_id)
+    return [Mail(to, f"[{ticket.ticket_number}] Received: {ticket.title}",
+                 f"Hello {name},\n\nWe received your request and opened the ticket {ticket.ticket_number} "
+                 f"\u201c{ticket.title}\u201d. A technician will answer soon.\n\nTo add something, answer this "
+                 f"email (keep {ticket.ticket_number} in the subject), or follow it in the portal: {link}\n",
+                 ticket_id=ticket.ticket_id, auto_submitted="auto-replied", reply_marker=True)]
 
 
 def _ticket_resolved(session, context: MailContext, *, ticket_id: int) -> list[Mail]:
@@ -111,8 +129,9 @@ def _ticket_resolved(session, context: MailContext, *, ticket_id: int) -> list[M
     return [Mail(contact.email, f"[{ticket.ticket_number}] Resolved: {ticket.title}",
                  f"Hello {contact.first_name},\n\nWe resolved your ticket {ticket.ticket_number} "
                  f"\u201c{ticket.title}\u201d.\n\nHow it was solved:\n{ticket.resolution_notes or ''}\n\n"
-                 "If it is not solved, reply in the portal within 7 days and we reopen it; you can also "
-                 f"rate our work there: {link}\n")]
+                 "If it is not solved, answer this email or reply in the portal within 7 days and we reopen "
+                 f"it; you can also rate our work there: {link}\n",
+                 ticket_id=ticket.ticket_id, reply_marker=True)]
 
 
 def _phase_approval_requested(session, context: MailContext, *, phase_id: int, asked_by: str) -> list[Mail]:
@@ -231,6 +250,7 @@ def _invoice_sent(session, context: MailContext, *, invoice_id: int) -> list[Mai
 
 BUILDERS: dict[str, Callable[..., list[Mail]]] = {
     "invoice_sent": _invoice_sent,
+    "ticket_received": _ticket_received,
     "ticket_replied": _ticket_replied,
     "ticket_resolved": _ticket_resolved,
     "phase_approval_requested": _phase_approval_requested,
@@ -239,3 +259,37 @@ BUILDERS: dict[str, Callable[..., list[Mail]]] = {
     "invitation": _invitation,
     "webhook_disabled": _webhook_disabled,
 }
+
+
+# --- threading (in the worker, just before a ticket's mail goes out) ---------------------------
+
+MAX_REFERENCES = 10
+
+
+def thread_root(ticket_number: str, sender: str) -> str:
+    """The ticket's own <TKT-...@domain>: first in every mail's References, so every reply carries it."""
+    domain = sender.rpartition("@")[2].rstrip(">").strip() or "localhost"
+    return f"<{ticket_number}@{domain}>"
+
+
+def thread_mail(session, mail: Mail, sender: str) -> Mail:
+    """Give a ticket's mail its Message-ID, In-Reply-To and References, and record the Message-ID
+    (in the sending job's transaction: a mail that was not sent leaves no record)."""
+    from dataclasses import replace
+
+    from portal.models import InboundMail, OutboundMessage
+    from portal.services.mail import new_message_id
+
+    if mail.ticket_id is None:
+        return mail
+    ticket = session.get(SupportTicket, mail.ticket_id)
+    earlier = session.execute(
+        sa.select(OutboundMessage.message_id, OutboundMessage.sent_at)
+        .where(OutboundMessage.ticket_id == mail.ticket_id)
+        .union_all(sa.select(InboundMail.message_id, InboundMail.received_at)
+                   .where(InboundMail.ticket_id == mail.ticket_id))
+        .order_by(sa.text("2 DESC")).limit(MAX_REFERENCES - 1)).scalars().all()
+    references = (thread_root(ticket.ticket_number, sender), *reversed(earlier))
+    message_id = new_message_id(sender)
+    session.add(OutboundMessage(message_id=message_id, ticket_id=mail.ticket_id, recipient=mail.to))
+    return replace(mail, message_id=message_id, in_reply_to=references[-1], references=references)
