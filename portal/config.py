@@ -98,6 +98,20 @@ def settings_from_environment() -> dict:
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
         "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "1"),
         "MAIL_FROM": os.environ.get("MAIL_FROM") or None,
+        # Mail in (portal/jobs/mailbox.py): the support mailbox the worker reads every minute when
+        # IMAP_HOST is set. IMAP_SECURITY: "ssl" (port 993, the default), "starttls" (143) or
+        # "plain" (only for a test server on this machine). Read messages move to IMAP_PROCESSED_FOLDER;
+        # nothing is ever deleted. MAIL_IN_MAX_PER_HOUR: more from one address is a loop, ignored.
+        # The password lives in the environment (or the secret store that fills it), never the database.
+        "IMAP_HOST": os.environ.get("IMAP_HOST") or None,
+        "IMAP_PORT": _int_setting("IMAP_PORT", 0) or None,
+        "IMAP_SECURITY": os.environ.get("IMAP_SECURITY") or "ssl",
+        "IMAP_USERNAME": os.environ.get("IMAP_USERNAME") or None,
+        "IMAP_PASSWORD": os.environ.get("IMAP_PASSWORD") or None,
+        "IMAP_INBOX": os.environ.get("IMAP_INBOX") or "INBOX",
+        "IMAP_PROCESSED_FOLDER": os.environ.get("IMAP_PROCESSED_FOLDER") or "Processed",
+        "MAIL_IN_ADDRESS": os.environ.get("MAIL_IN_ADDRESS") or None,
+        "MAIL_IN_MAX_PER_HOUR": _int_setting("MAIL_IN_MAX_PER_HOUR", 20) or 1,
         # Who issues the invoices, printed at the top of every invoice PDF. Address lines are
         # separated by "|" (or real newlines), so one environment variable holds the whole block.
         "INVOICE_ISSUER_NAME": os.environ.get("INVOICE_ISSUER_NAME") or "TechServ Solutions",

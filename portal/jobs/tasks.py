@@ -41,6 +41,16 @@ def send_mail(kind: str, **ids) -> int:
     return len(messages)
 
 
+@app_task("mail.poll_mailbox", queue="mail_in", cron="* * * * *")
+def poll_mailbox(timestamp: int | None = None) -> int | None:
+    """Read the support mailbox (when IMAP_HOST is set): each new message becomes a ticket, a reply,
+    an unmatched mail or is ignored (portal/jobs/mailbox.py); returns how many were read."""
+    from portal.jobs import mailbox
+
+    result = mailbox.poll(current_app._get_current_object())
+    return None if result is None else result.processed
+
+
 @app_task(webhooks.DELIVER_TASK, queue="webhooks")
 def deliver_webhook(**args) -> str:
     """One attempt of a webhook delivery. Retries are new jobs deferred by the attempt itself (with

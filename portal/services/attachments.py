@@ -176,7 +176,8 @@ def attach(session, storage: Storage, principal: policy.Principal, ticket, files
     return rows
 
 
-def open_ticket_with_files(session, storage: Storage, principal: policy.Principal, data, uploads: list[Upload]):
+def open_ticket_with_files(session, storage: Storage, principal: policy.Principal, data, uploads: list[Upload], *,
+                           now=None):
     """Open a ticket with its attachments. The files are checked first: a refused file opens no
     ticket (and uses up no number), and the message names what is wrong with the other fields too.
 
@@ -190,13 +191,13 @@ def open_ticket_with_files(session, storage: Storage, principal: policy.Principa
     except Invalid as error:
         raise Invalid(error.message, "attachments",
                       {**tickets.ticket_field_errors(data), "attachments": error.message}) from None
-    ticket = tickets.open_ticket(session, principal, data)
+    ticket = tickets.open_ticket(session, principal, data, now=now)
     attach(session, storage, principal, ticket, files)
     return ticket
 
 
 def reply_with_files(session, storage: Storage, principal: policy.Principal, ticket, body: str,
-                     uploads: list[Upload]) -> TicketComment:
+                     uploads: list[Upload], *, now=None) -> TicketComment:
     """A public reply with its attachments (the files are checked before anything is written).
 
     :raises Invalid: an empty message, a closed ticket, or a refused file.
@@ -205,7 +206,7 @@ def reply_with_files(session, storage: Storage, principal: policy.Principal, tic
     from portal.services import tickets
 
     files = check_all(uploads)
-    comment = tickets.add_comment(session, principal, ticket, body)
+    comment = tickets.add_comment(session, principal, ticket, body, now=now)
     attach(session, storage, principal, ticket, files, comment=comment)
     return comment
 

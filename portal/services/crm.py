@@ -724,3 +724,30 @@ def customer_contacts(session, principal: policy.Principal, customer_id: int) ->
                            .where(Contact.customer_id == customer_id)
                            .order_by(Contact.is_primary_contact.desc(), Contact.last_name, Contact.contact_id)).all()
     return customer, [ContactRow(contact, _login_state(account)) for contact, account in rows]
+
+
+def add_contact_from_mail(session, principal: policy.Principal, customer: Customer, *, email: str,
+                          first_name: str, last_name: str) -> Contact:
+    """The sender of an unmatched mail becomes a contact of `customer` (contacted by email, may open tickets).
+
+    :raises Forbidden: not an account manager or admin. :raises Invalid: a name or the address is wrong (named).
+    :raises Conflict: another contact already uses the address.
+    """
+    if not policy.may_manage_customers(principal):
+        raise Forbidden("Only account managers and administrators add contacts.")
+    values, errors = _collect({
+        "first_name": lambda: _text(first_name, "first_name", "first name", 100, required=True),
+        "last_name": lambda: _text(last_name, "last_name", "last name", 100, required=True),
+        "email": lambda: _email(email, "email"),
+    })
+    _raise(errors)
+    if session.scalar(sa.select(Contact.contact_id).where(sa.func.lower(Contact.email) == values["email"].lower())):
+        raise Conflict("Another contact already uses this email address: attach the mail to that contact's "
+                       "customer.", "customer_id")
+    person = Contact(customer_id=customer.customer_id, can_create_tickets=True, **values)
+    session.add(person)
+    session.flush()
+    events.emit(session, principal, "contact.created", person,
+                {"contact_id": person.contact_id, "customer_id": customer.customer_id},
+                changes={"email": (None, person.email)})
+    return person

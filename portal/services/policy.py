@@ -454,3 +454,15 @@ def may_use_two_factor(p: Principal) -> bool:
 def may_manage_contracts(p: Principal) -> bool:
     """Create, change and renew a customer's contracts (their prices): account managers and admins."""
     return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+# --- mail in and the holiday calendar (issue 15) ------------------------------------------------
+
+def may_handle_unmatched_mail(p: Principal) -> bool:
+    """The unmatched mail list: account managers attach a mail to a customer or discard it; admins too."""
+    return has_role(p, EmployeeRole.ACCOUNT_MANAGER, EmployeeRole.ADMIN)
+
+
+def may_keep_holidays(p: Principal) -> bool:
+    """The MSP's holiday calendar, which every business-hours SLA counts: admins keep it."""
+    return has_role(p, EmployeeRole.ADMIN)
