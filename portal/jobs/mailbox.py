@@ -72,6 +72,10 @@ def connect(box: Mailbox) -> imaplib.IMAP4:
         if box.security == "starttls":
             connection.starttls(ssl_context=ssl.create_default_context())
     connection.login(box.username, box.password)
+    # The capabilities after login (MOVE among them) are not those of the greeting.
+    status, answer = connection.capability()
+    if status == "OK" and answer and answer[0]:
+        connection.capabilities = tuple(answer[0].decode().upper().split())
     return connection
 
 
@@ -100,10 +104,11 @@ def settings_for(app) -> mail_in.Settings:
                             max_per_hour=app.config.get("MAIL_IN_MAX_PER_HOUR") or mail_in.DEFAULT_MAX_PER_HOUR)
 
 
-def poll(app, *, after_commit=None) -> PollResult | None:
+def poll(app, *, checkpoint=None) -> PollResult | None:
     """Read the inbox once (in `app`'s context); None when mail in is off.
 
-    `after_commit(uid)` is called between a message's commit and its move (tests kill the process there).
+    `checkpoint(stage, uid)` is called with "processed" before a message's commit and "committed"
+    between its commit and its move (the crash tests kill the process there).
     """
     box = Mailbox.from_config(app.config)
     if box is None:
@@ -114,13 +119,13 @@ def poll(app, *, after_commit=None) -> PollResult | None:
             return PollResult(busy=True)
         lock_connection.commit()  # the lock is the session's; no transaction stays open beside it
         try:
-            return _read(app, box, after_commit)
+            return _read(app, box, checkpoint)
         finally:
             lock_connection.execute(sa.select(sa.func.pg_advisory_unlock(LOCK_KEY)))
             lock_connection.commit()
 
 
-def _read(app, box: Mailbox, after_commit=None) -> PollResult:
+def _read(app, box: Mailbox, checkpoint=None) -> PollResult:
     settings = settings_for(app)
     storage = attachments.Storage(app.config["ATTACHMENTS_PATH"])
     result = PollResult(outcomes={})
@@ -140,14 +145,16 @@ def _read(app, box: Mailbox, after_commit=None) -> PollResult:
             try:
                 record = mail_in.process(db.session, storage, raw, settings, now=clock.now())
                 outcome = record.outcome
+                if checkpoint is not None:
+                    checkpoint("processed", uid)
                 db.session.commit()
             except Exception:  # noqa: BLE001  one bad message must not stop the others
                 db.session.rollback()
                 log.exception("Mail %s stays in %s: processing it failed", uid.decode(), box.inbox)
                 result.failed += 1
                 continue
-            if after_commit is not None:
-                after_commit(uid)
+            if checkpoint is not None:
+                checkpoint("committed", uid)
             _move(connection, uid, box.processed)
             result.processed += 1
             result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
