@@ -318,12 +318,14 @@ class _Loader:
         self._seed_rows()
         self._renewals()
         self._logins()
+        self._holidays()
         self._tickets()
         self._projects()
         self._this_week()
         self._invoices()
         self._departments()
         self._account_managers()
+        self._unmatched_mail()
         self._audit_history()
         audit.record(self.s, self.principal.actor, "seed.loaded", changes={"rows": (None, self.count)})
         self.s.flush()
@@ -734,6 +736,38 @@ class _Loader:
         self.s.flush()
 
     # -- the audit log of that history ---------------------------------------------------------
+
+    def _holidays(self) -> None:
+        """The US public holidays of last year, this year and next (before the tickets: their SLAs skip them)."""
+        import holidays as package
+
+        from portal.models import Holiday
+
+        years = range(self.today.year - 1, self.today.year + 2)
+        self._add("holidays", *(Holiday(day=day, name=" ".join(str(name).split())[:100])
+                                for day, name in sorted(package.country_holidays("US", years=years).items())))
+        self.s.flush()
+
+    def _unmatched_mail(self) -> None:
+        """One mail from a sender who is nobody's contact yet, waiting in the unmatched list."""
+        from email.message import EmailMessage
+
+        from portal.models import InboundMail
+
+        message = EmailMessage()
+        message["From"] = "Morgan Lee <morgan.lee@brightpath-dental.example>"
+        message["To"] = "support@techserv.com"
+        message["Subject"] = "Quote for managed IT, 12 workstations"
+        message["Message-ID"] = "<demo-unmatched-1@brightpath-dental.example>"
+        text = ("Hello,\n\nWe are a dental practice with 12 workstations and a small server. Could you send us "
+                "a quote for managed IT support?\n\nThanks,\nMorgan Lee\nBrightPath Dental")
+        message.set_content(text)
+        self._add("inbound_mails", InboundMail(
+            message_id=message["Message-ID"], from_address="morgan.lee@brightpath-dental.example",
+            from_name="Morgan Lee", subject=message["Subject"], body=text, raw=message.as_bytes(),
+            outcome="unmatched", reason="unknown sender",
+            received_at=datetime.combine(self.today, time(9, 12), UTC) - timedelta(days=1)))
+        self.s.flush()
 
     def _departments(self) -> None:
         for number, department in DEPARTMENTS.items():

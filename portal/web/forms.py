@@ -850,3 +850,27 @@ class RenewForm(ParseForm):
     """Only the contract's state when the preview was made."""
 
     updated_at = Stamp()
+# --- mail in and the holiday calendar (issue 15) ----------------------------------------------
+
+class AttachMailForm(ParseForm):
+    customer_id = Ref("Customer", message="Choose the customer this mail is from.")
+    first_name = Text("Sender's first name", description="Taken from the mail when left empty.")
+    last_name = Text("Sender's last name")
+
+
+class UnmatchedPageForm(ParseForm):
+    before = Whole("Before", message="Choose a page from the links.")
+
+
+class HolidayForm(ParseForm):
+    day = Day("Date")
+    name = Text("Name")
+
+
+class HolidayYearForm(ParseForm):
+    year = Whole("Year", message="Enter a year like 2026.")
+
+
+class PrefillHolidaysForm(ParseForm):
+    year = Whole("Year", message="Enter a year like 2026.")
+    country = Pick("Country", blank="Choose")

@@ -115,6 +115,8 @@ PAGES = {
     "admin.list_employees": lambda ids, who: ["/staff/admin/employees", "/staff/admin/employees?q=zzzz-nobody"],
     "admin.new_employee": lambda ids, who: ["/staff/admin/employees/new"],
     "admin.show_employee": lambda ids, who: [f"/staff/admin/employees/{ids.employee}"] if ids.employee else None,
+    "mail_in.unmatched_mail": lambda ids, who: ["/staff/mail/unmatched"],
+    "mail_in.holidays": lambda ids, who: ["/staff/admin/holidays", "/staff/admin/holidays?year=2031"],
     "admin.audit_log": lambda ids, who: ["/staff/admin/audit", f"/staff/admin/audit?table=support_tickets&row_id={ids.ticket}",
                                          f"/staff/admin/audit?object={ids.invoice_number}",
                                          "/staff/admin/audit?object=TKT-1999-000001"] if ids.ticket else None,

@@ -221,6 +221,17 @@ MATRIX = {
                                   staff_only(404, roles=CRM)),
     "customers.renew_contract": ("POST", "/staff/customers/{customer_id}/contracts/999999999/renew",
                                  staff_only(404, roles=CRM)),
+    # Mail in (issue 15): the unmatched mail list for account managers and admins; no such mail is a 404.
+    "mail_in.unmatched_mail": ("GET", "/staff/mail/unmatched", staff_only(200, roles=["account_manager", "admin"])),
+    "mail_in.attach_mail": ("POST", "/staff/mail/unmatched/999999/attach",
+                            staff_only(404, roles=["account_manager", "admin"])),
+    "mail_in.discard_mail": ("POST", "/staff/mail/unmatched/999999/discard",
+                             staff_only(404, roles=["account_manager", "admin"])),
+    # The holiday calendar, admins only; an empty form misses the date and name (422).
+    "mail_in.holidays": ("GET", "/staff/admin/holidays", staff_only(200, roles=["admin"])),
+    "mail_in.add_holiday": ("POST", "/staff/admin/holidays", staff_only(422, roles=["admin"])),
+    "mail_in.prefill_holidays": ("POST", "/staff/admin/holidays/prefill", staff_only(422, roles=["admin"])),
+    "mail_in.delete_holiday": ("POST", "/staff/admin/holidays/999999/delete", staff_only(404, roles=["admin"])),
 }
 NOT_IN_MATRIX = {"static"}  # public files: CSS, JS, htmx
 # The REST API (/api) answers bearer tokens, not sessions: its own matrix of scopes is

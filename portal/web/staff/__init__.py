@@ -2,7 +2,7 @@
 and the admins' System page, API clients and webhooks, and the admin area (/staff/admin: employees,
 the audit log)."""
 
-from portal.web.staff import admin, customers, home, integrations, invoices, projects, system, tickets, time
+from portal.web.staff import admin, customers, home, integrations, invoices, mail, projects, system, tickets, time
 
 blueprints = (home.bp, tickets.bp, time.bp, projects.bp, system.bp, integrations.bp, admin.bp, invoices.bp,
-              customers.bp)
+              customers.bp, mail.bp)
