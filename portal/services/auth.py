@@ -122,7 +122,7 @@ def principal_for(session, account_id: int, *, login_session_token: str | None =
         customer_status=customer.account_status, is_primary_contact=contact.is_primary_contact,
         is_billing_contact=contact.is_billing_contact, can_create_tickets=contact.can_create_tickets,
         can_approve_projects=contact.can_approve_projects, two_factor_enabled=account.totp_enabled,
-        session_version=account.session_version,
+        session_version=account.session_version, time_zone=customer.timezone,
     )
 
 

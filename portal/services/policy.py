@@ -43,6 +43,7 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     is_system: bool = False
     ip_address: str | None = None  # where the request came from (the audit log's "from where")
+    time_zone: str | None = None  # a contact's customer's zone: their pages show times in it (issue 15)
 
     @classmethod
     def system(cls, label: str = "system") -> "Principal":

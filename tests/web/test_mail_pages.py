@@ -124,3 +124,27 @@ def test_a_new_holiday_moves_an_open_tickets_deadline(browser, session, admin):
     session.refresh(ticket)
     assert ticket.response_due_at == datetime(2031, 6, 10, 11, 30, tzinfo=denver)
     assert ticket.response_due_at.astimezone(UTC) - datetime(2031, 6, 10, 17, 30, tzinfo=UTC) == timedelta()
+
+
+def test_a_contact_reads_due_times_in_their_customers_zone_and_staff_in_the_msps(browser, session):
+    customer = f.make_customer(session, timezone="Europe/Berlin")
+    contract = f.make_contract(session, customer, response_time_hours=4, resolution_time_hours=24,
+                               coverage_days=[1, 2, 3, 4, 5], coverage_start=time(8), coverage_end=time(18))
+    contact = f.make_contact_login(session, customer=customer)
+    from portal.services.sla import refresh_sla
+
+    ticket = f.make_ticket(session, customer, contact_id=contact.contact_id, contract_id=contract.contract_id,
+                           created_at=datetime(2026, 6, 5, 15, 30, tzinfo=UTC))  # Friday 17:30 in Berlin
+    refresh_sla(session, ticket)
+    session.flush()
+    # 30 min on Friday, then 3.5 h from Monday 08:00 Berlin time.
+    assert ticket.response_due_at == datetime(2026, 6, 8, 9, 30, tzinfo=UTC)
+    browser.sign_in(contact.email)
+    page = browser.get(f"/portal/tickets/{ticket.ticket_id}").get_data(as_text=True)
+    assert "8 Jun 2026 11:30 CEST" in page
+    staff = f.make_staff(session, role="admin")
+    browser.get("/logout")
+    browser.post("/logout")
+    browser.sign_in(staff.email)
+    staff_page = browser.get(f"/staff/tickets/{ticket.ticket_id}").get_data(as_text=True)
+    assert "8 Jun 2026 03:30 MDT" in staff_page or "8 Jun 2026 3:30 MDT" in staff_page
