@@ -20,7 +20,7 @@ from portal.models import Employee, TicketStatus
 from portal.services import generate, policy
 from portal.services.queue import QueueFilters, staff_queue
 from portal.services.seed import load_demo_data
-from portal.services.sla import compute_sla
+from portal.services.sla import compute_sla, coverage_of
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 COUNT = 4000
@@ -79,7 +79,8 @@ def test_generated_tickets_pass_the_constraints_and_look_like_a_support_desk(ses
         # The stored SLA clock is services/sla.py's for a ticket that never paused.
         clock = compute_sla(created_at=created, status=status, first_response_at=row["first_response_at"],
                             response_hours=row["response_time_hours"], resolution_hours=row["resolution_time_hours"],
-                            changes=[(created, TicketStatus.OPEN)])
+                            changes=[(created, TicketStatus.OPEN)],
+                            coverage=coverage_of(session, row["contract_id"], since=created.date()))
         assert (row["response_due_at"], row["resolution_due_at"], row["sla_due_at"], row["sla_at_risk_at"]) == (
             clock.response_due_at, clock.resolution_due_at, clock.sla_due_at, clock.sla_at_risk_at), row["ticket_number"]
     # Tickets before the first contract (early 2024) have no SLA; later ones all do.

@@ -14,7 +14,8 @@ contacts, contracts and employees already in the database (load the demo data fi
 - assignment, first response, resolution and closing times drawn around the contract's SLA
   hours (about 7 % of responses and 10 % of resolutions late), never after `now` and never before
   `created_at` (chk_ticket_timestamps);
-- the SLA columns as services/sla.py computes them for a ticket that never paused;
+- the SLA columns as services/sla.py computes them for a ticket that never paused (covered time on
+  business-hours contracts, through its SQL twin sla_covered_end);
 - the search vector from the same ticket_search_document() the trigger uses (the tickets have no
   comments);
 - numbers TKT-YYYY-NNNNNN with the year of created_at, numbered in creation order within each year
@@ -187,7 +188,10 @@ INSERT INTO support_tickets (
 SELECT e.ticket_id, e.ticket_number, e.customer_id, e.contract_id, e.contact_id, e.employee_id, e.title, e.description,
        e.category, e.priority, e.status, e.created_at, e.assigned_at, e.first_response_at, e.resolved_at, e.closed_at,
        e.estimated_hours, e.resolution_notes, e.customer_satisfaction, e.response_due_at, e.resolution_due_at,
-       e.sla_due_at, e.sla_due_at - make_interval(secs => :at_risk * 3600 * e.window_hours),
+       e.sla_due_at,
+       CASE WHEN e.business_hours AND e.sla_due_at IS NOT NULL
+            THEN sla_covered_end(e.contract_id, e.created_at, CAST((1 - :at_risk) * 3600 * e.window_hours AS numeric))
+            ELSE e.sla_due_at - make_interval(secs => :at_risk * 3600 * e.window_hours) END,
        GREATEST(e.created_at, e.assigned_at, e.first_response_at, e.resolved_at, e.closed_at),
        setweight(to_tsvector('simple', e.ticket_number), 'A') || v.titles[e.title_n]
            || v.descriptions[(e.opener_n - 1) * cardinality(CAST(:impacts AS text[])) + e.impact_n]
@@ -219,14 +223,18 @@ FROM vectors v, (
                     THEN width_bucket(c.r14, CAST(:satisfaction_lb AS float8[])) END AS customer_satisfaction,
                CASE WHEN c.status <> 'open' AND c.priority IN ('high', 'critical') AND c.r18 < 0.5
                     THEN (ARRAY[1, 2, 4, 6, 8])[1 + floor(c.r17 * 5)::int] END AS estimated_hours,
-               c.created_at + make_interval(hours => c.response_hours) AS response_due_at,
-               c.created_at + make_interval(hours => c.resolution_hours) AS resolution_due_at,
+               -- Business-hours contracts count covered time (services/sla.py's SQL twin, migration 0020).
+               CASE WHEN c.business_hours THEN sla_covered_end(c.contract_id, c.created_at, c.response_hours * 3600)
+                    ELSE c.created_at + make_interval(hours => c.response_hours) END AS response_due_at,
+               CASE WHEN c.business_hours THEN sla_covered_end(c.contract_id, c.created_at, c.resolution_hours * 3600)
+                    ELSE c.created_at + make_interval(hours => c.resolution_hours) END AS resolution_due_at,
                'TKT-' || c.year || '-' || lpad((:base + c.i - (CAST(:year_first AS int[]))[c.year - :first_year + 1])::text,
                                                6, '0') AS ticket_number,
                (CAST(:titles AS text[]))[c.title_n] AS title,
                (CAST(:openers AS text[]))[c.opener_n] || ' ' || (CAST(:impacts AS text[]))[c.impact_n] AS description
         FROM (
-            SELECT b.*, k.contract_id, k.response_hours, k.resolution_hours,
+            SELECT b.*, k.contract_id, k.response_hours, k.resolution_hours, coalesce(k.business_hours, false)
+                   AS business_hours,
                    CASE WHEN b.status <> 'open'
                         THEN (CAST(:employee_ids AS int[]))[width_bucket(b.r16, CAST(:employee_lb AS float8[]))]
                         END AS employee_id,
@@ -269,7 +277,7 @@ FROM vectors v, (
             ) b
             LEFT JOIN LATERAL (
                 SELECT sc.contract_id, sc.response_time_hours AS response_hours,
-                       sc.resolution_time_hours AS resolution_hours
+                       sc.resolution_time_hours AS resolution_hours, sc.coverage_days IS NOT NULL AS business_hours
                 FROM service_contracts sc
                 WHERE sc.customer_id = b.customer_id
                   AND sc.contract_status IN ('active', 'expired')
