@@ -173,6 +173,19 @@ def _expiry_notice(session, days_before):
     session.flush()
 
 
+def _holiday(name):
+    from portal.models import Holiday
+
+    return Holiday(day=date(2040, 1, 1) + timedelta(days=f._n()), name=name)
+
+
+def _inbound(outcome):
+    from portal.models import InboundMail
+
+    return InboundMail(message_id=f"<c{f._n()}@example.com>", from_address="a@example.com", subject="s", body="b",
+                       outcome=outcome)
+
+
 CASES = [
     ("chk_health_score", "customers",
      lambda s: f.make_customer(s, account_health_score=D("1.01")),
@@ -365,6 +378,17 @@ CASES = [
      lambda s: _run(s, period_end=date(2026, 6, 30))),
     ("chk_run_lanes", "invoice_runs", lambda s: _run(s, lanes=0), lambda s: _run(s, lanes=16)),
     ("chk_run_outcome", "invoice_run_items", lambda s: _run_item(s, "maybe"), lambda s: _run_item(s, "nothing")),
+    # Migration 0020 (issue 15): business hours, the holiday calendar, mail in.
+    ("chk_customer_time_zone", "customers", lambda s: f.make_customer(s, timezone="Mars/Olympus_Mons"),
+     lambda s: f.make_customer(s, timezone="Europe/Berlin")),
+    ("chk_contract_coverage", "service_contracts",
+     lambda s: f.make_contract(s, coverage_days=[1, 2], coverage_start=time(18), coverage_end=time(8)),
+     lambda s: f.make_contract(s, coverage_days=[1, 2], coverage_start=time(8), coverage_end=time(18))),
+    ("chk_contract_coverage", "service_contracts",
+     lambda s: f.make_contract(s, coverage_days=[0], coverage_start=time(8), coverage_end=time(18)),
+     lambda s: f.make_contract(s, coverage_days=None, coverage_start=None, coverage_end=None)),
+    ("chk_holiday_name", "holidays", lambda s: s.add(_holiday(" ")), lambda s: s.add(_holiday("New Year"))),
+    ("chk_inbound_outcome", "inbound_mails", lambda s: s.add(_inbound("lost")), lambda s: s.add(_inbound("ignored"))),
 ]
 
 
