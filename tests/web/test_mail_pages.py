@@ -148,3 +148,34 @@ def test_a_contact_reads_due_times_in_their_customers_zone_and_staff_in_the_msps
     browser.sign_in(staff.email)
     staff_page = browser.get(f"/staff/tickets/{ticket.ticket_id}").get_data(as_text=True)
     assert "8 Jun 2026 03:30 MDT" in staff_page or "8 Jun 2026 3:30 MDT" in staff_page
+
+
+def test_a_contact_mails_gets_a_number_answers_by_mail_and_sees_one_conversation(app, browser, session, outbox):
+    """The issue's "done when", short of a mail client: the mails as they leave and come back."""
+    from portal.services import tickets
+    from tests.services.test_tickets import staff
+
+    customer = f.make_customer(session)
+    f.make_contract(session, customer)
+    contact = f.make_contact_login(session, customer=customer, first_name="Jane", email="jane@dental.example")
+    storage = attachments.Storage(app.config["ATTACHMENTS_PATH"])
+    opened = mail_in.process(session, storage, mail("Jane <jane@dental.example>", "Email is slow",
+                                                    "Outlook takes a minute to open each mail."), SETTINGS)
+    ticket = session.get(SupportTicket, opened.ticket_id)
+    [number] = [m for m in outbox if m.ticket_id == ticket.ticket_id]
+    assert ticket.ticket_number in number.subject and ticket.ticket_number in number.body
+
+    tech = staff(session, "senior_technician")
+    tickets.change_status(session, tech[1], ticket, "in_progress", expected_version=ticket.version)
+    tickets.add_comment(session, tech[1], ticket, "Does it happen in the web mail too?")
+    [answer] = [m for m in outbox if "Does it happen" in m.body]
+    reply = mail("Jane <jane@dental.example>", "Re: " + answer.subject,
+                 "No, only in Outlook.\n\nJane\n\nOn Tue, Dec 1, 2026, TechServ wrote:\n> "
+                 + answer.body.replace("\n", "\n> "),
+                 headers={"In-Reply-To": answer.message_id, "References": " ".join(answer.references)})
+    assert mail_in.process(session, storage, reply, SETTINGS).outcome == "replied"
+
+    browser.sign_in(contact.email)
+    page = browser.get(f"/portal/tickets/{ticket.ticket_id}").get_data(as_text=True)
+    assert "Outlook takes a minute" in page and "Does it happen in the web mail too?" in page
+    assert "No, only in Outlook." in page and "On Tue, Dec 1, 2026" not in page
