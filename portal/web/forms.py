@@ -854,8 +854,8 @@ class RenewForm(ParseForm):
 
 class AttachMailForm(ParseForm):
     customer_id = Ref("Customer", message="Choose the customer this mail is from.")
-    first_name = Text("Sender's first name", description="Taken from the mail when left empty.")
-    last_name = Text("Sender's last name")
+    first_name = Text("Sender's first name", description="Left empty: from the mail's From.")
+    last_name = Text("Sender's last name", description="Left empty: from the mail's From.")
 
 
 class UnmatchedPageForm(ParseForm):
