@@ -45,7 +45,7 @@ from portal.models import (
     TicketCategory,
 )
 from portal.services import attachments, clock, events, policy, tickets
-from portal.services.errors import Forbidden, Invalid
+from portal.services.errors import DomainError, Forbidden, Invalid
 from portal.services.mail import REPLY_MARKER
 
 TAG = re.compile(r"\[(TKT-\d{4}-\d{6})\]", re.IGNORECASE)
@@ -236,11 +236,18 @@ def already_processed(session, message_id: str) -> bool:
     return bool(session.scalar(sa.select(sa.literal(True)).where(InboundMail.message_id == message_id)))
 
 
+def _fit(text: str) -> str:
+    """At most tickets.MAX_BODY characters (the whole mail stays in the mailbox's processed folder)."""
+    if len(text) <= tickets.MAX_BODY:
+        return text
+    return text[:tickets.MAX_BODY - 60].rstrip() + "\n\n[\u2026 cut: the whole mail is in the support mailbox]"
+
+
 def _new_ticket_data(incoming: Incoming, text: str) -> tickets.NewTicket:
     title = incoming.subject.strip() or "(no subject)"
     if len(title) > MAX_TITLE:
         title = title[:MAX_TITLE - 1] + "\u2026"
-    return tickets.NewTicket(title=title, description=text.strip() or "(the email had no text)",
+    return tickets.NewTicket(title=title, description=_fit(text.strip()) or "(the email had no text)",
                              category=TicketCategory.OTHER)
 
 
@@ -259,6 +266,20 @@ def process(session, storage: attachments.Storage, raw: bytes, settings: Setting
         return earlier
     if reason := ignore_reason(session, incoming, settings, now=now):
         return _record(session, incoming, "ignored", reason=reason, now=now)
+    # A rule that refuses the mail (a closed ticket meanwhile, a suspended customer...) must not leave
+    # it in the inbox to fail every minute: it waits in the unmatched list with the reason.
+    attempt = session.begin_nested()
+    try:
+        record = _act(session, storage, raw, incoming, now)
+    except DomainError as error:
+        attempt.rollback()
+        return _record(session, incoming, "unmatched", raw=raw, now=now,
+                       reason=f"could not be added: {error.message}")
+    attempt.commit()
+    return record
+
+
+def _act(session, storage, raw: bytes, incoming: Incoming, now: datetime) -> InboundMail:
 
     ticket = _ticket_of(session, incoming)
     people = _contacts_of(session, incoming.from_address)
@@ -269,7 +290,7 @@ def process(session, storage: attachments.Storage, raw: bytes, settings: Setting
                            reason=f"answers {ticket.ticket_number}, but the sender is not a contact of that customer")
         principal = contact_principal(*person)
         if ticket.status != "closed" and policy.may_reply_to_ticket(principal, ticket):
-            text = strip_quoted(incoming.text) or "(the email had no new text)"
+            text = _fit(strip_quoted(incoming.text)) or "(the email had no new text)"
             comment, refused = _reply(session, storage, principal, ticket, text, incoming.files, now)
             return _record(session, incoming, "replied", reason=refused, ticket_id=ticket.ticket_id,
                            comment_id=comment.comment_id, customer_id=ticket.customer_id, now=now)

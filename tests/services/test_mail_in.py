@@ -231,3 +231,10 @@ def test_contacts_cannot_read_inbound_mail(session, storage, people):
 
 def test_strip_quoted_keeps_a_plain_message_whole():
     assert mail_in.strip_quoted("Line one\nLine two") == "Line one\nLine two"
+
+
+def test_a_very_long_mail_is_cut_to_what_a_ticket_holds_and_not_lost(session, storage, people):
+    record = process(session, storage, mail("jane@customer.example", "Log", "x" * 50_000))
+    assert record.outcome == "ticketed"
+    description = session.get(SupportTicket, record.ticket_id).description
+    assert len(description) <= tickets.MAX_BODY and description.endswith("the whole mail is in the support mailbox]")
