@@ -156,6 +156,16 @@ def compute_sla(*, created_at: datetime, status: TicketStatus, first_response_at
     return SlaClock(response_due, resolution_due, due, at_risk)
 
 
+def coverage_label(contract: ServiceContract | None, time_zone: str | None) -> str | None:
+    """'24x7' or 'Mon-Fri 08:00-18:00 America/Denver' for a contract (None without one); no query."""
+    if contract is None:
+        return None
+    if not contract.coverage_days:
+        return TWENTY_FOUR_SEVEN.describe()
+    return Coverage(frozenset(contract.coverage_days), contract.coverage_start, contract.coverage_end,
+                    ZoneInfo(time_zone or "UTC")).describe() + ", holidays excepted"
+
+
 def _coverage(session, row, since: date | None) -> Coverage:
     if row is None or not row.coverage_days:
         return TWENTY_FOUR_SEVEN

@@ -148,6 +148,7 @@ def test_a_contact_reads_due_times_in_their_customers_zone_and_staff_in_the_msps
     browser.sign_in(staff.email)
     staff_page = browser.get(f"/staff/tickets/{ticket.ticket_id}").get_data(as_text=True)
     assert "8 Jun 2026 03:30 MDT" in staff_page or "8 Jun 2026 3:30 MDT" in staff_page
+    assert "Mon-Fri 08:00-18:00 Europe/Berlin, holidays excepted" in staff_page
 
 
 def test_a_contact_mails_gets_a_number_answers_by_mail_and_sees_one_conversation(app, browser, session, outbox):

@@ -16,7 +16,7 @@ from portal.models import TicketCategory, TicketPriority, WorkCategory
 from portal.services import attachments, choices, clock, policy, tickets
 from portal.services.history import ticket_history
 from portal.services.queue import ASSIGNEES, SLA_STATES, SORTS, QueueFilters, queue_row, staff_queue
-from portal.services.sla import sla_state
+from portal.services.sla import coverage_label, sla_state
 from portal.services.timesheets import NewTimeEntry, log_time, ticket_time
 from portal.web.errors import error_page
 from portal.web.files import download_ticket_attachment
@@ -133,6 +133,7 @@ def _ticket_page(ticket_id: int, *, error=None):
     return render(
         "staff/tickets/ticket.html", block="ticket_main",
         ticket=ticket, now=now, sla=sla_state(ticket, now), moves=tickets.allowed_moves(principal, ticket),
+        coverage=coverage_label(ticket.contract, ticket.customer.timezone),
         move_labels=tickets.MOVE_LABELS, may_update=policy.may_update_ticket(principal, ticket),
         may_work=policy.may_work_tickets(principal), may_write=policy.may_write_on_ticket(principal, ticket),
         may_reassign=policy.may_reassign_ticket(principal, ticket),
