@@ -224,6 +224,9 @@ def test_two_workers_polling_at_once_process_each_message_once(committed, mailbo
     workers = [_poller(url, instance, mailbox) for _ in range(2)]
     outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
+    # Between them they moved each message once (the one that found the mailbox held says "busy").
+    said = [line for output in outputs for line in output.splitlines() if line == "busy" or line.startswith("processed")]
+    assert sum(int(line.split()[1]) for line in said if line != "busy") == 6, outputs
     ids = [mail_id(raw) for raw in raws]
     rows = [r for r in records(app) if r.message_id in ids]
     assert sorted(r.message_id for r in rows) == sorted(ids)  # each once
@@ -254,3 +257,17 @@ def test_a_worker_killed_mid_message_processes_it_once_after_a_restart(committed
         db.session.remove()
     assert count == 1
     assert (mailbox.count("INBOX"), mailbox.count("Processed")) == (0, 1)
+
+
+def test_a_reader_skips_the_minute_while_another_holds_the_mailbox(committed, mailbox):
+    import psycopg
+
+    from portal.jobs.mailbox import LOCK_KEY
+
+    app, url, _ = committed
+    mailbox.deliver(mail("jane@customer.example", "Held", "While another worker reads."))
+    with psycopg.connect(url, autocommit=True) as other_worker:
+        other_worker.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        assert poll(app).busy
+        assert mailbox.count("INBOX") == 1
+    assert poll(app).processed == 1
