@@ -65,6 +65,13 @@ def _int_setting(name: str, default: int) -> int:
     return value
 
 
+def _choice_setting(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).lower()
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def _zone_setting(name: str, default: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,7 +112,7 @@ def settings_from_environment() -> dict:
         # The password lives in the environment (or the secret store that fills it), never the database.
         "IMAP_HOST": os.environ.get("IMAP_HOST") or None,
         "IMAP_PORT": _int_setting("IMAP_PORT", 0) or None,
-        "IMAP_SECURITY": os.environ.get("IMAP_SECURITY") or "ssl",
+        "IMAP_SECURITY": _choice_setting("IMAP_SECURITY", "ssl", ("ssl", "starttls", "plain")),
         "IMAP_USERNAME": os.environ.get("IMAP_USERNAME") or None,
         "IMAP_PASSWORD": os.environ.get("IMAP_PASSWORD") or None,
         "IMAP_INBOX": os.environ.get("IMAP_INBOX") or "INBOX",

@@ -39,6 +39,14 @@ def test_bad_tax_rate_is_refused(monkeypatch, value, message):
         settings_from_environment()
 
 
+def test_imap_security_is_one_of_three(monkeypatch):
+    monkeypatch.setenv("IMAP_SECURITY", "tls")
+    with pytest.raises(ConfigurationError, match="IMAP_SECURITY must be one of ssl, starttls, plain"):
+        settings_from_environment()
+    monkeypatch.setenv("IMAP_SECURITY", "STARTTLS")
+    assert settings_from_environment()["IMAP_SECURITY"] == "starttls"
+
+
 def _flask(args, **env):
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "INSTANCE_PATH")}
     environment.update(env)
