@@ -232,6 +232,17 @@ CONSTRAINT_MESSAGES: dict[tuple[str, str], ConstraintMessage] = {
         None, "This attempt of the delivery was already made.", conflict=True),
     ("webhook_attempts", "chk_webhook_attempt_number"): ConstraintMessage(
         None, "Attempts are numbered from 1."),
+    # business hours, the holiday calendar, mail in (migration 0020)
+    ("customers", "chk_customer_time_zone"): ConstraintMessage(
+        "timezone", "Enter a time zone name like America/Denver."),
+    ("service_contracts", "chk_contract_coverage"): ConstraintMessage(
+        "coverage_days", "Cover around the clock (no days), or choose weekdays with a start before the end."),
+    ("holidays", "holidays_day_key"): ConstraintMessage("day", "This day is a holiday already.", conflict=True),
+    ("holidays", "chk_holiday_name"): ConstraintMessage("name", "Enter the holiday's name."),
+    ("inbound_mails", "inbound_mails_message_id_key"): ConstraintMessage(
+        None, "This mail was read already.", conflict=True),
+    ("inbound_mails", "chk_inbound_outcome"): ConstraintMessage(
+        None, "A mail is ticketed, replied, unmatched, ignored, attached or discarded."),
 }
 
 _GENERIC_BY_KIND: dict[type, str] = {
