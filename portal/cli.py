@@ -73,7 +73,7 @@ def close_resolved_command() -> None:
 @click.command("worker")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None,
               help="Jobs run at once by this worker (default WORKER_CONCURRENCY, 4).")
-@click.option("--queue", "queues", multiple=True, help="Only these queues (mail, webhooks, scans, default); all by default.")
+@click.option("--queue", "queues", multiple=True, help="Only these queues (mail, mail_in, webhooks, scans, default); all by default.")
 @click.option("--burst", is_flag=True, help="Stop once no job is waiting (for cron, or to drain the queue).")
 @with_appcontext
 def worker_command(concurrency: int | None, queues: tuple[str, ...], burst: bool) -> None:

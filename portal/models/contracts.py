@@ -25,6 +25,11 @@ class ServiceContract(Base):
         sa.CheckConstraint(
             "price_increase_annual >= 0 AND price_increase_annual <= 50", name="chk_price_increase"
         ),
+        sa.CheckConstraint(
+            "(coverage_days IS NULL AND coverage_start IS NULL AND coverage_end IS NULL)"
+            " OR (cardinality(coverage_days) BETWEEN 1 AND 7 AND coverage_days <@ ARRAY[1,2,3,4,5,6,7]::smallint[]"
+            " AND coverage_start IS NOT NULL AND coverage_end IS NOT NULL AND coverage_start < coverage_end)",
+            name="chk_contract_coverage"),
         sa.Index("idx_contracts_customer", "customer_id"),
         sa.Index("idx_contracts_status_dates", "contract_status", "start_date", "end_date"),
         sa.Index(

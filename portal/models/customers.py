@@ -36,6 +36,8 @@ class Customer(Base):
             "account_health_score >= 0 AND account_health_score <= 1", name="chk_health_score"
         ),
         sa.CheckConstraint(f"primary_contact_email ~* '{EMAIL_PATTERN}'", name="chk_email_format"),
+        # An IANA zone PostgreSQL knows (migration 0020's function): the SLA counts business hours in it.
+        sa.CheckConstraint("portal_valid_time_zone(timezone)", name="chk_customer_time_zone"),
         sa.Index("idx_customers_company", "company_name"),
         sa.Index("idx_customers_tier_status", "service_tier", "account_status"),
         sa.Index("idx_customers_email", "primary_contact_email"),
