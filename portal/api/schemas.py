@@ -400,3 +400,26 @@ class Problem(Schema):
     errors = Dict(keys=String(), values=String())
     error = String()
     error_description = String()
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+class ReportQuery(Strict):
+    """Every report's parameters (each report reads its own and ignores the others); text, as in
+    the pages' URLs, so the service checks both the same way."""
+
+    months = String(metadata={"description": "mrr, profitability: months (1-36, default 12)"})
+    days = String(metadata={"description": "renewals: ending within this many days (1-365, default 90)"})
+    week = String(metadata={"description": "utilization: any day of the week, YYYY-MM-DD (default this week)"})
+    start = String(metadata={"description": "sla: first business day, YYYY-MM-DD (default 29 days before end)"})
+    end = String(metadata={"description": "sla: last business day, YYYY-MM-DD (default today)"})
+    stage = String(metadata={"description": "overdue: one collection stage (default all)"})
+    over = String(metadata={"description": "budget-burn: 1 for only the projects over 80 %"})
+
+
+class ReportOut(Schema):
+    report = String(metadata={"example": "renewals"})
+    parameters = Dict(metadata={"example": {"days": 90}})
+    as_of = Date(metadata={"description": "the business day (DISPLAY_TIMEZONE) the report was computed for"})
+    rows = List(Dict(), metadata={"description": "one object per table row, keyed by the CSV's column names; "
+                                                 "money and hours as decimal strings, dates ISO 8601"})

@@ -31,7 +31,7 @@ from portal.api.core import (
 from portal.api.oauth import token_response
 from portal.api.openapi import openapi_spec
 from portal.extensions import db
-from portal.services import clock, crm, invoicing, listings, tickets, timesheets
+from portal.services import clock, crm, invoicing, listings, reports, tickets, timesheets
 from portal.services.tickets import UNCHANGED, NewTicket
 from portal.services.timesheets import NewTimeEntry
 
@@ -347,3 +347,15 @@ def list_projects(query):
 def get_project(project_id):
     project = listings.get_row(db.session, principal(), "projects", project_id)
     return project_json(project, principal()), 200, {"ETag": etag_of(project)}
+
+
+# --- reports ------------------------------------------------------------------------------------------
+
+@bp.get("/reports/<name>")
+@require_scope("reports:read")
+@bp.input(s.ReportQuery, location="query", arg_name="query")
+@bp.output(s.ReportOut)
+@bp.doc(summary="A business report's rows (mrr, renewals, utilization, sla, profitability, overdue, budget-burn): "
+                "the same rows as the staff page and its CSV", responses=ERRORS)
+def get_report(name, query):
+    return reports.run(db.session, principal(), name, query, clock.today()).json()

@@ -126,6 +126,7 @@ API_SCOPES: dict[str, str] = {
     "invoices:read": "Read invoices and their lines",
     "invoices:write": "Generate invoices",
     "projects:read": "Read projects, budgets included",
+    "reports:read": "Read the business reports (MRR, renewals, utilization, SLA, profitability with internal cost, overdue, budget burn)",
 }
 
 
@@ -467,3 +468,27 @@ def may_handle_unmatched_mail(p: Principal) -> bool:
 def may_keep_holidays(p: Principal) -> bool:
     """The MSP's holiday calendar, which every business-hours SLA counts: admins keep it."""
     return has_role(p, EmployeeRole.ADMIN)
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+# Who reads which report beside account managers and admins (who read them all): project managers
+# the budget burn (their own projects), senior technicians utilization and SLA. Profitability shows
+# internal cost, so it stays with account managers and admins (may_see_internal_rates).
+REPORTS_BY_ROLE = {
+    EmployeeRole.PROJECT_MANAGER: frozenset({"budget-burn"}),
+    EmployeeRole.SENIOR_TECHNICIAN: frozenset({"utilization", "sla"}),
+}
+
+
+def may_read_report(p: Principal, name: str) -> bool:
+    """One report: account managers and admins all; project managers budget burn; seniors utilization
+    and SLA; clients granted reports:read all (an admin grants it)."""
+    if has_scope(p, "reports:read") or may_read_reports(p):
+        return True
+    return p.is_employee and name in REPORTS_BY_ROLE.get(p.role, frozenset())
+
+
+def may_read_any_report(p: Principal) -> bool:
+    """The reports index (and its menu entry)."""
+    return may_read_reports(p) or (p.is_employee and p.role in REPORTS_BY_ROLE)

@@ -216,7 +216,8 @@ def init_security(app: Flask) -> None:
                    "customers": policy.may_manage_customers(principal),
                    "contracts": policy.may_manage_contracts(principal),
                    "unmatched_mail": policy.may_handle_unmatched_mail(principal),
-                   "holidays": policy.may_keep_holidays(principal)}
+                   "holidays": policy.may_keep_holidays(principal),
+                   "reports": policy.may_read_any_report(principal)}
         elif principal is not None:
             # The portal's menu: (endpoint, label), only what this contact's flags open.
             nav = {"portal": [(endpoint, label) for endpoint, label, shown in (

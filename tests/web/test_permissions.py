@@ -233,6 +233,17 @@ MATRIX = {
     "mail_in.prefill_holidays": ("POST", "/staff/admin/holidays/prefill", staff_only(422, roles=["admin"])),
     "mail_in.delete_holiday": ("POST", "/staff/admin/holidays/999999/delete", staff_only(404, roles=["admin"])),
 }
+# The reports: account managers and admins all; project managers budget burn; seniors utilization and SLA.
+REPORT_OWNERS = ["account_manager", "admin"]
+REPORT_ROLES = {"mrr": REPORT_OWNERS, "renewals": REPORT_OWNERS, "utilization": REPORT_OWNERS + ["senior_technician"],
+                "sla": REPORT_OWNERS + ["senior_technician"], "profitability": REPORT_OWNERS,
+                "overdue": REPORT_OWNERS, "budget-burn": REPORT_OWNERS + ["project_manager"]}
+MATRIX["reports.index"] = ("GET", "/staff/reports/", staff_only(
+    200, roles=REPORT_OWNERS + ["senior_technician", "project_manager"]))
+for _report, _roles in REPORT_ROLES.items():
+    MATRIX[f"reports.{_report.replace('-', '_')}"] = ("GET", f"/staff/reports/{_report}", staff_only(200, roles=_roles))
+    MATRIX[f"reports.{_report.replace('-', '_')}_csv"] = ("GET", f"/staff/reports/{_report}.csv",
+                                                          staff_only(200, roles=_roles))
 NOT_IN_MATRIX = {"static"}  # public files: CSS, JS, htmx
 # The REST API (/api) answers bearer tokens, not sessions: its own matrix of scopes is
 # tests/api/test_scopes.py (every api.* route, without a token, with the wrong scope, with the right one).

@@ -1,0 +1,26 @@
+"""Summaries the reports read instead of millions of rows, kept current by triggers (migration 0019)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base
+
+
+class ReportTimeMonth(Base):
+    """Approved hours per calendar month, customer and employee: the sum of time_entries' approved
+    hours_worked by work_date's month, kept by statement triggers on time_entries (insert, update,
+    delete, through transition tables). No foreign keys: it is derived data, and a row that falls
+    to zero hours is deleted by the same trigger. The profitability report multiplies the hours by
+    today's internal rates, so a rate change needs no recomputation."""
+
+    __tablename__ = "report_time_month"
+
+    month: Mapped[date] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    employee_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    approved_hours: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2))
