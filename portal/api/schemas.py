@@ -420,6 +420,6 @@ class ReportQuery(Strict):
 class ReportOut(Schema):
     report = String(metadata={"example": "renewals"})
     parameters = Dict(metadata={"example": {"days": 90}})
-    as_of = Date(metadata={"description": "the business day (DISPLAY_TIMEZONE) the report was computed for"})
+    as_of = String(metadata={"format": "date", "description": "the business day (DISPLAY_TIMEZONE) the report was computed for"})
     rows = List(Dict(), metadata={"description": "one object per table row, keyed by the CSV's column names; "
                                                  "money and hours as decimal strings, dates ISO 8601"})
