@@ -7,6 +7,11 @@ three statement-level triggers on time_entries reading their transition tables (
 statement and group, so a bulk insert or an approval of hundreds of entries costs one statement).
 A group that falls to zero hours is deleted. The backfill sums what is there already.
 
+report_unbilled: unbilled work per customer (approved billable time on no live invoice line), for
+the account managers' home; the rule is an anti-join of millions of entries with the invoice
+lines, so the worker rewrites this table every five minutes (scan.unbilled_work) and the home
+page says as of when. The first rows come with the worker's first run.
+
 Revision ID: 0019_reports
 Revises: 0014_admin
 Create Date: 2026-12-01
@@ -68,6 +73,16 @@ def upgrade():
         sa.Column("approved_hours", sa.Numeric(14, 2), nullable=False),
         sa.PrimaryKeyConstraint("month", "customer_id", "employee_id", name=op.f("pk_report_time_month")),
     )
+    # Unbilled work per customer, rewritten by the worker's scan.unbilled_work every five minutes.
+    op.create_table(
+        "report_unbilled",
+        sa.Column("customer_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("hours", sa.Numeric(14, 2), nullable=False),
+        sa.Column("amount", sa.Numeric(14, 2), nullable=False),
+        sa.Column("entries", sa.Integer(), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_report_unbilled")),
+    )
     op.execute(APPLY)
     op.execute("CREATE TRIGGER report_time_month_insert AFTER INSERT ON time_entries "
                "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION report_time_month_apply()")
@@ -87,3 +102,4 @@ def downgrade():
         op.execute(f"DROP TRIGGER report_time_month_{name} ON time_entries")
     op.execute("DROP FUNCTION report_time_month_apply()")
     op.drop_table("report_time_month")
+    op.drop_table("report_unbilled")

@@ -106,3 +106,11 @@ async def retry_stalled(context: procrastinate.JobContext, timestamp: int) -> in
     """Put back the jobs of a worker that died mid-job (killed, machine lost), so nothing is lost."""
     app = context.additional_context["flask_app"]
     return await retry_stalled_jobs(context.app, app.config["WORKER_STALLED_SECONDS"])
+
+
+@app_task("scan.unbilled_work", queue="scans", cron="*/5 * * * *")
+def refresh_unbilled_work(timestamp: int | None = None) -> int:
+    """Recompute the unbilled work per customer that the account managers' home shows (report_unbilled)."""
+    from portal.services.reports.unbilled import refresh_unbilled
+
+    return refresh_unbilled(db.session, clock.now())

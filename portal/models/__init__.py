@@ -51,12 +51,13 @@ from portal.models.invoices import (
 )
 from portal.models.mail import Holiday, InboundMail, OutboundMessage
 from portal.models.projects import Project, ProjectPhase
-from portal.models.reports import ReportTimeMonth
+from portal.models.reports import ReportTimeMonth, ReportUnbilled
 from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment, TicketStatusChange
 from portal.models.time_entries import TimeEntry
 
 __all__ = [
     "ReportTimeMonth",
+    "ReportUnbilled",
     "ApiClient", "ApiIdempotencyKey", "ApiRateWindow", "ApiToken", "WebhookAttempt", "WebhookDelivery",
     "WebhookSubscription",
     "Account", "AccountStatus", "AuthToken", "LoginAttempt", "LoginSession", "PasswordResetRequest",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -24,3 +24,17 @@ class ReportTimeMonth(Base):
     customer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     employee_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     approved_hours: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2))
+
+
+class ReportUnbilled(Base):
+    """Unbilled work per customer (reports.common.unbilled_time: approved billable time on no live
+    invoice line), recomputed by the worker every five minutes (scan.unbilled_work): the rule joins
+    millions of entries to the invoice lines, too slow for a home page. The page says how fresh it is."""
+
+    __tablename__ = "report_unbilled"
+
+    customer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hours: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2))
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2))
+    entries: Mapped[int]
+    refreshed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from portal.models import (
     ApprovalStatus,
+    EmployeeRole,
     Invoice,
     InvoiceStatus,
     Project,
@@ -126,3 +127,114 @@ def customer_overview(session, principal: policy.Principal, customer_id: int) ->
     summaries = [ContractSummary(k.contract_number, k.contract_status, k.start_date, k.end_date, k.response_time_hours,
                                  k.resolution_time_hours, k.monthly_fee if money else None) for k in contracts]
     return CustomerOverview(customer, list(contacts), summaries, list(tickets), invoices, contract_money=money)
+
+
+# --- the staff home per role ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RoleHome:
+    """What each role sees first on its home page; a part is None for a role that does not get it.
+
+    Technicians: their queue and their tickets at risk. Seniors: the team's SLA and the support time
+    waiting for approval. Project managers: their projects' burn and the phases awaiting customers.
+    Account managers: MRR, renewals, overdue total, unbilled work. Admins: all of it.
+    """
+
+    my_queue: list | None = None  # (ticket, SLA state) of my unresolved tickets, the most urgent SLA first
+    my_at_risk: int | None = None  # of those, at risk or breached now
+    team_sla: tuple | None = None  # (met, missed, no response, percent met of answered) over 30 days
+    team_at_risk: int | None = None  # unresolved tickets at risk or breached now
+    awaiting_approval: tuple | None = None  # (entries, hours) of support time waiting for approval
+    burn: list | None = None  # budget burn rows (reports.budget_burn) of my projects (admins: all)
+    phases_awaiting: list | None = None  # (project number, project name, phase name, asked at)
+    mrr: Decimal | None = None
+    renewals: int | None = None  # contracts ending within 90 days
+    overdue: tuple | None = None  # (invoices, outstanding)
+    unbilled: object | None = None  # reports.unbilled.Unbilled
+    sections: frozenset = frozenset()
+
+
+HOME_SECTIONS = {
+    EmployeeRole.TECHNICIAN: {"queue"},
+    EmployeeRole.SENIOR_TECHNICIAN: {"queue", "team"},
+    EmployeeRole.PROJECT_MANAGER: {"projects"},
+    EmployeeRole.ACCOUNT_MANAGER: {"money"},
+    EmployeeRole.ADMIN: {"queue", "team", "projects", "money"},
+}
+
+
+def role_home(session, principal: policy.Principal, today: date, now) -> RoleHome:
+    """The role's home, in at most five statements whatever the data (figures in one, lists one each)."""
+    from portal.models import ServiceContract
+    from portal.services.reports import budget_burn, mrr, sla_compliance
+    from portal.services.reports.common import late_invoice
+    from portal.services.reports.unbilled import Unbilled, unbilled_summary_sql
+    from portal.services.money import to_cents
+
+    sections = frozenset(HOME_SECTIONS.get(principal.role, set()))
+    figures = {}
+    open_ticket = SupportTicket.status.in_(OPEN_STATUSES)
+    if "queue" in sections:
+        figures["my_at_risk"] = sa.select(sa.func.count()).select_from(SupportTicket).where(
+            SupportTicket.assigned_employee_id == principal.employee_id, open_ticket,
+            SupportTicket.status != TicketStatus.WAITING_CUSTOMER, SupportTicket.sla_at_risk_at <= now)
+    if "team" in sections:
+        figures["team_at_risk"] = sa.select(sa.func.count()).select_from(SupportTicket).where(
+            open_ticket, SupportTicket.status != TicketStatus.WAITING_CUSTOMER, SupportTicket.sla_at_risk_at <= now)
+        pending = sa.and_(TimeEntry.approval_status == ApprovalStatus.PENDING, TimeEntry.ticket_id.is_not(None))
+        figures["pending_entries"] = sa.select(sa.func.count()).select_from(TimeEntry).where(pending)
+        figures["pending_hours"] = sa.select(sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0)).where(pending)
+    if "money" in sections:
+        figures["mrr"] = sa.select(sa.func.coalesce(sa.func.sum(ServiceContract.monthly_fee), 0)).where(
+            mrr.contract_running(today))
+        figures["renewals"] = sa.select(sa.func.count()).select_from(ServiceContract).where(
+            ServiceContract.contract_status == "active",
+            ServiceContract.end_date.between(today, today + timedelta(days=90)))
+        figures["overdue_count"] = sa.select(sa.func.count()).select_from(Invoice).where(late_invoice(today))
+        figures["overdue_total"] = sa.select(sa.func.coalesce(sa.func.sum(
+            sa.func.greatest(Invoice.total_amount - Invoice.paid_amount, 0)), 0)).where(late_invoice(today))
+        unbilled = unbilled_summary_sql().subquery()
+        for index, name in enumerate(("unbilled_hours", "unbilled_amount", "unbilled_entries", "unbilled_at")):
+            figures[name] = sa.select(unbilled.c[index])
+    if "projects" in sections:
+        mine = [] if policy.has_role(principal, EmployeeRole.ADMIN) else [
+            Project.project_manager_id == principal.employee_id]
+        figures["phases"] = sa.select(sa.func.count()).select_from(ProjectPhase).join(Project).where(
+            awaiting_decision_clause(), *mine)
+    values = {}
+    if figures:
+        row = session.execute(sa.select(*(query.scalar_subquery().label(name)
+                                          for name, query in figures.items()))).one()
+        values = dict(row._mapping)
+
+    home = {"sections": sections}
+    if "queue" in sections:
+        from portal.services.sla import sla_state
+
+        home["my_queue"] = [(ticket, sla_state(ticket, now)) for ticket in session.scalars(
+            sa.select(SupportTicket).where(SupportTicket.assigned_employee_id == principal.employee_id, open_ticket)
+            .order_by(SupportTicket.sla_due_at.asc().nulls_last(), SupportTicket.ticket_id).limit(10))]
+        home["my_at_risk"] = values["my_at_risk"]
+    if "team" in sections:
+        met, missed, none = sla_compliance.team_sla(session, today)
+        from portal.services.reports.common import percent
+        home["team_sla"] = (met, missed, none, percent(met, met + missed))
+        home["team_at_risk"] = values["team_at_risk"]
+        home["awaiting_approval"] = (values["pending_entries"], Decimal(values["pending_hours"]))
+    if "projects" in sections:
+        rows = budget_burn.burn_rows(session, principal)
+        home["burn"] = rows[:10]
+        mine = [] if policy.has_role(principal, EmployeeRole.ADMIN) else [
+            Project.project_manager_id == principal.employee_id]
+        home["phases_awaiting"] = session.execute(
+            sa.select(Project.project_id, Project.project_number, Project.project_name, ProjectPhase.phase_name,
+                      ProjectPhase.approval_requested_at).join(Project)
+            .where(awaiting_decision_clause(), *mine)
+            .order_by(ProjectPhase.approval_requested_at).limit(10)).all()
+    if "money" in sections:
+        home["mrr"] = to_cents(values["mrr"])
+        home["renewals"] = values["renewals"]
+        home["overdue"] = (values["overdue_count"], to_cents(values["overdue_total"]))
+        home["unbilled"] = Unbilled(Decimal(values["unbilled_hours"]), to_cents(values["unbilled_amount"]),
+                                    int(values["unbilled_entries"]), values["unbilled_at"])
+    return RoleHome(**home)

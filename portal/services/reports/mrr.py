@@ -44,6 +44,17 @@ ORDER BY months.month
 """)
 
 
+RUNNING = ("active", "expired")
+
+
+def contract_running(day: date):
+    """SQL: a contract whose fee counts in the MRR on `day` (the same rule as SQL above)."""
+    from portal.models import ServiceContract
+
+    return sa.and_(ServiceContract.contract_status.in_(RUNNING), ServiceContract.start_date <= day,
+                   ServiceContract.end_date >= day)
+
+
 def parameters(args) -> dict:
     return {"months": bounded_int(args.get("months"), "months", 1, 36, 12)}
 

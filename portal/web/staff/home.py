@@ -6,7 +6,7 @@ from flask import Blueprint, abort, request, url_for
 
 from portal.extensions import db
 from portal.services import auth, clock, policy, statements
-from portal.services.dashboards import customer_overview, staff_summary
+from portal.services.dashboards import customer_overview, role_home, staff_summary
 from portal.services.people import people_with_logins
 from portal.web.errors import error_page
 from portal.web.forms import InviteForm, SecuritySettingsForm
@@ -20,7 +20,10 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @require(policy.may_use_staff)
 def home():
     principal = current_principal()
-    return render("staff/home.html", summary=staff_summary(db.session, principal, clock.today()))
+    today = clock.today()
+    return render("staff/home.html", summary=staff_summary(db.session, principal, today),
+                  home=role_home(db.session, principal, today, clock.now()), now=clock.now(),
+                  reports=policy.may_read_any_report(principal))
 
 
 def _people_page(kind: str, error=None):

@@ -1,0 +1,55 @@
+"""Unbilled work: approved billable time on no live invoice line (common.unbilled_time), per customer.
+
+Read live it is an anti-join of every approved entry with the invoice lines (over a second on five
+million entries), so the worker's scan.unbilled_work rewrites report_unbilled every five minutes
+and the home page reads that, showing when it was refreshed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from portal.models import ReportUnbilled, TimeEntry
+from portal.services.money import to_cents
+from portal.services.reports.common import unbilled_time
+
+
+@dataclass(frozen=True)
+class Unbilled:
+    hours: Decimal
+    amount: Decimal
+    entries: int
+    refreshed_at: datetime | None  # None: the worker has not computed it yet
+
+
+def refresh_unbilled(session, now: datetime) -> int:
+    """Rewrite report_unbilled from the time entries (the worker, every five minutes); returns its rows."""
+    session.execute(sa.delete(ReportUnbilled))
+    rows = (sa.select(TimeEntry.customer_id, sa.func.sum(TimeEntry.hours_worked),
+                      sa.func.round(sa.func.sum(TimeEntry.hours_worked * TimeEntry.billing_rate), 2),
+                      sa.func.count(), sa.literal(now, sa.DateTime(timezone=True)))
+            .where(unbilled_time()).group_by(TimeEntry.customer_id))
+    result = session.execute(sa.insert(ReportUnbilled).from_select(
+        ["customer_id", "hours", "amount", "entries", "refreshed_at"], rows))
+    # An empty result still records when it was computed: a marker row for no customer.
+    if not result.rowcount:
+        session.add(ReportUnbilled(customer_id=0, hours=0, amount=0, entries=0, refreshed_at=now))
+        session.flush()
+    return result.rowcount
+
+
+def unbilled_summary_sql():
+    """SQL columns (hours, amount, entries, refreshed_at) of the whole summary, for a one-statement home page."""
+    return (sa.select(sa.func.coalesce(sa.func.sum(ReportUnbilled.hours), 0),
+                      sa.func.coalesce(sa.func.sum(ReportUnbilled.amount), 0),
+                      sa.func.coalesce(sa.func.sum(ReportUnbilled.entries), 0),
+                      sa.func.max(ReportUnbilled.refreshed_at)))
+
+
+def unbilled_now(session) -> Unbilled:
+    hours, amount, entries, at = session.execute(unbilled_summary_sql()).one()
+    return Unbilled(Decimal(hours), to_cents(amount), int(entries), at)
