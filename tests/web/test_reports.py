@@ -483,3 +483,81 @@ def test_contacts_never_reach_the_reports(session, browser):
     for name in reports.NAMES:
         assert browser.get(f"/staff/reports/{name}").status_code == 403
     assert session.scalar(sa.select(sa.func.count()).select_from(Contact)) >= 1
+
+
+# --- the staff home per role -------------------------------------------------------------------------
+
+HOME_PARTS = {"technician": {"My queue"}, "senior_technician": {"My queue", "The team"},
+              "project_manager": {"My projects", "Phases awaiting the customer"},
+              "account_manager": {"The business"},
+              "admin": {"My queue", "The team", "Projects", "Phases awaiting the customer", "The business"}}
+ALL_PARTS = {"My queue", "The team", "My projects", "Projects", "Phases awaiting the customer", "The business"}
+
+
+@pytest.mark.parametrize("role", list(HOME_PARTS))
+def test_each_role_has_its_home(session, browser, edge, role):
+    person = f.make_staff(session, role=role)
+    browser.sign_in(person.email)
+    page = browser.get("/staff/").get_data(as_text=True)
+    titles = {t.split("<")[0].strip() for t in re.findall(r'class="section__title">(.*?)</h[23]>', page, re.S)}
+    assert titles & ALL_PARTS == HOME_PARTS[role]
+    assert ("Internal cost" in page) is False  # no internal rate on any home
+
+
+def test_the_account_managers_figures_match_the_sql(session, browser, edge):
+    from portal.services.reports.unbilled import refresh_unbilled
+
+    manager = f.make_staff(session, role="account_manager")
+    browser.sign_in(manager.email)
+    assert "Not counted yet" in browser.get("/staff/").get_data(as_text=True)
+    refresh_unbilled(session, clock.now())
+    today = edge["today"]
+    unbilled = q(session, """
+        SELECT COALESCE(SUM(te.hours_worked), 0) AS hours, round(COALESCE(SUM(te.hours_worked * te.billing_rate), 0), 2) AS amount
+        FROM time_entries te
+        WHERE te.approval_status = 'approved' AND te.is_billable
+          AND NOT EXISTS (SELECT 1 FROM invoice_line_items l JOIN invoices i ON i.invoice_id = l.invoice_id
+                          WHERE l.time_entry_id = te.entry_id AND i.invoice_status <> 'cancelled')""")[0]
+    overdue = q(session, """SELECT COUNT(*) AS n, SUM(GREATEST(total_amount - paid_amount, 0)) AS owed FROM invoices
+                            WHERE invoice_status = 'overdue' OR (invoice_status = 'sent' AND due_date < :t)""", t=today)[0]
+    renewals = len(expected_renewals(session, today))
+    mrr = expected_mrr(session, today)[-1]["mrr"]
+    page = browser.get("/staff/").get_data(as_text=True)
+    money = lambda v: f"${v:,.2f}"  # noqa: E731
+    assert money(unbilled["amount"]) in page and f"Unbilled work, {unbilled['hours']} h" in page
+    assert money(overdue["owed"]) in page and f"Overdue, {overdue['n']} invoices" in page
+    assert money(mrr) in page and f'>{renewals}</dd>' in page
+    assert "As of " in page
+
+
+def test_a_cancelled_invoice_frees_its_time_for_the_unbilled_count(session, edge):
+    from portal.models import TimeEntry
+    from portal.services.reports.unbilled import refresh_unbilled, unbilled_now
+
+    refresh_unbilled(session, clock.now())
+    before = unbilled_now(session)
+    entry = session.scalars(sa.select(TimeEntry).where(TimeEntry.approval_status == "approved",
+                                                       TimeEntry.is_billable.is_(True))).first()
+    inv = f.make_invoice(session, edge["alpha"], invoice_status="sent", invoice_date=edge["today"],
+                         due_date=edge["today"] + timedelta(days=30))
+    f.make_line(session, inv, time_entry_id=entry.entry_id, item_type="hourly_work")
+    refresh_unbilled(session, clock.now())
+    billed = unbilled_now(session)
+    assert billed.hours == before.hours - entry.hours_worked and billed.entries == before.entries - 1
+    session.execute(sa.text("UPDATE invoices SET invoice_status = 'cancelled' WHERE invoice_id = :i"),
+                    {"i": inv.invoice_id})
+    refresh_unbilled(session, clock.now())
+    assert unbilled_now(session).hours == before.hours
+
+
+@pytest.mark.parametrize("role", ["technician", "admin"])
+def test_the_home_runs_a_fixed_number_of_statements(session, browser, edge, role):
+    person = f.make_staff(session, role=role)
+    browser.sign_in(person.email)
+    few = count_queries(session, lambda: browser.get("/staff/"))
+    for n in range(20):
+        customer = f.make_customer(session)
+        f.make_ticket(session, customer, assigned_employee_id=person.employee_id, status="assigned")
+        f.make_project(session, customer, project_status="active", project_manager_id=person.employee_id)
+    many = count_queries(session, lambda: browser.get("/staff/"))
+    assert few == many <= 12
