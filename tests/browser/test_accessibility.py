@@ -53,6 +53,8 @@ NOT_PAGES = {
     "time.work_picker": "an htmx fragment of <option>s",
     "admin.export_audit_log": "a CSV download",
     "invoices.invoice_pdf": "a PDF",
+    **{f"reports.{name.replace('-', '_')}_csv": "a CSV download" for name in (
+        "mrr", "renewals", "utilization", "sla", "profitability", "overdue", "budget-burn")},
 }
 
 
@@ -140,6 +142,17 @@ PAGES = {
     "customers.renewal_preview": lambda ids, who: [f"/staff/customers/{ids.customer}/contracts/{ids.crm_contract}/renew"]
     if ids.crm_contract else None,
 }
+# The reports, each as it opens and with a filter the reader changed (a bad one shows its message).
+PAGES["reports.index"] = lambda ids, who: ["/staff/reports/"]
+PAGES.update({
+    "reports.mrr": lambda ids, who: ["/staff/reports/mrr", "/staff/reports/mrr?months=0"],
+    "reports.renewals": lambda ids, who: ["/staff/reports/renewals", "/staff/reports/renewals?days=365"],
+    "reports.utilization": lambda ids, who: ["/staff/reports/utilization"],
+    "reports.sla": lambda ids, who: ["/staff/reports/sla", "/staff/reports/sla?start=2026-12-31&end=2026-01-01"],
+    "reports.profitability": lambda ids, who: ["/staff/reports/profitability"],
+    "reports.overdue": lambda ids, who: ["/staff/reports/overdue", "/staff/reports/overdue?stage=Overdue"],
+    "reports.budget_burn": lambda ids, who: ["/staff/reports/budget-burn", "/staff/reports/budget-burn?over=1"],
+})
 STAFF_AREAS = ("/staff/", "/account/two-factor")
 PORTAL_AREA = "/portal/"
 
