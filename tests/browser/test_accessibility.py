@@ -142,13 +142,13 @@ PAGES = {
     "customers.renewal_preview": lambda ids, who: [f"/staff/customers/{ids.customer}/contracts/{ids.crm_contract}/renew"]
     if ids.crm_contract else None,
 }
-# The reports, each as it opens and with a filter the reader changed (a bad one shows its message).
+# The reports, each as it opens and with a filter the reader changed.
 PAGES["reports.index"] = lambda ids, who: ["/staff/reports/"]
 PAGES.update({
-    "reports.mrr": lambda ids, who: ["/staff/reports/mrr", "/staff/reports/mrr?months=0"],
+    "reports.mrr": lambda ids, who: ["/staff/reports/mrr", "/staff/reports/mrr?months=3"],
     "reports.renewals": lambda ids, who: ["/staff/reports/renewals", "/staff/reports/renewals?days=365"],
     "reports.utilization": lambda ids, who: ["/staff/reports/utilization"],
-    "reports.sla": lambda ids, who: ["/staff/reports/sla", "/staff/reports/sla?start=2026-12-31&end=2026-01-01"],
+    "reports.sla": lambda ids, who: ["/staff/reports/sla", "/staff/reports/sla?start=2026-01-01&end=2026-12-31"],
     "reports.profitability": lambda ids, who: ["/staff/reports/profitability"],
     "reports.overdue": lambda ids, who: ["/staff/reports/overdue", "/staff/reports/overdue?stage=Overdue"],
     "reports.budget_burn": lambda ids, who: ["/staff/reports/budget-burn", "/staff/reports/budget-burn?over=1"],
