@@ -12,6 +12,8 @@ the account managers' home; the rule is an anti-join of millions of entries with
 lines, so the worker rewrites this table every five minutes (scan.unbilled_work) and the home
 page says as of when. The first rows come with the worker's first run.
 
+idx_time_pending: the staff homes' sums of time waiting for approval, by index alone.
+
 Revision ID: 0019_reports
 Revises: 0014_admin
 Create Date: 2026-12-01
@@ -83,6 +85,10 @@ def upgrade():
         sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_report_unbilled")),
     )
+    # The staff homes sum the time waiting for approval (an author's, the team's support time): by
+    # this partial index alone, never the millions of approved entries.
+    op.create_index("idx_time_pending", "time_entries", ["employee_id"], postgresql_include=["hours_worked", "ticket_id"],
+                    postgresql_where=sa.text("approval_status = 'pending'"))
     op.execute(APPLY)
     op.execute("CREATE TRIGGER report_time_month_insert AFTER INSERT ON time_entries "
                "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION report_time_month_apply()")
@@ -101,5 +107,6 @@ def downgrade():
     for name in ("insert", "update", "delete"):
         op.execute(f"DROP TRIGGER report_time_month_{name} ON time_entries")
     op.execute("DROP FUNCTION report_time_month_apply()")
+    op.drop_index("idx_time_pending", table_name="time_entries")
     op.drop_table("report_time_month")
     op.drop_table("report_unbilled")
