@@ -27,7 +27,7 @@ class ReportTimeMonth(Base):
 
 
 class ReportUnbilled(Base):
-    """Unbilled work per customer (reports.common.unbilled_time: approved billable time on no live
+    """Unbilled work per customer (invoicing.unbilled_time: approved billable time on no live
     invoice line), recomputed by the worker every five minutes (scan.unbilled_work): the rule joins
     millions of entries to the invoice lines, too slow for a home page. The page says how fresh it is."""
 

@@ -338,6 +338,17 @@ def _check_request(principal: policy.Principal, request: InvoiceRequest) -> None
         raise Invalid("Bill at most a year at once.", "billing_period_end")
 
 
+def on_live_line():
+    """SQL: the time entry is on a live invoice line (a draft's or a bill's; a cancelled invoice's are not live)."""
+    return sa.exists().where(InvoiceLineItem.time_entry_id == TimeEntry.entry_id, InvoiceLineItem.live.is_(True))
+
+
+def unbilled_time():
+    """SQL: approved billable time on no live invoice line: what the next invoice would bill (the one rule)."""
+    return sa.and_(TimeEntry.approval_status == ApprovalStatus.APPROVED, TimeEntry.is_billable.is_(True),
+                   ~on_live_line())
+
+
 def plan_invoice(session, principal: policy.Principal, request: InvoiceRequest, *, tax_rate: Decimal,
                  lock_entries: bool = False) -> InvoicePlan:
     """The lines an invoice for `request` would have now, without writing anything.
@@ -373,8 +384,6 @@ def plan_invoice(session, principal: policy.Principal, request: InvoiceRequest, 
                 quantity=Decimal("1"), unit_price=month_fee(contract, month),
                 contract_id=contract.contract_id, billing_month=month))
 
-    on_live_line = sa.exists().where(InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
-                                     InvoiceLineItem.live.is_(True))
     query = (
         sa.select(TimeEntry.entry_id, TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked,
                   TimeEntry.billing_rate, TimeEntry.description, SupportTicket.ticket_number,
@@ -386,7 +395,7 @@ def plan_invoice(session, principal: policy.Principal, request: InvoiceRequest, 
             TimeEntry.approval_status == ApprovalStatus.APPROVED,
             TimeEntry.is_billable.is_(True),
             TimeEntry.work_date.between(start, end),
-            ~on_live_line,
+            ~on_live_line(),
         )
         .order_by(TimeEntry.work_date, TimeEntry.entry_id))
     if lock_entries:

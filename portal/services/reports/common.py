@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from portal.models import ApprovalStatus, Invoice, InvoiceLineItem, InvoiceStatus, TimeEntry
+from portal.models import Invoice, InvoiceStatus
 from portal.services import statements
 from portal.services.audit_log import neutralise
 from portal.services.errors import Invalid
@@ -148,15 +148,3 @@ def revenue_invoice():
 def late_invoice(today: date):
     """SQL twin of statements.is_late: overdue, or sent with its due date passed (the one overdue rule)."""
     return sa.or_(Invoice.invoice_status == InvoiceStatus.OVERDUE, statements.becomes_overdue(today))
-
-
-def unbilled_time():
-    """SQL: approved billable time on no live invoice line (a line of a cancelled invoice frees its entry).
-
-    The one definition of "unbilled work" the reports use; billing's rule replaces this body at merge.
-    """
-    on_live_line = (sa.select(InvoiceLineItem.line_item_id).join(Invoice)
-                    .where(InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
-                           Invoice.invoice_status != InvoiceStatus.CANCELLED).exists())
-    return sa.and_(TimeEntry.approval_status == ApprovalStatus.APPROVED, TimeEntry.is_billable.is_(True),
-                   ~on_live_line)

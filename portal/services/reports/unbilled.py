@@ -1,4 +1,4 @@
-"""Unbilled work: approved billable time on no live invoice line (common.unbilled_time), per customer.
+"""Unbilled work: approved billable time on no live invoice line (invoicing.unbilled_time, billing's rule), per customer.
 
 Read live it is an anti-join of every approved entry with the invoice lines (over a second on five
 million entries), so the worker's scan.unbilled_work rewrites report_unbilled every five minutes
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from portal.models import ReportUnbilled, TimeEntry
 from portal.services.money import to_cents
-from portal.services.reports.common import unbilled_time
+from portal.services.invoicing import unbilled_time
 
 
 @dataclass(frozen=True)
