@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from portal.models import (
     Contact,
@@ -42,6 +43,9 @@ class Resource:
     may_read: Callable[[policy.Principal], bool]
     filters: tuple[str, ...]  # columns a list may be filtered on (equality)
     refused: str
+    # What a list's rows carry with them (the API's JSON of an invoice has its lines): one more
+    # statement for the whole page, never one per row (tests/web/test_statement_counts.py).
+    load: tuple = ()
 
 
 RESOURCES: dict[str, Resource] = {
@@ -58,7 +62,8 @@ RESOURCES: dict[str, Resource] = {
                              ("employee_id", "customer_id", "ticket_id", "project_id", "approval_status"),
                              "Reading time entries needs the time:read scope."),
     "invoices": Resource(Invoice, Invoice.invoice_id, policy.may_see_invoices,
-                         ("customer_id", "invoice_status"), "Reading invoices needs the invoices:read scope."),
+                         ("customer_id", "invoice_status"), "Reading invoices needs the invoices:read scope.",
+                         load=(selectinload(Invoice.line_items),)),
     "projects": Resource(Project, Project.project_id, policy.may_see_projects,
                          ("customer_id", "project_status", "project_manager_id"),
                          "Reading projects needs the projects:read scope."),
@@ -102,7 +107,7 @@ def list_rows(session, principal: policy.Principal, name: str, *, filters: dict[
     resource = RESOURCES[name]
     _require(principal, resource)
     model = resource.model
-    query = sa.select(model)
+    query = sa.select(model).options(*resource.load)
     for column, value in (filters or {}).items():
         if column not in resource.filters:
             raise Invalid(f"Lists of {name.replace('_', ' ')} filter on {', '.join(resource.filters)}.", column)

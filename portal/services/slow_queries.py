@@ -143,9 +143,10 @@ class SlowestStatements:
 def slowest_statements(session, limit: int = 25) -> SlowestStatements:
     """The statements of this database with the highest mean time, from pg_stat_statements when it is
     installed here and loaded by the server; otherwise why not."""
-    loaded = "pg_stat_statements" in (session.scalar(sa.text("SELECT current_setting('shared_preload_libraries')"))
-                                      or "")
-    installed = session.scalar(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'"))
+    libraries, installed = session.execute(sa.text(
+        "SELECT current_setting('shared_preload_libraries'),"
+        " (SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements')")).one()
+    loaded = "pg_stat_statements" in (libraries or "")
     if not loaded:
         return SlowestStatements(False, "PostgreSQL does not load pg_stat_statements (shared_preload_libraries).", [])
     if not installed:
