@@ -180,18 +180,26 @@ def demo_command(host: str, port: int, password: str) -> None:
 
 
 @click.command("generate")
-@click.option("--tickets", required=True, type=click.IntRange(1, 5_000_000), help="How many tickets to add.")
-@click.option("--seed", default=1, show_default=True, help="Same seed, same tickets.")
+@click.option("--scale", type=click.Choice(["small", "large"]), help="A whole data set (an empty, migrated database).")
+@click.option("--tickets", type=click.IntRange(1, 5_000_000), help="Only add this many tickets over existing data.")
+@click.option("--seed", default=1, show_default=True, help="Same seed (and day), same data.")
+@click.option("--password", default=DEMO_PASSWORD, show_default=True, help="Every generated login's password (--scale).")
 @with_appcontext
-def generate_command(tickets: int, seed: int) -> None:
-    """Add generated tickets over the demo data, for performance work (docs/performance.md)."""
+def generate_command(scale: str | None, tickets: int | None, seed: int, password: str) -> None:
+    """Generated data for performance work (docs/performance.md): --scale small|large, or --tickets N."""
     import time
 
     from portal.extensions import db
     from portal.services import clock
+
+    if (scale is None) == (tickets is None):
+        raise click.UsageError("give --scale small|large, or --tickets N (not both).")
+    started = time.perf_counter()
+    if scale is not None:
+        _generate_scale(scale, seed, password)
+        return
     from portal.services.generate import generate_tickets
 
-    started = time.perf_counter()
     try:
         count = generate_tickets(db.session, tickets, now=clock.now(), seed=seed)
         db.session.commit()
@@ -205,6 +213,81 @@ def generate_command(tickets: int, seed: int) -> None:
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(sa.text("VACUUM (ANALYZE) support_tickets, ticket_status_changes"))
     click.echo(f"Generated {count:,} tickets in {inserted:.1f} s, vacuumed in {time.perf_counter() - started - inserted:.1f} s.")
+
+
+class _Bars:
+    """A progress bar per table on the terminal (one line each as it finishes; the live one redrawn)."""
+
+    def __init__(self):
+        import sys
+        import time
+
+        self.out, self.tty, self.time = sys.stderr, sys.stderr.isatty(), time
+        self.done, self.total, self.started, self.finished = {}, {}, {}, set()
+
+    def __call__(self, table, total):
+        self.done[table], self.total[table], self.started[table] = 0, max(total, 1), self.time.perf_counter()
+
+        def advance(n):
+            self.done[table] += n
+            self._draw(table)
+        return advance
+
+    def _line(self, table):
+        done, total = self.done[table], self.total[table]
+        filled = min(30, int(30 * done / total))
+        return (f"{table:<22} [{'#' * filled}{'-' * (30 - filled)}] {done:>10,} / ~{total:,}"
+                f"  {self.time.perf_counter() - self.started[table]:6.1f} s")
+
+    def _draw(self, table):
+        if self.tty:
+            self.out.write("\r" + self._line(table) + "\x1b[K")
+            self.out.flush()
+
+    def close(self):
+        if self.tty:
+            self.out.write("\r\x1b[K")
+        for table in self.done:
+            self.out.write(self._line(table).replace(f" / ~{self.total[table]:,}", "") + "\n")
+        self.out.flush()
+
+
+def _generate_scale(scale: str, seed: int, password: str) -> None:
+    import time
+
+    from portal.extensions import db
+    from portal.services import clock, dataset
+    from portal.services.passwords import hash_password
+
+    started = time.perf_counter()
+    bars = _Bars()
+    try:
+        counts = dataset.generate_dataset(
+            db.session, dataset.SCALES[scale], seed=seed, today=clock.today(), password_hash=hash_password(password),
+            tax_rate=current_app.config["TAX_RATE"], progress=bars, log=lambda m: click.echo(m, err=True))
+        db.session.commit()
+    except ValueError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
+    finally:
+        bars.close()
+    loaded = time.perf_counter() - started
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.info[dataset.slow_queries.UNWATCHED] = True
+        try:
+            connection.execute(sa.text("VACUUM (ANALYZE)"))
+        finally:
+            connection.info.pop(dataset.slow_queries.UNWATCHED, None)
+    click.echo(f"Generated the {scale} data set (seed {seed}) in {loaded:.0f} s, vacuumed in "
+               f"{time.perf_counter() - started - loaded:.0f} s: "
+               + ", ".join(f"{table} {count:,}" for table, count in counts.items()))
+    click.echo(f"Every login's password: {password}. Sign in as admin: "
+               + db.session.scalar(sa.text("SELECT email FROM employees WHERE role = 'admin' ORDER BY employee_id LIMIT 1"))
+               + "; the largest customer's primary contact: "
+               + db.session.scalar(sa.text("SELECT email FROM contacts WHERE customer_id = 1 AND is_primary_contact "
+                                           "ORDER BY contact_id LIMIT 1")))
 
 
 def _key_reminder(app: Flask) -> str:
