@@ -223,13 +223,14 @@ class _Bars:
         import time
 
         self.out, self.tty, self.time = sys.stderr, sys.stderr.isatty(), time
-        self.done, self.total, self.started, self.finished = {}, {}, {}, set()
+        self.done, self.total, self.started, self.ended = {}, {}, {}, {}
 
     def __call__(self, table, total):
         self.done[table], self.total[table], self.started[table] = 0, max(total, 1), self.time.perf_counter()
 
         def advance(n):
             self.done[table] += n
+            self.ended[table] = self.time.perf_counter()
             self._draw(table)
         return advance
 
@@ -237,7 +238,7 @@ class _Bars:
         done, total = self.done[table], self.total[table]
         filled = min(30, int(30 * done / total))
         return (f"{table:<22} [{'#' * filled}{'-' * (30 - filled)}] {done:>10,} / ~{total:,}"
-                f"  {self.time.perf_counter() - self.started[table]:6.1f} s")
+                f"  {self.ended.get(table, self.started[table]) - self.started[table]:6.1f} s")
 
     def _draw(self, table):
         if self.tty:

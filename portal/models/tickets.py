@@ -66,6 +66,10 @@ class SupportTicket(Base):
         sa.Index("idx_tickets_customer_activity", "customer_id", sa.text("last_activity_at DESC"),
                  sa.text("ticket_id DESC"), postgresql_include=["status", "contact_id"]),
         sa.Index("idx_tickets_updated", "updated_at", "ticket_id"),  # the API's lists and updated_since
+        # A company's unresolved tickets (the portal's open list, counts and home; migration 0021).
+        sa.Index("idx_tickets_customer_open", "customer_id", sa.text("last_activity_at DESC"),
+                 sa.text("ticket_id DESC"), postgresql_include=["status", "contact_id", "sla_due_at"],
+                 postgresql_where=sa.text("status IN ('open', 'assigned', 'in_progress', 'waiting_customer')")),
     )
 
     ticket_id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,7 +21,7 @@ from portal.models import (
 )
 from portal.services import policy
 from portal.services.projects import awaiting_decision_clause
-from portal.services.statuses import TICKETS_UNRESOLVED
+from portal.services.statuses import COUNT_CAP, TICKETS_UNRESOLVED, is_unresolved
 
 OPEN_STATUSES = TICKETS_UNRESOLVED  # the home pages count work still to do
 
@@ -32,28 +32,35 @@ class PortalSummary:
     invoices_due: int | None  # None: this contact does not see invoices
     phases_awaiting: int | None  # None: this contact does not see projects
     recent_tickets: list = field(default_factory=list)  # open ones, what needs the contact first
+    open_tickets_more: bool = False  # more than open_tickets (statuses.COUNT_CAP): "10,000+"
 
 
 def portal_summary(session, principal: policy.Principal) -> PortalSummary:
     """Counts for a contact's home, filtered in SQL by the contact's customer (and own tickets)."""
-    ticket_filter = [SupportTicket.customer_id == principal.customer_id,
-                     SupportTicket.status.in_(OPEN_STATUSES)]
+    t = SupportTicket
+    # is_unresolved: the same list as OPEN_STATUSES, written so idx_tickets_customer_open serves it.
+    ticket_filter = [t.customer_id == principal.customer_id, is_unresolved(t.status)]
     if not policy.may_see_all_company_tickets(principal):
-        ticket_filter.append(SupportTicket.contact_id == principal.contact_id)
-    open_tickets = sa.select(sa.func.count()).select_from(SupportTicket).where(*ticket_filter).scalar_subquery()
+        ticket_filter.append(t.contact_id == principal.contact_id)
+    # Counted up to COUNT_CAP + 1 ("10,000+"): a company's open work, never its whole history.
+    open_tickets = sa.select(sa.func.count()).select_from(
+        sa.select(t.ticket_id).where(*ticket_filter).limit(COUNT_CAP + 1).subquery()).scalar_subquery()
     invoices = sa.select(sa.func.count()).select_from(Invoice).where(
         Invoice.customer_id == principal.customer_id,
         Invoice.invoice_status.in_([InvoiceStatus.SENT, InvoiceStatus.OVERDUE])).scalar_subquery()
     phases = sa.select(sa.func.count()).select_from(ProjectPhase).join(Project).where(
         Project.customer_id == principal.customer_id, awaiting_decision_clause()).scalar_subquery()
     row = session.execute(sa.select(open_tickets, invoices, phases)).one()
-    # The open ones, the one waiting for the customer and then the most urgent SLA first.
-    recent = session.scalars(sa.select(SupportTicket).where(*ticket_filter).order_by(
-        (SupportTicket.status == TicketStatus.WAITING_CUSTOMER).desc(), SupportTicket.sla_due_at.asc().nulls_last(),
-        SupportTicket.last_activity_at.desc()).limit(10)).all()
+    # The open ones, the one waiting for the customer and then the most urgent SLA first: the ten
+    # chosen from the index alone (it includes status and sla_due_at), then only those rows read.
+    order = [(t.status == TicketStatus.WAITING_CUSTOMER).desc(), t.sla_due_at.asc().nulls_last(),
+             t.last_activity_at.desc(), t.ticket_id.desc()]
+    chosen = sa.select(t.ticket_id).where(*ticket_filter).order_by(*order).limit(10).subquery()
+    recent = session.scalars(sa.select(t).join(chosen, chosen.c.ticket_id == t.ticket_id).order_by(*order)).all()
     return PortalSummary(
         recent_tickets=list(recent),
-        open_tickets=row[0],
+        open_tickets=min(row[0], COUNT_CAP),
+        open_tickets_more=row[0] > COUNT_CAP,
         invoices_due=row[1] if policy.may_see_invoices(principal) else None,
         phases_awaiting=row[2] if policy.may_decide_phase(principal) else None,
     )

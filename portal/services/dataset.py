@@ -423,7 +423,7 @@ def _contracts(copier, customers, seed, today):
         factor = SIZE_FACTOR[c.size] * (8 if c.id == 1 else (3 if c.id <= 4 else 1))
         day = c.since
         while day <= c.until:
-            years = rng.choice([1, 1, 2, 3])
+            years = rng.choice([1, 2, 3, 3])
             end = date(day.year + years, day.month, min(day.day, 28)) - timedelta(days=1)
             contract_id += 1
             per_year[day.year] += 1

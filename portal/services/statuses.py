@@ -30,3 +30,27 @@ PROJECTS_ENDED = (ProjectStatus.COMPLETED, ProjectStatus.CANCELLED)
 INVOICES_ISSUED = (InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE, InvoiceStatus.CANCELLED)
 # Still to be paid, in part or in full.
 INVOICES_DUE = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
+
+
+def is_unresolved(column):
+    """`column IN ('open', 'assigned', 'in_progress', 'waiting_customer')` with the values written
+    into the SQL (not bound): the partial index idx_tickets_customer_open (migration 0021) has the
+    same predicate, and the planner proves it from literal values even in a prepared statement."""
+    import sqlalchemy as sa
+
+    return column.in_(sa.bindparam("unresolved_statuses", list(TICKETS_UNRESOLVED), expanding=True,
+                                   literal_execute=True, type_=column.type))
+
+
+# A count that stops here: a very large company's history is never counted row by row (issue 14);
+# lists then say "10,000+" and page up to it.
+COUNT_CAP = 10_000
+
+
+def bounded_count(session, query_from_where) -> tuple[int, bool]:
+    """(count, more): the rows of `query_from_where` (a SELECT of one column) counted up to COUNT_CAP,
+    and whether there are more."""
+    import sqlalchemy as sa
+
+    n = session.scalar(sa.select(sa.func.count()).select_from(query_from_where.limit(COUNT_CAP + 1).subquery()))
+    return min(n, COUNT_CAP), n > COUNT_CAP

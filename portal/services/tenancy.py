@@ -13,15 +13,15 @@ CONTACT_ROLE = "portal_contact"
 
 
 def apply_contact_scope(connection_or_session, customer_id: int, contact_id: int) -> None:
-    connection_or_session.execute(sa.text(f"SET LOCAL ROLE {CONTACT_ROLE}"))
+    # One statement: set_config('role', ..., true) is SET LOCAL ROLE (docs/performance.md, issue 14).
     connection_or_session.execute(
-        sa.text("SELECT set_config('portal.customer_id', :customer_id, true),"
+        sa.text(f"SELECT set_config('role', '{CONTACT_ROLE}', true), set_config('portal.customer_id', :customer_id, true),"
                 " set_config('portal.contact_id', :contact_id, true)"),
         {"customer_id": str(int(customer_id)), "contact_id": str(int(contact_id))},
     )
 
 
 def clear_contact_scope(connection_or_session) -> None:
-    connection_or_session.execute(sa.text("RESET ROLE"))
     connection_or_session.execute(sa.text(
-        "SELECT set_config('portal.customer_id', '', true), set_config('portal.contact_id', '', true)"))
+        "SELECT set_config('role', 'none', true), set_config('portal.customer_id', '', true),"
+        " set_config('portal.contact_id', '', true)"))

@@ -33,7 +33,7 @@ from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.numbering import next_number, number_pattern, typed_ticket_number
 from portal.services.sla import refresh_sla, sla_state
-from portal.services.statuses import TICKET_WORKER_ROLES, TICKETS_UNRESOLVED
+from portal.services.statuses import TICKET_WORKER_ROLES, bounded_count, is_unresolved
 
 S = TicketStatus
 # Moves staff may make (DESIGN.md: open -> assigned -> in_progress <-> waiting_customer -> resolved -> closed;
@@ -559,6 +559,7 @@ class PortalTicketPage:
     page: int
     pages: int
     colleagues: list[tuple[int, str]]  # the submitter filter's choices (primary contacts), else []
+    more: bool = False  # more than `total` (statuses.COUNT_CAP): shown as "10,000+"
 
 
 def _search_condition(q: str):
@@ -586,14 +587,15 @@ def contact_tickets(session, principal: policy.Principal, filters: PortalTicketF
     elif filters.submitter:
         where.append(t.contact_id == filters.submitter)
     if filters.status == "open":
-        where.append(t.status.in_(TICKETS_UNRESOLVED))
+        where.append(is_unresolved(t.status))  # idx_tickets_customer_open
     elif filters.status != "all":
         where.append(t.status == filters.status)
     if filters.q:
         condition = _search_condition(filters.q)
         if condition is not None:
             where.append(condition)
-    total = session.scalar(sa.select(sa.func.count()).select_from(t).where(*where))
+    # Counted up to 10,000 (a large company's whole history is never counted): "10,000+".
+    total, more = bounded_count(session, sa.select(t.ticket_id).where(*where))
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
     rows = session.execute(
@@ -607,7 +609,7 @@ def contact_tickets(session, principal: policy.Principal, filters: PortalTicketF
             sa.select(Contact.contact_id, Contact.first_name + " " + Contact.last_name)
             .where(Contact.customer_id == principal.customer_id).order_by(Contact.first_name, Contact.last_name))]
     return PortalTicketPage(rows=[(ticket, name, sla_state(ticket, now)) for ticket, name in rows],
-                            total=total, page=page, pages=pages, colleagues=colleagues)
+                            total=total, page=page, pages=pages, colleagues=colleagues, more=more)
 
 
 def rate_ticket(session, principal: policy.Principal, ticket: SupportTicket, rating: int | None,

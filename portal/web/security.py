@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from portal.extensions import db, login_manager
 from portal.services import policy
-from portal.services.auth import principal_for, two_factor_required_for_employees
+from portal.services.auth import signed_in_state, two_factor_required_for_employees
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
 from portal.web.unit_of_work import discard
 
@@ -123,7 +123,7 @@ def init_security(app: Flask) -> None:
         token = session.get("login_session")
         if not token:
             return None
-        principal = principal_for(db.session, account_id, login_session_token=token)
+        principal, g.two_factor_required = signed_in_state(db.session, account_id, login_session_token=token)
         if principal is None or principal.session_version != version:
             return None
         # Where the request came from travels with the principal into the audit log.
@@ -172,7 +172,8 @@ def init_security(app: Flask) -> None:
                 abort(403, description="Your company's account is suspended, so the portal is read-only. "
                                        "Contact your account manager to restore it.")
         elif (not principal.two_factor_enabled and request.endpoint not in TWO_FACTOR_ENROLMENT_ENDPOINTS
-              and two_factor_required_for_employees(db.session)):
+              and (g.two_factor_required if "two_factor_required" in g  # read with the sign-in, one statement
+                   else two_factor_required_for_employees(db.session))):
             flash("Your administrator requires two-factor sign-in. Set it up to continue.", "info")
             return redirect(url_for("account.two_factor"))
         return None
