@@ -12,7 +12,8 @@ the account managers' home; the rule is an anti-join of millions of entries with
 lines, so the worker rewrites this table every five minutes (scan.unbilled_work) and the home
 page says as of when. The first rows come with the worker's first run.
 
-idx_time_pending: the staff homes' sums of time waiting for approval, by index alone.
+idx_time_pending: the staff homes' sums of time waiting for approval by index alone, and an
+employee's pending entries by day (timesheet, approvals).
 
 Revision ID: 0019_reports
 Revises: 0014_admin
@@ -87,7 +88,8 @@ def upgrade():
     )
     # The staff homes sum the time waiting for approval (an author's, the team's support time): by
     # this partial index alone, never the millions of approved entries.
-    op.create_index("idx_time_pending", "time_entries", ["employee_id"], postgresql_include=["hours_worked", "ticket_id"],
+    op.create_index("idx_time_pending", "time_entries", ["employee_id", "work_date"],
+                    postgresql_include=["hours_worked", "ticket_id"],
                     postgresql_where=sa.text("approval_status = 'pending'"))
     op.execute(APPLY)
     op.execute("CREATE TRIGGER report_time_month_insert AFTER INSERT ON time_entries "

@@ -5,17 +5,21 @@ services/statuses.TICKETS_UNRESOLVED) in the portal's list order, with what the 
 filters and home ordering read (status, submitter, SLA due time) included. A partial index: the
 portal's open list and counts read only those entries (about 3 % of a large company's history)
 instead of walking all of the company's entries and filtering each under row-level security;
-the query spells the same status list so the planner proves the predicate. Measured in
-docs/performance.md ("Speed at scale").
+the query spells the same status list so the planner proves the predicate.
+
+idx_time_pending (an employee's pending time: the staff home's "my pending hours", the timesheet's
+and approvals' pending entries, instead of intersecting all of the employee's entries with all
+pending ones) is made by 0019_reports, whose homes read it too. Measured in docs/performance.md
+("Speed at scale").
 
 Revision ID: 0021_speed
-Revises: 0014_admin
+Revises: 0019_reports
 Create Date: 2026-12-01
 """
 from alembic import op
 
 revision = "0021_speed"
-down_revision = "0014_admin"
+down_revision = "0019_reports"
 branch_labels = None
 depends_on = None
 

@@ -42,8 +42,9 @@ class TimeEntry(Base):
             "idx_time_project", "project_id", postgresql_where=sa.text("project_id IS NOT NULL")
         ),
         sa.Index("idx_time_approval", "approval_status"),
-        # Time waiting for approval, per author, by index alone: the staff homes (migration 0019).
-        sa.Index("idx_time_pending", "employee_id", postgresql_include=["hours_worked", "ticket_id"],
+        # Time waiting for approval, per author, by index alone: the staff homes' sums, the timesheet's
+        # and approvals' pending entries (migration 0019).
+        sa.Index("idx_time_pending", "employee_id", "work_date", postgresql_include=["hours_worked", "ticket_id"],
                  postgresql_where=sa.text("approval_status = 'pending'")),
         sa.Index(
             "idx_time_billable",
