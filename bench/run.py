@@ -110,8 +110,15 @@ def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    """Stop a server started by start() (its own process group), killing it if it lingers."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        pass
 
 
 def sign_in(base: str, email: str) -> str:
@@ -282,8 +289,10 @@ def main() -> None:
                 f"{result['share']:5.1f} % of {statistics.mean([before, after]):,.0f}  "
                 f"{result['statements']} statements  {result['verdict']}")
     finally:
-        stop(portal)
-        stop(hello)
+        try:
+            stop(portal)
+        finally:
+            stop(hello)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
             "command": "python bench/run.py", "connections": args.connections, "seconds": args.seconds,

@@ -66,6 +66,7 @@ class ProjectPhase(Base):
     __table_args__ = (
         sa.CheckConstraint("end_date >= start_date", name="chk_phase_dates"),
         sa.CheckConstraint("budget_allocation >= 0", name="chk_phase_budget"),
+        sa.Index("idx_phases_project", "project_id"),  # a project's phases (migration 0021)
     )
 
     phase_id: Mapped[int] = mapped_column(primary_key=True)
