@@ -882,6 +882,7 @@ def generate_invoices(session, copier, *, seed: int, today: date, tax_rate: Deci
         " WHERE e.approval_status = 'approved' AND e.is_billable AND e.work_date < %s"
         " ORDER BY e.customer_id, e.work_date, e.entry_id", (this_month,))
     invoices, lines = [], []
+    days: dict = {}  # work_date -> "Nov 03", formatted once per day (millions of lines)
     state = SimpleNamespace(invoice_id=0, line_id=0, per_year=defaultdict(int))
 
     def bill(customer_id, month, month_entries):
@@ -897,7 +898,8 @@ def generate_invoices(session, copier, *, seed: int, today: date, tax_rate: Deci
         for p in priced:
             e = p.entry
             what = e.ticket_number or e.project_number or ""
-            label = f"{e.work_date:%b %d}: {what} {e.description}".strip()[:400]
+            day = days.get(e.work_date) or days.setdefault(e.work_date, f"{e.work_date:%b %d}")
+            label = f"{day}: {what} {e.description}".strip()[:400]
             if p.contract is None:
                 quantity, rate, text = p.billable, p.rate, label
             elif p.billable == 0:

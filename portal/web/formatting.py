@@ -7,7 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from portal.services import clock
 from portal.services.numbers import plain_number
@@ -88,7 +88,16 @@ def plain_decimals(value):
     return value
 
 
+def options(pairs, selected=None) -> Markup:
+    """`<option>`s of (value, label) pairs in one pass (a long list, like the queue's 2,000 customers,
+    costs a Jinja loop several milliseconds a request; the same HTML, escaped)."""
+    chosen = "" if selected is None else str(selected)
+    return Markup("".join(
+        f'<option value="{escape(value)}"{" selected" if str(value) == chosen else ""}>{escape(label)}</option>'
+        for value, label in pairs))
+
+
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters.update(local_time=local_time, relative=relative, hours=hours, number=number,
-                                 percent=percent)
+                                 percent=percent, options=options)
     app.jinja_env.finalize = plain_decimals
