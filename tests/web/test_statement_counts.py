@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from portal.models import Account, ProjectPhase, TicketComment, WebhookSubscription
+from portal.models import Account, InvoiceRun, InvoiceRunItem, ProjectPhase, TicketComment, WebhookSubscription
 from portal.services import auth
 from tests import factories as f
 
@@ -64,6 +64,8 @@ ARGUMENTS = {
     "contract_id": lambda w: w.contract_id,
     "subscription_id": lambda w: w.subscription_id,
     "token": lambda w: "not-a-real-token",
+    "run_id": lambda w: w.run_id,
+    "name": lambda w: "profitability",  # api.get_report: one report (each has its page measured too)
 }
 # Query strings some routes need to show something (pickers search).
 QUERY = {
@@ -86,6 +88,7 @@ class World:
     entry_id: int
     contract_id: int
     subscription_id: int
+    run_id: int
     people: dict
     api_token: str
 
@@ -118,7 +121,9 @@ def _rows(session, world, *, n: int, customer, contact, employees) -> None:
                                      requires_approval=True, approval_requested_at=sa.func.now()))
         f.make_contact(session, customer=customer)
         f.make_employee(session)
-        f.make_customer(session, company_name=f"Guard customer {f._n()}")
+        billed = f.make_customer(session, company_name=f"Guard customer {f._n()}")
+        session.add(InvoiceRunItem(run_id=world.run_id, customer_id=billed.customer_id,
+                                   outcome=("made", "nothing", "failed")[i % 3], reason=None if i % 3 != 2 else "x"))
         f.make_contract(session, customer=customer, contract_status="expired", start_date=date(2020, 1, 1), end_date=date(2020, 12, 31))
     session.execute(sa.text(
         "INSERT INTO audit_events (actor_type, actor_id, action, table_name, row_id, changes) "
@@ -152,12 +157,14 @@ def _build(session) -> World:
     subscription = WebhookSubscription(url="https://hooks.example.com/guard", event_types=["ticket.created"],
                                        secret="not-a-secret", is_active=False)
     session.add(subscription)
+    run = InvoiceRun(period_start=date(2026, 6, 1), period_end=date(2026, 6, 30), status="done", started_by="Guard")
+    session.add(run)
     session.flush()
     world = World(customer_id=customer.customer_id, contact_id=contact.contact_id,
                   employee_id=people["technician"].employee_id, ticket_id=ticket.ticket_id,
                   attachment_id=attachment.attachment_id, invoice_id=invoice.invoice_id,
                   project_id=project.project_id, phase_id=phase.phase_id, entry_id=entry.entry_id,
-                  contract_id=contract.contract_id, subscription_id=subscription.subscription_id, people=people,
+                  contract_id=contract.contract_id, subscription_id=subscription.subscription_id, run_id=run.run_id, people=people,
                   api_token=token)
     _rows(session, world, n=1, customer=customer, contact=contact, employees=[people[r] for r in STAFF])
     return world
