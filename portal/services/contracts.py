@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
@@ -84,6 +84,10 @@ CONTRACT_RULES = {
     "hourly_rate_additional": "Dollars for each hour beyond the included ones: more than $0, at most $10,000.00.",
     "response_time_hours": f"SLA: hours to the first response, from 1 to {SLA_LIMIT}.",
     "resolution_time_hours": f"SLA: hours to resolution, at least the response time, at most {SLA_LIMIT}.",
+    "coverage_days": "The SLA clock runs on the ticked weekdays only, between the two times, in the customer's "
+                     "time zone, holidays excepted. None ticked: around the clock (24x7).",
+    "coverage_start": "From, like 08:00 (with days ticked).",
+    "coverage_end": "Until, like 18:00: after the start.",
     "price_increase_annual": "Percent the prices rise at each renewal, from 0 to 50, like 3.",
     "auto_renewal": "",
     "terms_conditions": "Optional.",
@@ -104,13 +108,17 @@ class ContractTerms:
     hourly_rate_additional: Decimal | None = None
     response_time_hours: int | None = None
     resolution_time_hours: int | None = None
+    coverage_days: tuple[int, ...] = ()  # ISO weekdays; none: 24x7
+    coverage_start: time | None = None
+    coverage_end: time | None = None
     price_increase_annual: Decimal | None = None
     auto_renewal: bool = False
     terms_conditions: str = ""
 
     @classmethod
     def of(cls, contract: ServiceContract) -> "ContractTerms":
-        return cls(**{f.name: getattr(contract, f.name) for f in fields(cls)})
+        values = {f.name: getattr(contract, f.name) for f in fields(cls)}
+        return cls(**{**values, "coverage_days": tuple(contract.coverage_days or ())})
 
 
 def _money(value: Decimal | None, label: str, *, zero_ok: bool, limit: Decimal) -> Decimal:
@@ -186,6 +194,7 @@ def _checked(session, customer_id: int, terms: ContractTerms, contract_id: int |
     if start and end and end <= start:
         errors["end_date"] = (f"The contract must end after it starts ({start.isoformat()}): "
                               "choose a later end date.")
+    values.update(_coverage(terms, errors))
     response, resolution = values.get("response_time_hours"), values.get("resolution_time_hours")
     if response and resolution and resolution < response:
         errors["resolution_time_hours"] = "The resolution time cannot be shorter than the response time."
@@ -199,6 +208,43 @@ def _checked(session, customer_id: int, terms: ContractTerms, contract_id: int |
             errors["start_date"] = (f"The active contract {other} is in force on some of these days: "
                                     "change the dates, or end that contract first.")
     return values, errors
+
+
+def _coverage(terms: ContractTerms, errors: dict[str, str]) -> dict:
+    """The coverage columns (all None: 24x7), or messages in `errors` (chk_contract_coverage's rule)."""
+    days = sorted(set(terms.coverage_days or ()))
+    start, end = terms.coverage_start, terms.coverage_end
+    if not days:
+        if start is not None or end is not None:
+            errors["coverage_days"] = ("Tick the weekdays these hours cover, or clear both times for around the "
+                                       "clock (24x7).")
+        return {"coverage_days": None, "coverage_start": None, "coverage_end": None}
+    if any(day not in range(1, 8) for day in days):
+        errors["coverage_days"] = "Choose the days from Monday to Sunday."
+    if start is None:
+        errors["coverage_start"] = "Enter the time cover starts on those days, like 08:00."
+    if end is None:
+        errors["coverage_end"] = "Enter the time cover ends on those days, like 18:00."
+    elif start is not None and end <= start:
+        errors["coverage_end"] = f"Cover must end after it starts ({start:%H:%M}) on the same day."
+    return {"coverage_days": days, "coverage_start": start, "coverage_end": end}
+
+
+SLA_TERMS = ("response_time_hours", "resolution_time_hours", "coverage_days", "coverage_start", "coverage_end")
+
+
+def _refresh_open_tickets(session, contract_id: int) -> int:
+    """Recompute the stored SLA times of the contract's tickets not closed yet (its SLA terms changed)."""
+    from portal.models import SupportTicket
+    from portal.services.sla import refresh_sla
+    from portal.services.statuses import TICKETS_NOT_CLOSED
+
+    tickets = session.scalars(sa.select(SupportTicket).where(
+        SupportTicket.contract_id == contract_id, SupportTicket.status.in_(TICKETS_NOT_CLOSED))
+        .with_for_update()).all()
+    for ticket in tickets:
+        refresh_sla(session, ticket)
+    return len(tickets)
 
 
 def _refuse(errors: dict[str, str]) -> None:
@@ -215,6 +261,8 @@ def contract_errors(session, principal: policy.Principal, customer_id: int, term
 
 
 def _plain(value):
+    if isinstance(value, time):
+        return f"{value:%H:%M}"
     if isinstance(value, (date, Decimal)):
         return str(value)
     return value.value if hasattr(value, "value") else value
@@ -287,6 +335,8 @@ def update_contract(session, principal: policy.Principal, customer_id: int, cont
     for name, (_, value) in changes.items():
         setattr(contract, name, value)
     session.flush()
+    if set(changes) & set(SLA_TERMS):
+        _refresh_open_tickets(session, contract.contract_id)
     events.emit(session, principal, "contract.updated", contract,
                 {"contract_id": contract.contract_id, "contract_number": contract.contract_number,
                  "customer_id": customer_id},
@@ -315,6 +365,12 @@ def one_year_from(start: date) -> date:
 # What the new-contract form suggests (the seed's column defaults).
 NEW_CONTRACT_DEFAULTS = {"included_hours": 0, "hourly_rate_additional": Decimal("125.00"), "response_time_hours": 24,
                          "resolution_time_hours": 72, "price_increase_annual": Decimal("3.00"), "auto_renewal": True}
+# A new contract's coverage as the form first shows it: business hours, except enterprise's 24x7 (as in the demo).
+BUSINESS_HOURS = {"coverage_days": (1, 2, 3, 4, 5), "coverage_start": time(8), "coverage_end": time(18)}
+
+
+def default_coverage(tier: ServiceTier | None) -> dict:
+    return {} if tier == ServiceTier.ENTERPRISE else dict(BUSINESS_HOURS)
 
 
 def renewed_term(start: date, end: date) -> tuple[date, date]:
@@ -366,6 +422,8 @@ def renewal_of(session, principal: policy.Principal, customer_id: int, contract_
         included_hours=contract.included_hours,
         hourly_rate_additional=raised(contract.hourly_rate_additional, contract.price_increase_annual),
         response_time_hours=contract.response_time_hours, resolution_time_hours=contract.resolution_time_hours,
+        coverage_days=tuple(contract.coverage_days or ()), coverage_start=contract.coverage_start,
+        coverage_end=contract.coverage_end,
         price_increase_annual=contract.price_increase_annual, auto_renewal=contract.auto_renewal,
         terms_conditions=contract.terms_conditions or "")
     renewed_by = session.scalar(sa.select(ServiceContract.contract_number).where(

@@ -94,6 +94,31 @@ class ClockTime(_EmptyIsNone, TimeField):
     message = "Enter the time as HH:MM."
 
 
+WEEKDAYS = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
+WEEKDAY_NAMES = {1: "Monday", 2: "Tuesday", 3: "Wednesday", 4: "Thursday", 5: "Friday", 6: "Saturday", 7: "Sunday"}
+
+
+class Weekdays(Field):
+    """Ticked ISO weekdays (1 Monday .. 7 Sunday) as a sorted tuple; none ticked is (). Checkboxes."""
+
+    def process_formdata(self, valuelist):
+        days = set()
+        for raw in valuelist:
+            if raw not in {str(day) for day, _ in WEEKDAYS}:
+                self.data = ()
+                raise ValueError("Choose the days from Monday to Sunday.")
+            days.add(int(raw))
+        self.data = tuple(sorted(days))
+
+    def process_data(self, value):
+        self.data = tuple(sorted(value or ()))
+
+    def options(self):
+        """(value, short label, full name, ticked) for each weekday."""
+        ticked = set(self.data or ())
+        return [(day, short, WEEKDAY_NAMES[day], day in ticked) for day, short in WEEKDAYS]
+
+
 class Number(Field):
     """A decimal number ("1.5", "1,5", "12,000.50", "$300"), or None when left empty; a text box.
 
@@ -833,6 +858,9 @@ class ContractForm(ParseForm):
     resolution_time_hours = Whole("Resolution time (hours)",
                                   message="Enter the resolution time in whole hours, like 24.",
                                   description=rules["resolution_time_hours"])
+    coverage_days = Weekdays("Covered days", description=rules["coverage_days"])
+    coverage_start = ClockTime("Covered from", description=rules["coverage_start"])
+    coverage_end = ClockTime("Covered until", description=rules["coverage_end"])
     price_increase_annual = Number("Annual price increase (%)", message="Enter the increase in percent, like 3.",
                                    description=rules["price_increase_annual"], render_kw={"inputmode": "decimal"})
     auto_renewal = Flag("Renews automatically")

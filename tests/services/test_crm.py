@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal as D
 
 import pytest
@@ -219,6 +219,54 @@ def test_each_contract_rule_says_what_is_wrong_beside_its_field(session, manager
         contracts.create_contract(session, manager, customer.customer_id, _terms(**change))
     assert message in refused.value.errors[field]
 
+
+
+BUSINESS = dict(coverage_days=(1, 2, 3, 4, 5), coverage_start=time(8), coverage_end=time(18))
+
+
+@pytest.mark.parametrize("field, change, message", [
+    ("coverage_days", {"coverage_start": time(8), "coverage_end": time(18)}, "Tick the weekdays these hours cover"),
+    ("coverage_days", {**BUSINESS, "coverage_days": (1, 8)}, "Choose the days from Monday to Sunday."),
+    ("coverage_start", {**BUSINESS, "coverage_start": None}, "Enter the time cover starts on those days"),
+    ("coverage_end", {**BUSINESS, "coverage_end": None}, "Enter the time cover ends on those days"),
+    ("coverage_end", {**BUSINESS, "coverage_end": time(8)}, "Cover must end after it starts (08:00)"),
+])
+def test_each_coverage_rule_says_what_is_wrong_beside_its_field(session, manager, field, change, message):
+    customer = f.make_customer(session)
+    with pytest.raises(Invalid) as refused:
+        contracts.create_contract(session, manager, customer.customer_id, _terms(**change))
+    assert message in refused.value.errors[field]
+
+
+def test_coverage_is_stored_renewed_and_a_change_moves_open_tickets_deadlines(session, manager):
+    customer = f.make_customer(session, timezone="America/Denver")
+    always = contracts.create_contract(session, manager, customer.customer_id,
+                                       _terms(start_date=date(2026, 1, 1), end_date=date(2026, 12, 31)))
+    assert (always.coverage_days, always.coverage_start, always.coverage_end) == (None, None, None)
+    # Friday 5 June 2026, 17:30 in Denver (23:30 UTC); 4 h response.
+    ticket = f.make_ticket(session, customer=customer, contract_id=always.contract_id,
+                           created_at=datetime(2026, 6, 5, 23, 30, tzinfo=UTC))
+    closed = f.make_ticket(session, customer=customer, contract_id=always.contract_id, status="closed",
+                           created_at=datetime(2026, 6, 5, 23, 30, tzinfo=UTC))
+    from portal.services.sla import refresh_sla
+    refresh_sla(session, ticket)
+    refresh_sla(session, closed)
+    session.flush()
+    assert ticket.response_due_at == datetime(2026, 6, 6, 3, 30, tzinfo=UTC)  # 24x7: 21:30 the same evening
+    session.refresh(always)
+    changed = contracts.update_contract(session, manager, customer.customer_id, always.contract_id,
+                                        replace(ContractTerms.of(always), **BUSINESS),
+                                        expected_updated_at=always.updated_at)
+    assert (changed.coverage_days, changed.coverage_start, changed.coverage_end) == ([1, 2, 3, 4, 5], time(8), time(18))
+    session.refresh(ticket)
+    session.refresh(closed)
+    # Mon-Fri 08:00-18:00 Denver: half an hour on Friday, 3.5 h on Monday: Monday 11:30 (17:30 UTC).
+    assert ticket.response_due_at == datetime(2026, 6, 8, 17, 30, tzinfo=UTC)
+    assert closed.response_due_at == datetime(2026, 6, 6, 3, 30, tzinfo=UTC)  # a closed ticket keeps its times
+    [event] = _events(session, "contract.updated", "service_contracts", always.contract_id)
+    assert event.changes["coverage_start"] == {"old": None, "new": "08:00"}
+    renewal = contracts.renewal_of(session, manager, customer.customer_id, always.contract_id)
+    assert (renewal.terms.coverage_days, renewal.terms.coverage_end) == ((1, 2, 3, 4, 5), time(18))
 
 def test_active_contracts_of_one_customer_may_not_overlap_but_drafts_may(session, manager):
     customer = f.make_customer(session)

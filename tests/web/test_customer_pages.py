@@ -322,6 +322,31 @@ def test_making_a_contract_says_every_rule_beside_its_field(browser, session, ma
         overlapping.get_data(as_text=True)
 
 
+
+def test_a_contract_form_takes_its_covered_hours_with_messages_beside_them(browser, session, manager):
+    customer = f.make_customer(session, service_tier="professional")
+    url = f"/staff/customers/{customer.customer_id}/contracts/new"
+    page = browser.get(url).get_data(as_text=True)
+    # A new professional contract starts on business hours: Monday to Friday ticked, 08:00 to 18:00.
+    for day in range(1, 6):
+        assert f'id="coverage_days-{day}" name="coverage_days" value="{day}" checked' in page
+    assert 'id="coverage_days-6" name="coverage_days" value="6">' in page
+    assert 'value="08:00"' in page and 'value="18:00"' in page
+    refused = browser.post(url, _contract_form(coverage_days=["1", "9"], coverage_start="18:00", coverage_end="08:00"))
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Choose the days from Monday to Sunday." in text
+    refused = browser.post(url, _contract_form(coverage_days=["1", "2"], coverage_start="18:00",
+                                               coverage_end="08:00"))
+    assert refused.status_code == 422
+    assert "Cover must end after it starts (18:00) on the same day." in refused.get_data(as_text=True)
+    done = browser.post(url, _contract_form(coverage_days=["1", "2", "3"], coverage_start="07:30",
+                                            coverage_end="16:00"))
+    assert done.status_code == 303
+    contract = session.scalar(sa.select(ServiceContract).where(ServiceContract.customer_id == customer.customer_id))
+    assert contract.coverage_days == [1, 2, 3]
+    listing = browser.get(f"/staff/customers/{customer.customer_id}/contracts").get_data(as_text=True)
+    assert "Mon-Wed 07:30-16:00" in listing
+
 def test_editing_a_contract_and_a_stale_form(browser, session, manager):
     customer = f.make_customer(session)
     contract = f.make_contract(session, customer=customer)

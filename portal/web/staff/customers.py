@@ -11,6 +11,7 @@ from flask import Blueprint, request, url_for
 from portal.extensions import db
 from portal.services import auth, clock, contracts, crm, policy
 from portal.services.errors import Conflict
+from portal.services.sla import coverage_label
 from portal.web.errors import error_page
 from portal.web.forms import (
     ContactForm,
@@ -187,7 +188,8 @@ def invite_contact(customer_id: int, contact_id: int):
 @require(policy.may_manage_contracts)
 def list_contracts(customer_id: int):
     customer, rows = contracts.customer_contracts(db.session, current_principal(), customer_id)
-    return render("staff/customers/contracts.html", customer=customer, contracts=rows, today=clock.today())
+    return render("staff/customers/contracts.html", customer=customer, contracts=rows, today=clock.today(),
+                  coverage=lambda contract: coverage_label(contract, customer.timezone))
 
 
 def _contract_page(customer_id: int, contract_id: int | None = None, error=None):
@@ -201,7 +203,8 @@ def _contract_page(customer_id: int, contract_id: int | None = None, error=None)
         start = clock.today()
         form = page_form(ContractForm, data={
             "service_tier": customer.service_tier, "contract_status": "active", "start_date": start,
-            "end_date": contracts.one_year_from(start), **contracts.NEW_CONTRACT_DEFAULTS})
+            "end_date": contracts.one_year_from(start), **contracts.NEW_CONTRACT_DEFAULTS,
+            **contracts.default_coverage(customer.service_tier)})
     else:
         form = page_form(ContractForm, error)
     return render("staff/customers/contract.html", customer=customer, contract=contract, form=form, error=error,
