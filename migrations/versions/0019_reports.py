@@ -27,6 +27,8 @@ down_revision = "0020_mail_in"
 branch_labels = None
 depends_on = None
 
+CONTACT_ROLE = "portal_contact"
+
 APPLY = """
 CREATE FUNCTION report_time_month_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -99,6 +101,13 @@ def upgrade():
                "EXECUTE FUNCTION report_time_month_apply()")
     op.execute("CREATE TRIGGER report_time_month_delete AFTER DELETE ON time_entries "
                "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION report_time_month_apply()")
+    # Staff-only summaries: row-level security like every table with customer data, no contact policy
+    # (contacts have no grant on them either).
+    for table in ("report_time_month", "report_unbilled"):
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY staff_all ON {table} USING (current_user <> '{CONTACT_ROLE}')"
+                   f" WITH CHECK (current_user <> '{CONTACT_ROLE}')")
     op.execute("""INSERT INTO report_time_month (month, customer_id, employee_id, approved_hours)
                   SELECT date_trunc('month', work_date)::date, customer_id, employee_id, SUM(hours_worked)
                   FROM time_entries WHERE approval_status = 'approved' GROUP BY 1, 2, 3

@@ -728,26 +728,22 @@ def customer_contacts(session, principal: policy.Principal, customer_id: int) ->
 
 def add_contact_from_mail(session, principal: policy.Principal, customer: Customer, *, email: str,
                           first_name: str, last_name: str) -> Contact:
-    """The sender of an unmatched mail becomes a contact of `customer` (contacted by email, may open tickets).
+    """The sender of an unmatched mail becomes a contact of `customer` (contacted by email, may open
+    tickets), through add_contact: the same rules as the contacts page.
 
-    :raises Forbidden: not an account manager or admin. :raises Invalid: a name or the address is wrong (named).
-    :raises Conflict: another contact already uses the address.
+    :raises Forbidden: not an account manager or admin. :raises Invalid: a name is wrong (named).
+    :raises Conflict: another contact or a login already uses the address.
     """
-    if not policy.may_manage_customers(principal):
-        raise Forbidden("Only account managers and administrators add contacts.")
-    values, errors = _collect({
-        "first_name": lambda: _text(first_name, "first_name", "first name", 100, required=True),
-        "last_name": lambda: _text(last_name, "last_name", "last name", 100, required=True),
-        "email": lambda: _email(email, "email"),
-    })
-    _raise(errors)
-    if session.scalar(sa.select(Contact.contact_id).where(sa.func.lower(Contact.email) == values["email"].lower())):
-        raise Conflict("Another contact already uses this email address: attach the mail to that contact's "
-                       "customer.", "customer_id")
-    person = Contact(customer_id=customer.customer_id, can_create_tickets=True, **values)
-    session.add(person)
-    session.flush()
-    events.emit(session, principal, "contact.created", person,
-                {"contact_id": person.contact_id, "customer_id": customer.customer_id},
-                changes={"email": (None, person.email)})
-    return person
+    from portal.models import CommunicationPreference
+
+    try:
+        return add_contact(session, principal, customer.customer_id, ContactDetails(
+            first_name=first_name, last_name=last_name, email=email,
+            communication_preference=CommunicationPreference.EMAIL, can_create_tickets=True))
+    except Invalid as refused:
+        taken = (refused.errors or {}).get("email", "")
+        if taken.startswith("Another contact"):
+            raise Conflict(f"{taken[:-1]}: attach the mail to that contact's customer instead.", "customer_id") from None
+        if "already uses this email address" in taken:
+            raise Conflict(f"{taken[:-1]}: this mail cannot open a customer's ticket.", "customer_id") from None
+        raise

@@ -238,3 +238,17 @@ def test_a_very_long_mail_is_cut_to_what_a_ticket_holds_and_not_lost(session, st
     assert record.outcome == "ticketed"
     description = session.get(SupportTicket, record.ticket_id).description
     assert len(description) <= tickets.MAX_BODY and description.endswith("the whole mail is in the support mailbox]")
+
+
+def test_a_sender_whose_address_is_a_login_is_not_made_a_contact_twice(session, storage, people, outbox):
+    """Attaching goes through crm.add_contact: an address already used by a login is refused with the way out."""
+    from portal.services.errors import Conflict
+
+    customer, _ = people
+    colleague = f.make_staff(session, email="sam.colleague@techserv.example")
+    record = process(session, storage, mail(f"Sam <{colleague.email}>", "From home", "My own laptop."))
+    manager = staff(session, "account_manager")
+    with pytest.raises(Conflict) as refused:
+        mail_in.attach_to_customer(session, storage, manager[1], record.inbound_mail_id, customer.customer_id)
+    assert refused.value.message == ("Another login (an employee's) already uses this email address: this mail "
+                                     "cannot open a customer's ticket.")

@@ -183,6 +183,10 @@ CASES.update({
         lambda w, who: crm.add_contact(w.s, who, w.customer.customer_id, crm.ContactDetails(
             first_name="A", last_name="B", email="refused@example.com", communication_preference="email")),
         lambda w: [w.p(w.tech), w.p(w.contact), NO_SCOPES]),
+    "crm.add_contact_from_mail": (
+        lambda w, who: crm.add_contact_from_mail(w.s, who, w.customer, email="refused@example.com",
+                                                 first_name="A", last_name="B"),
+        lambda w: [w.p(w.tech), w.p(w.contact), NO_SCOPES]),
     "crm.update_contact": (
         lambda w, who: crm.update_contact(w.s, who, w.customer.customer_id, w.colleague.contact_id,
                                           crm.ContactDetails.of(w.colleague), expected_updated_at=None),
