@@ -337,6 +337,18 @@ def send_invoice(session, principal: policy.Principal, invoice_id: int, *, issue
     return invoice
 
 
+def drafts_in_period(session, principal: policy.Principal, customer_id: int, start: date, end: date
+                     ) -> list[tuple[int, str]]:
+    """(id, number) of the customer's drafts whose period overlaps [start, end]: where this period's
+    work may be waiting already (a draft holds its lines until it is sent or deleted)."""
+    _require(principal)
+    return [tuple(row) for row in session.execute(
+        sa.select(Invoice.invoice_id, Invoice.invoice_number)
+        .where(Invoice.customer_id == customer_id, Invoice.invoice_status == InvoiceStatus.DRAFT,
+               Invoice.period_start <= end, Invoice.period_end >= start)
+        .order_by(Invoice.invoice_id))]
+
+
 def kept_document(session, invoice_id: int) -> bytes | None:
     """The PDF kept when the invoice was sent (None for drafts and invoices sent before documents were kept)."""
     return session.scalar(sa.select(InvoiceDocument.pdf).where(InvoiceDocument.invoice_id == invoice_id))

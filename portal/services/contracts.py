@@ -493,3 +493,13 @@ def customer_contracts(session, principal: policy.Principal, customer_id: int):
     contracts = session.scalars(sa.select(ServiceContract).where(ServiceContract.customer_id == customer_id)
                                 .order_by(ServiceContract.start_date.desc(), ServiceContract.contract_id.desc())).all()
     return customer, list(contracts)
+
+
+def renewals_among(contracts: list[ServiceContract]) -> dict[int, str]:
+    """{contract id: the number of the contract that renews it} within one customer's contracts (no query).
+
+    renewal_of's rule: a contract not terminated that starts the day after this one ends.
+    """
+    starting = {c.start_date: c.contract_number for c in contracts if c.contract_status != ContractStatus.TERMINATED}
+    return {c.contract_id: starting[c.end_date + timedelta(days=1)] for c in contracts
+            if c.end_date + timedelta(days=1) in starting}

@@ -742,7 +742,7 @@ class PaymentForm(ParseForm):
 
 
 class MonthEndForm(ParseForm):
-    month = Text("Month", description="Year and month, like 2026-11.")
+    month = Text("Month", description="A month that is over, as year and month, like 2026-10.")
 
 
 class ExportForm(ParseForm):

@@ -395,6 +395,9 @@ def test_renewing_shows_the_price_change_then_makes_the_next_contract_once(brows
     again = browser.post(url, {"updated_at": old.updated_at.isoformat()})
     assert again.status_code == 409 and f"renewed already, by {new.contract_number}" in again.get_data(as_text=True)
     assert f"renewed already, by {new.contract_number}" in browser.get(url).get_data(as_text=True)
+    listing = browser.get(f"/staff/customers/{customer.customer_id}/contracts").get_data(as_text=True)
+    assert f"Renewed by {new.contract_number}" in listing
+    assert f'contracts/{old.contract_id}/renew"' not in listing and f'contracts/{new.contract_id}/renew"' in listing
 
 
 def test_the_crm_pages_cost_a_fixed_number_of_statements(browser, session, manager):

@@ -140,6 +140,15 @@ def test_cancel_keeps_the_lines_and_frees_the_work(session, browser, manager):
     assert "$1,300.00" in again  # the same fee and work, billable again
 
 
+def test_nothing_to_bill_names_the_draft_that_holds_the_period(session, browser, manager):
+    customer = Customer(session)
+    invoice = _generate(browser, session, customer)
+    page = _preview(browser, customer).get_data(as_text=True)
+    assert "Nothing to bill" in page
+    assert (f'Draft <a href="/staff/invoices/{invoice.invoice_id}">{invoice.invoice_number}</a> covers this period'
+            in page)
+
+
 def test_delete_a_draft(session, browser, manager):
     customer = Customer(session)
     invoice = _generate(browser, session, customer)

@@ -189,6 +189,7 @@ def invite_contact(customer_id: int, contact_id: int):
 def list_contracts(customer_id: int):
     customer, rows = contracts.customer_contracts(db.session, current_principal(), customer_id)
     return render("staff/customers/contracts.html", customer=customer, contracts=rows, today=clock.today(),
+                  renewed_by=contracts.renewals_among(rows),
                   coverage=lambda contract: coverage_label(contract, customer.timezone))
 
 

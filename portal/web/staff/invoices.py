@@ -98,8 +98,12 @@ def _renamed(error):
 
 def _generate_page(form: GenerateInvoiceForm, plan=None, error=None):
     form.customer_id.options = billing.customer_choices(db.session, current_principal())
+    drafts = []
+    if plan is not None and not plan.lines:  # nothing to bill: say where the period's work may be waiting
+        drafts = billing.drafts_in_period(db.session, current_principal(), plan.customer.customer_id,
+                                          plan.request.period_start, plan.request.period_end)
     return render("staff/invoices/new.html", block="invoice_preview", form=_with_errors(form, _renamed(error)),
-                  plan=plan, line_labels=billing.LINE_TYPE_LABELS,
+                  plan=plan, drafts=drafts, line_labels=billing.LINE_TYPE_LABELS,
                   status=(409 if isinstance(error, Conflict) else 422) if error else 200)
 
 
