@@ -299,7 +299,7 @@ def _table_rows(page: str) -> list[list[str]]:
 def _shown(value) -> str:
     """How the page writes a first-column value."""
     if isinstance(value, date):
-        return value.strftime("%d %b %Y")
+        return f"{value.day} {value:%b %Y}"
     return str(value)
 
 
