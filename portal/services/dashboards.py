@@ -93,6 +93,7 @@ def staff_summary(session, principal: policy.Principal, today: date) -> StaffSum
 class ContractSummary:
     """A contract on the staff customer page; its fee is None for who may not see contract money."""
 
+    contract_id: int
     contract_number: str
     contract_status: object
     start_date: date
@@ -131,7 +132,7 @@ def customer_overview(session, principal: policy.Principal, customer_id: int) ->
         invoices = session.scalars(sa.select(Invoice).where(Invoice.customer_id == customer_id)
                                    .order_by(Invoice.invoice_date.desc()).limit(12)).all()
     money = policy.may_see_contract_money(principal)
-    summaries = [ContractSummary(k.contract_number, k.contract_status, k.start_date, k.end_date, k.response_time_hours,
+    summaries = [ContractSummary(k.contract_id, k.contract_number, k.contract_status, k.start_date, k.end_date, k.response_time_hours,
                                  k.resolution_time_hours, k.monthly_fee if money else None) for k in contracts]
     return CustomerOverview(customer, list(contacts), summaries, list(tickets), invoices, contract_money=money)
 

@@ -110,10 +110,13 @@ def test_technicians_keep_the_read_only_page_without_the_links(browser, session)
 
 def test_the_nav_and_the_customer_page_link_to_the_crm_pages(browser, session, manager):
     customer = f.make_customer(session)
+    contract = f.make_contract(session, customer=customer)
+    invoice = f.make_invoice(session, customer=customer)
     body = browser.get(f"/staff/customers/{customer.customer_id}").get_data(as_text=True)
     assert ">Customers</a>" in body
-    for path in ("edit", "contacts", "contracts"):
-        assert f"/staff/customers/{customer.customer_id}/{path}" in body
+    for path in ("edit", "contacts", "contracts", f"contracts/{contract.contract_id}"):
+        assert f"/staff/customers/{customer.customer_id}/{path}\"" in body
+    assert f'href="/staff/invoices/{invoice.invoice_id}">{invoice.invoice_number}</a>' in body
 
 
 # --- a customer ------------------------------------------------------------------------------
