@@ -97,7 +97,9 @@ def test_account_manager_adds_a_customer_a_billing_contact_and_a_contract_then_r
     renewed = page.get_by_text(re.compile(r"CON-2027-\d+ renews it from 1 Jan 2027\."))
     expect(renewed).to_be_visible()
     new_number = re.search(r"CON-2027-\d+", renewed.inner_text()).group(0)
-    expect(page.get_by_role("row", name=re.compile(new_number))).to_contain_text("$2,080.00")
+    expect(page.get_by_role("row", name=re.compile(rf"^{new_number}\b"))).to_contain_text("$2,080.00")
+    # The old contract now says who renews it, instead of offering Renew again.
+    expect(page.get_by_role("row", name=re.compile(rf"^{number}\b"))).to_contain_text(f"Renewed by {new_number}")
 
     # The customer page links to it all; the pages at phone width.
     page.get_by_role("link", name="Kestrel Kitchens").first.click()
