@@ -170,6 +170,8 @@ class TimeListQuery(ListQuery):
 class InvoiceListQuery(ListQuery):
     customer_id = QueryId()
     invoice_status = Choice(InvoiceStatus)
+    include = String(validate=OneOf(["lines"], error="include is lines, or left out."),
+                     metadata={"description": "lines: each invoice with its lines (left out, the list has none)"})
 
 
 class ProjectListQuery(ListQuery):

@@ -15,6 +15,7 @@ from portal.api.core import (
     CONTACT,
     CONTRACT,
     CUSTOMER,
+    INVOICE,
     TIME_ENTRY,
     authenticate,
     check_if_match,
@@ -47,11 +48,11 @@ def _filters(query: dict, names) -> dict:
     return {name: query.get(name) for name in names if query.get(name) is not None}
 
 
-def _list(name: str, query: dict, serialize):
+def _list(name: str, query: dict, serialize, *, load: tuple | None = None):
     resource = listings.RESOURCES[name]
     page = listings.list_rows(db.session, principal(), name, filters=_filters(query, resource.filters),
                               updated_since=query.get("updated_since"), cursor=query.get("cursor"),
-                              limit=query.get("limit", 50))
+                              limit=query.get("limit", 50), load=load)
     return page_answer(page, [serialize(row) for row in page.rows], query)
 
 
@@ -302,9 +303,13 @@ def approve_time_entries(body):
 @require_scope("invoices:read")
 @bp.input(s.InvoiceListQuery, location="query", arg_name="query")
 @bp.output(s.InvoicePage)
-@bp.doc(summary="List invoices", responses=ERRORS)
+@bp.doc(summary="List invoices (without their lines; include=lines embeds them)", responses=ERRORS)
 def list_invoices(query):
-    return _list("invoices", query, invoice_json)
+    if query.get("include") == "lines":
+        return _list("invoices", query, invoice_json)
+    # A month's invoice of a large customer has tens of thousands of lines: a list carries the invoices
+    # alone (GET /api/invoices/{id} has its lines).
+    return _list("invoices", query, lambda invoice: columns(invoice, INVOICE), load=())
 
 
 @bp.get("/invoices/<int:invoice_id>")

@@ -99,15 +99,18 @@ def _require(principal: policy.Principal, resource: Resource) -> None:
 
 
 def list_rows(session, principal: policy.Principal, name: str, *, filters: dict[str, Any] | None = None,
-              updated_since: datetime | None = None, cursor: str | None = None, limit: int = 50) -> Page:
+              updated_since: datetime | None = None, cursor: str | None = None, limit: int = 50,
+              load: tuple | None = None) -> Page:
     """One page of `name` rows in (updated_at, id) order, and the cursor of the next page (None at the end).
+
+    `load` replaces the resource's eager loads (`()`: the rows alone, as an invoice list without lines).
 
     :raises Forbidden: the principal may not read these rows. :raises Invalid: a bad cursor or filter.
     """
     resource = RESOURCES[name]
     _require(principal, resource)
     model = resource.model
-    query = sa.select(model).options(*resource.load)
+    query = sa.select(model).options(*(resource.load if load is None else load))
     for column, value in (filters or {}).items():
         if column not in resource.filters:
             raise Invalid(f"Lists of {name.replace('_', ' ')} filter on {', '.join(resource.filters)}.", column)

@@ -137,3 +137,17 @@ def test_approvals_list_why_each_refused_entry_is_refused(api, session):
     assert "may not decide" in errors[f"entry_ids.{own.entry_id}"]
     session.expire_all()
     assert fine.approval_status == "pending"  # all or nothing
+
+
+def test_the_invoice_list_leaves_lines_out_unless_asked(api, session):
+    customer = f.make_customer(session)
+    invoice = f.make_invoice(session, customer=customer, invoice_status="sent")
+    f.make_line(session, invoice)
+    f.make_line(session, invoice)
+    listed = api.get("/api/invoices", query_string={"customer_id": customer.customer_id}).get_json()["data"]
+    assert [row["invoice_id"] for row in listed] == [invoice.invoice_id] and "lines" not in listed[0]
+    embedded = api.get("/api/invoices", query_string={"customer_id": customer.customer_id, "include": "lines"})
+    assert len(embedded.get_json()["data"][0]["lines"]) == 2
+    assert len(api.get(f"/api/invoices/{invoice.invoice_id}").get_json()["lines"]) == 2
+    refused = api.get("/api/invoices?include=payments")
+    assert refused.status_code == 422 and "include" in refused.get_json()["errors"]
