@@ -136,8 +136,12 @@ class Mailer:
         elif settings["backend"] == "smtp":
             self._send_smtp(settings, mail)
         else:
-            log.info("Email (no MAIL_SERVER set, so it is only logged)\nTo: %s\nSubject: %s\n\n%s",
-                     mail.to, mail.subject, text_of(mail))
+            # The headers a mail client would thread by, then the text part, as they would be sent.
+            message = email_message(mail, settings["sender"])
+            headers = "\n".join(f"{name}: {message[name]}" for name in
+                                 ("From", "To", "Subject", "Message-ID", "In-Reply-To", "References", "Auto-Submitted")
+                                 if message[name])
+            log.info("Email (no MAIL_SERVER set, so it is only logged)\n%s\n\n%s", headers, text_of(mail))
 
     @staticmethod
     def _send_smtp(settings: dict, mail: Mail) -> None:
