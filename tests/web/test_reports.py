@@ -561,3 +561,14 @@ def test_the_home_runs_a_fixed_number_of_statements(session, browser, edge, role
         f.make_project(session, customer, project_status="active", project_manager_id=person.employee_id)
     many = count_queries(session, lambda: browser.get("/staff/"))
     assert few == many <= 12
+
+
+def test_an_empty_unbilled_count_still_says_when_it_was_made(session):
+    """With nothing unbilled at all, the home says "none, as of ..." rather than "not counted yet"."""
+    from portal.models import TimeEntry
+    from portal.services.reports.unbilled import refresh_unbilled, unbilled_now
+
+    session.execute(sa.delete(TimeEntry))
+    refresh_unbilled(session, clock.now())
+    empty = unbilled_now(session)
+    assert (empty.hours, empty.entries) == (0, 0) and empty.refreshed_at is not None

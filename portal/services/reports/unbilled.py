@@ -33,13 +33,15 @@ def refresh_unbilled(session, now: datetime) -> int:
                       sa.func.round(sa.func.sum(TimeEntry.hours_worked * TimeEntry.billing_rate), 2),
                       sa.func.count(), sa.literal(now, sa.DateTime(timezone=True)))
             .where(unbilled_time()).group_by(TimeEntry.customer_id))
-    result = session.execute(sa.insert(ReportUnbilled).from_select(
+    session.execute(sa.insert(ReportUnbilled).from_select(
         ["customer_id", "hours", "amount", "entries", "refreshed_at"], rows))
+    # (An INSERT ... SELECT's rowcount is not reported here (-1): count what was written.)
+    written = session.scalar(sa.select(sa.func.count()).select_from(ReportUnbilled))
     # An empty result still records when it was computed: a marker row for no customer.
-    if not result.rowcount:
+    if not written:
         session.add(ReportUnbilled(customer_id=0, hours=0, amount=0, entries=0, refreshed_at=now))
         session.flush()
-    return result.rowcount
+    return written
 
 
 def unbilled_summary_sql():
