@@ -58,7 +58,8 @@ def test_an_account_manager_attaches_a_mail_to_a_customer(app, browser, session,
     ticket = session.get(SupportTicket, record.ticket_id)
     assert ticket.contact_id == contact.contact_id and ticket.title == "A quote?"
     assert [m.to for m in outbox if m.ticket_id == ticket.ticket_id] == ["bob@prospect.example"]
-    assert "A quote?" not in browser.get("/staff/mail/unmatched").get_data(as_text=True)
+    after = browser.get("/staff/mail/unmatched").get_data(as_text=True)
+    assert "A quote?" not in after and f"is now {ticket.ticket_number}, a ticket of its customer" in after
 
 
 def test_a_mail_is_discarded_and_a_second_click_is_told_it_is_gone(app, browser, session, manager):

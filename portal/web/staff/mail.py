@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, request, url_for
 
 from portal.extensions import db
+from portal.models import SupportTicket
 from portal.services import choices, clock, holiday_calendar, mail_in, policy
 from portal.web.errors import error_page
 from portal.web.files import attachment_storage
@@ -70,7 +71,8 @@ def attach_mail(mail_id: int):
     form = parse(AttachMailForm)
     record = mail_in.attach_to_customer(db.session, attachment_storage(), current_principal(), mail_id, form.customer_id.data,
                                         first_name=form.first_name.data or "", last_name=form.last_name.data or "")
-    return after_change(f"The mail from {record.from_address} is now a ticket of its customer; "
+    number = db.session.get(SupportTicket, record.ticket_id).ticket_number
+    return after_change(f"The mail from {record.from_address} is now {number}, a ticket of its customer; "
                         "the sender is their contact and was sent the ticket number.",
                         url_for("mail_in.unmatched_mail"))
 
