@@ -78,6 +78,12 @@ def endpoints(ids: dict) -> list[dict]:
         e("staff home", "technician", "/staff/"),
         e("timesheet", "technician", "/staff/timesheet"),
         e("approvals", "senior_technician", "/staff/approvals"),
+        e("staff home, account manager", "account_manager", "/staff/"),
+        e("staff home, admin", "admin", "/staff/"),
+        e("customers list", "account_manager", "/staff/customers"),
+        e("invoices list", "account_manager", "/staff/invoices/"),
+        *[e(f"report {name}", "admin", f"/staff/reports/{name}")
+          for name in ("mrr", "renewals", "utilization", "sla", "profitability", "overdue", "budget-burn")],
         e("portal home, largest customer", "big_contact", "/portal/", HOT),
         e("portal ticket list, largest customer", "big_contact", "/portal/tickets", HOT),
         e("portal ticket", "big_contact", f"/portal/tickets/{ids['ticket']}"),
