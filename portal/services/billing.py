@@ -326,15 +326,22 @@ def send_invoice(session, principal: policy.Principal, invoice_id: int, *, issue
     session.flush()
     session.refresh(invoice)
     # The document shows the invoice as sent; rendering it here keeps it exactly what was emailed.
-    pdf = render_invoice_pdf(invoice, lines, issuer, static_folder=static_folder)
-    session.add(InvoiceDocument(invoice_id=invoice.invoice_id, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest()))
-    session.flush()
+    keep_document(session, invoice, lines, issuer=issuer, static_folder=static_folder)
     events.emit(session, principal, "invoice.sent", invoice,
                 {"invoice_id": invoice.invoice_id, "customer_id": invoice.customer_id,
                  "invoice_number": invoice.invoice_number, "total_amount": str(invoice.total_amount),
                  "due_date": invoice.due_date.isoformat()},
                 changes={"invoice_status": (InvoiceStatus.DRAFT, InvoiceStatus.SENT), "sent_at": (None, now)})
     return invoice
+
+
+def keep_document(session, invoice: Invoice, lines: list[InvoiceLineItem], *, issuer: Issuer,
+                  static_folder) -> bytes:
+    """Render the invoice's PDF and keep it (invoice_documents: written once, never changed)."""
+    pdf = render_invoice_pdf(invoice, lines, issuer, static_folder=static_folder)
+    session.add(InvoiceDocument(invoice_id=invoice.invoice_id, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest()))
+    session.flush()
+    return pdf
 
 
 def drafts_in_period(session, principal: policy.Principal, customer_id: int, start: date, end: date
