@@ -108,3 +108,22 @@ def test_refuses_a_database_with_customers(session):
     f.make_customer(session)
     with pytest.raises(ValueError, match="empty"):
         _generate(session)
+
+
+def test_the_generated_history_is_billed_as_billing_would_and_summarised_for_the_reports(session):
+    """Every past month is billed by billing's rules: planning any customer's past month again finds
+    nothing (no entry, no fee month left); report_time_month holds the approved hours."""
+    from portal.services import invoicing, policy
+
+    _generate(session)
+    system = policy.Principal.system("test")
+    customers = session.scalars(sa.text(
+        "SELECT DISTINCT customer_id FROM invoices ORDER BY customer_id LIMIT 12")).all()
+    month = date(2026, 9, 1)
+    for customer_id in customers:
+        plan = invoicing.plan_invoice(session, system, invoicing.InvoiceRequest(
+            customer_id=customer_id, period_start=month, period_end=date(2026, 9, 30), include_monthly_fees=True),
+            tax_rate=Decimal("0.0825"))
+        assert plan.lines == [], (customer_id, plan.lines[:2])
+    assert session.scalar(sa.text("SELECT count(*) FROM report_time_month")) > 0
+    assert session.scalar(sa.text("SELECT count(*) FROM invoices WHERE period_start IS NULL")) == 0
