@@ -127,8 +127,13 @@ def endpoints(ids: dict) -> list[dict]:
 
 
 def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    # The server's log goes to a file, never to an undrained pipe: a pipe fills (the slow-query watch
+    # logs every statement over 100 ms) and then blocks the workers mid-request.
+    log_path = Path(tempfile.gettempdir()) / f"bench-server-{port}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file,
                                start_new_session=True)
+    process.log_path = log_path
     for _ in range(150):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz" if "wsgi:app" in cmd else
@@ -136,7 +141,7 @@ def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
             return process
         except Exception:  # noqa: BLE001 - not up yet
             if process.poll() is not None:
-                raise SystemExit(f"{' '.join(cmd)} exited: {process.stderr.read().decode()[-2000:]}")
+                raise SystemExit(f"{' '.join(cmd)} exited: {log_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.2)
     raise SystemExit(f"{' '.join(cmd)} did not answer on port {port}")
 
