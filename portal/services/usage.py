@@ -41,6 +41,7 @@ from portal.services.invoicing import (
     PricedTime,
     billing_contracts,
     contract_on,
+    live_line_of_entry,
     month_allowance,
     month_end,
     price_time,
@@ -195,8 +196,7 @@ def parse_month(value: str | None, *, today: date) -> date:
 def _not_invoiced():
     """The entry is on no line of an invoice the customer received (drafts are not bills yet)."""
     return ~sa.exists().where(
-        InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
-        InvoiceLineItem.live.is_(True),
+        live_line_of_entry(),
         InvoiceLineItem.invoice_id == Invoice.invoice_id,
         Invoice.invoice_status != InvoiceStatus.DRAFT,
     )
@@ -240,8 +240,7 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
                   InvoiceLineItem.contract_id.label("line_contract_id"), InvoiceLineItem.included_hours,
                   Invoice.invoice_status, sa.case((listed, True), else_=False).label("listed"))
         .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
-        .outerjoin(InvoiceLineItem, sa.and_(InvoiceLineItem.time_entry_id == TimeEntry.entry_id,
-                                            InvoiceLineItem.live.is_(True)))
+        .outerjoin(InvoiceLineItem, live_line_of_entry())
         .outerjoin(Invoice, issued)
         .where(
             TimeEntry.customer_id == customer_id,
