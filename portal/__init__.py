@@ -8,7 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from apiflask import APIFlask
-from flask import Flask, request
+from flask import Flask, redirect, request
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
 from portal.config import ConfigurationError, database_url, settings_from_environment
@@ -72,6 +73,22 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=False,
                      include_name=in_our_schema)
     _init_operations(app)
+
+    @app.before_request
+    def drop_trailing_slash():
+        """/staff/customers/ is /staff/customers: a GET that matches no route only by its trailing slash
+        is sent to the route without it (308), as Werkzeug already does the other way round."""
+        path = request.path
+        if not (isinstance(request.routing_exception, NotFound) and request.method in ("GET", "HEAD")
+                and len(path) > 1 and path.endswith("/")):
+            return None
+        try:
+            app.create_url_adapter(request).match(path.rstrip("/"), method=request.method)
+        except HTTPException:
+            return None
+        query = request.query_string.decode()
+        return redirect(request.script_root + path.rstrip("/") + (f"?{query}" if query else ""), code=308)
+
     @app.before_request
     def allow_uploads():
         # Before the CSRF check, which is the first to read the form.
