@@ -80,7 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
         is sent to the route without it (308), as Werkzeug already does the other way round."""
         path = request.path
         if not (isinstance(request.routing_exception, NotFound) and request.method in ("GET", "HEAD")
-                and len(path) > 1 and path.endswith("/")):
+                and len(path) > 1 and path.endswith("/") and not path.startswith("//")):
             return None
         try:
             app.create_url_adapter(request).match(path.rstrip("/"), method=request.method)

@@ -328,12 +328,9 @@ def update_contract(session, principal: policy.Principal, customer_id: int, cont
                        "is now; make your change again.")
     values, errors = _checked(session, customer_id, terms, contract_id)
     _refuse(errors)
-    changes = {name: (getattr(contract, name), value) for name, value in values.items()
-               if getattr(contract, name) != value}
+    changes = events.apply_changes(contract, values)
     if not changes:
         return contract
-    for name, (_, value) in changes.items():
-        setattr(contract, name, value)
     session.flush()
     if set(changes) & set(SLA_TERMS):
         _refresh_open_tickets(session, contract.contract_id)

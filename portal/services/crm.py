@@ -278,10 +278,7 @@ def update_customer(session, principal: policy.Principal, customer: Customer, ch
             sa.func.lower(Customer.company_name) == values["company_name"].lower(),
             Customer.customer_id != customer.customer_id)):
         raise Conflict("A customer with this company name already exists.", "company_name")
-    changed = {name: (getattr(customer, name), value) for name, value in values.items()
-               if getattr(customer, name) != value}
-    for name, (_, value) in changed.items():
-        setattr(customer, name, value)
+    changed = events.apply_changes(customer, values)
     if changed:
         session.flush()
         events.emit(session, principal, "customer.updated", customer, {"customer_id": customer.customer_id},
@@ -683,12 +680,9 @@ def update_contact(session, principal: policy.Principal, customer_id: int, conta
                        "now; make your change again.")
     values, errors = _contact_values(session, details, contact)
     _refuse(errors, CONTACT_FIELD_ORDER)
-    changes = {name: (getattr(contact, name), value) for name, value in values.items()
-               if getattr(contact, name) != value}
+    changes = events.apply_changes(contact, values)
     if not changes:
         return contact
-    for name, (_, value) in changes.items():
-        setattr(contact, name, value)
     if "email" in changes:
         session.execute(sa.update(Account).where(Account.contact_id == contact.contact_id)
                         .values(email=values["email"]).execution_options(synchronize_session="fetch"))

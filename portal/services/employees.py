@@ -359,12 +359,9 @@ def update_employee(session, principal: policy.Principal, employee_id: int, deta
                          "administrator first, so somebody can still manage the portal.")
     _refuse(errors)
 
-    changes = {name: (getattr(employee, name), value) for name, value in values.items()
-               if getattr(employee, name) != value}
+    changes = events.apply_changes(employee, values)
     if not changes:
         return employee
-    for name, (_, value) in changes.items():
-        setattr(employee, name, value)
     if "email" in changes:
         session.execute(sa.update(Account).where(Account.employee_id == employee.employee_id)
                         .values(email=values["email"]).execution_options(synchronize_session="fetch"))

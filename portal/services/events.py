@@ -39,6 +39,14 @@ def _subject(subject) -> tuple[str | None, int | None]:
     return type(subject).__tablename__, identity[0] if identity else None
 
 
+def apply_changes(row, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Set each of `values` on `row` that differs; return {name: (old, new)} of those, as emit records them."""
+    changes = {name: (getattr(row, name), value) for name, value in values.items() if getattr(row, name) != value}
+    for name, (_, value) in changes.items():
+        setattr(row, name, value)
+    return changes
+
+
 def emit(session, who: Principal | Actor, name: str, subject=None, data: dict[str, Any] | None = None, *,
          changes: dict[str, tuple[Any, Any]] | None = None) -> Event:
     """Record that `who` did `name` to `subject`, and enqueue what follows from it; returns the event.

@@ -166,10 +166,7 @@ def update_contact_profile(session, principal: policy.Principal, form: ProfileCh
         field = next(name for name in PROFILE_FIELDS if name in errors)
         message = errors[field] if len(errors) == 1 else f"Check the {len(errors)} highlighted fields."
         raise Invalid(message, field, errors)
-    changes = {name: (getattr(contact, name), value) for name, value in values.items()
-               if getattr(contact, name) != value}
-    for name, (_, value) in changes.items():
-        setattr(contact, name, value)
+    changes = events.apply_changes(contact, values)
     if changes:
         session.flush()
         events.emit(session, principal, "contact.profile_updated", contact, changes=changes)
