@@ -155,6 +155,17 @@
   });
 })();
 
+// A filter's customer search box (staff/_customer_filter.html) only refills its list: leaving it is
+// not a change of the filters, so its change event stops before the filter form refreshes the results.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.hasAttribute && event.target.hasAttribute("data-picker-search")) {
+      event.stopPropagation();
+    }
+  }, true);
+})();
+
 // Attachments: say at once, beside the file field, when a file is too big or there are too many
 // (the server checks again), and keep the form from being sent until that is fixed, so what was
 // typed stays on the page. Also show the upload's progress on forms that htmx sends.

@@ -49,6 +49,7 @@ NOT_PAGES = {
     "tickets.download_attachment": "a download",
     "portal.invoice_pdf": "a PDF",
     "tickets.customer_picker": "an htmx fragment of <option>s",
+    "staff.customer_filter_options": "an htmx fragment of <option>s",
     "tickets.contact_picker": "an htmx fragment of <option>s",
     "time.work_picker": "an htmx fragment of <option>s",
     "admin.export_audit_log": "a CSV download",

@@ -90,6 +90,7 @@ MATRIX = {
     "staff.security_settings": ("GET", "/staff/security", staff_only(200, roles=["admin"])),
     "system.system_status": ("GET", "/staff/system/", staff_only(200, roles=["admin"])),
     "staff.show_customer": ("GET", "/staff/customers/{customer_id}", staff_only(200)),
+    "staff.customer_filter_options": ("GET", "/staff/pickers/customer-filter?customer_q=a", staff_only(200)),
     "portal.show_ticket": ("GET", "/portal/tickets/{own_ticket_id}", contacts_only(200)),
     "portal.tickets": ("GET", "/portal/tickets", contacts_only(200)),
     "portal.new_ticket": ("GET", "/portal/tickets/new", {**contacts_only(200), "contact_read_only_flags": 403,

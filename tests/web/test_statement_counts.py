@@ -70,6 +70,7 @@ ARGUMENTS = {
 # Query strings some routes need to show something (pickers search).
 QUERY = {
     "tickets.customer_picker": "customer_q=Guard",
+    "staff.customer_filter_options": "customer_q=Guard",
     "tickets.contact_picker": "customer_id={customer_id}",
     "time.work_picker": "work_q=Guard",
 }

@@ -218,3 +218,33 @@ def test_history_reads_as_people_say_it(browser, session):
     assert "Priority: Medium → High; Estimate: none → 3.5 h" in history
     assert "In progress → Waiting for the customer" in history
     assert "employee id" not in history and "waiting_customer" not in history and "in_progress" not in history
+
+
+def test_the_queue_customer_filter_lists_a_few_and_finds_the_rest(browser, session, tech):
+    """The queue's customer filter does not list every customer (2,000 on a large install): the first 50
+    by name, the chosen one always, a hint to type more; the search box refills the list."""
+    from portal.services import choices
+
+    made = [f.make_customer(session, company_name=f"Filter Co {n:03d}") for n in range(60)]
+    f.make_customer(session, company_name="Odd 100%_Percent Ltd")
+    _ticket(session, customer=made[55], title="Only Filter Co 055's ticket")
+    page = browser.get(f"/staff/tickets/?customer_id={made[55].customer_id}").get_data(as_text=True)
+    select = page[page.index('id="f-customer"'):]
+    select = select[:select.index("</select>")]
+    assert select.count("<option") == choices.CUSTOMER_LIMIT + 3  # Any, the chosen one, 50, the hint
+    assert f'<option value="{made[55].customer_id}" selected>Filter Co 055</option>' in select
+    assert "Type more of a name to see other customers" in select
+    assert "Only Filter Co 055&#39;s ticket" in page or "Only Filter Co 055's ticket" in page
+
+    found = browser.get(f"/staff/pickers/customer-filter?customer_q=co+05&customer_id={made[55].customer_id}")
+    text = found.get_data(as_text=True)
+    assert found.status_code == 200 and "<html" not in text
+    assert text.count(f'value="{made[55].customer_id}" selected') == 1  # the chosen one once, kept chosen
+    assert [n for n in range(60) if f">Filter Co {n:03d}<" in text] == list(range(50, 60))
+    assert "Type more" not in text
+    # A typed % or _ is a character, not a wildcard; no match says so.
+    assert ">Odd 100%_Percent Ltd<" in browser.get("/staff/pickers/customer-filter?customer_q=0%25_").get_data(as_text=True)
+    assert "Filter Co" not in browser.get("/staff/pickers/customer-filter?customer_q=%25").get_data(as_text=True)
+    none = browser.get("/staff/pickers/customer-filter?customer_q=zzz").get_data(as_text=True)
+    assert "No customer's name contains “zzz”" in none
+

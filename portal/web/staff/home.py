@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, request, url_for
 
 from portal.extensions import db
-from portal.services import auth, clock, policy, statements
+from portal.services import auth, choices, clock, policy, statements
 from portal.services.dashboards import customer_overview, role_home, staff_summary
 from portal.services.people import people_with_logins
 from portal.web.errors import error_page
@@ -74,6 +74,17 @@ def security_settings():
     return render("staff/security.html", form=form,
                   employees_without_two_factor=auth.employees_without_two_factor(db.session),
                   status=422 if request.method == "POST" else 200)
+
+
+@bp.get("/pickers/customer-filter")
+@require(policy.may_read_customers)
+def customer_filter_options():
+    """A filter's customer choices matching what was typed (htmx active search, staff/_customer_filter.html)."""
+    q = request.args.get("customer_q", "")
+    selected = request.args.get("customer_id", type=int)
+    customers, more = choices.customer_filter(db.session, q, selected=selected)
+    return render("staff/_customer_filter_options.html", customers=customers, more=more, selected=selected,
+                  customer_q=q.strip())
 
 
 @bp.get("/customers/<int:customer_id>")

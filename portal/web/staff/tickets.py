@@ -48,7 +48,10 @@ def _queue_context(filters: QueueFilters, since: datetime | None):
     may_bulk = policy.may_bulk_update_tickets(principal)
     return {
         "queue": staff_queue(db.session, principal, filters, now=now), "filters": filters, "now": now,
-        "since": since, "customers": choices.customers(db.session),
+        "since": since, "customer_q": request.args.get("customer_q", "").strip()[:100],
+        # The filter form is not part of an htmx refresh of the results: its choices only for the page.
+        "customer_filter": None if is_htmx() else choices.customer_filter(
+            db.session, request.args.get("customer_q", ""), selected=filters.customer_id),
         "technicians": choices.ticket_workers(db.session) if may_bulk else [], "sorts": SORTS,
         "sla_states": SLA_STATES, "assignees": ASSIGNEES,
         "statuses": [s for s in tickets.STAFF_MOVES if s.value != "closed"],
