@@ -298,23 +298,46 @@ def _approvable(principal: policy.Principal):
     return sa.false()
 
 
-def pending_approvals(session, principal: policy.Principal, filters: ApprovalFilters, *, limit: int = 500):
-    """(entries, total hours, total at billing rates) of pending entries this person may approve; one query."""
-    query = (sa.select(TimeEntry).where(TimeEntry.approval_status == ApprovalStatus.PENDING, _approvable(principal))
-             .options(sa.orm.joinedload(TimeEntry.employee), sa.orm.joinedload(TimeEntry.customer),
-                      sa.orm.joinedload(TimeEntry.ticket), sa.orm.joinedload(TimeEntry.project))
-             .order_by(TimeEntry.work_date, TimeEntry.employee_id, TimeEntry.entry_id).limit(limit))
+APPROVALS_PER_PAGE = 100
+APPROVALS_MAX_PAGES = 100  # the oldest 10,000; past that, the filters narrow the list
+
+
+@dataclass
+class ApprovalPage:
+    entries: list[TimeEntry]  # this page's, oldest first
+    count: int  # every pending entry the filters leave, not only this page's
+    hours: Decimal
+    value: Decimal  # at billing rates
+    page: int
+    pages: int  # at most APPROVALS_MAX_PAGES
+    more_than_pages: bool  # more entries wait than the pages reach
+
+
+def pending_approvals(session, principal: policy.Principal, filters: ApprovalFilters, *, page: int = 1,
+                      per_page: int = APPROVALS_PER_PAGE) -> ApprovalPage:
+    """A page of the pending entries this person may approve, oldest first, with the count and totals of
+    all of them; two queries."""
+    where = [TimeEntry.approval_status == ApprovalStatus.PENDING, _approvable(principal)]
     if filters.employee_id:
-        query = query.where(TimeEntry.employee_id == filters.employee_id)
+        where.append(TimeEntry.employee_id == filters.employee_id)
     if filters.customer_id:
-        query = query.where(TimeEntry.customer_id == filters.customer_id)
+        where.append(TimeEntry.customer_id == filters.customer_id)
     if filters.week:
         monday = monday_of(filters.week)  # clamped: never overflows
-        query = query.where(TimeEntry.work_date.between(monday, monday + timedelta(days=6)))
-    entries = session.scalars(query).unique().all()
-    hours = sum((e.hours_worked for e in entries), Decimal(0))
-    value = sum((e.hours_worked * e.billing_rate for e in entries), Decimal(0))
-    return list(entries), hours, value
+        where.append(TimeEntry.work_date.between(monday, monday + timedelta(days=6)))
+    count, hours, value = session.execute(sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0),
+        sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked * TimeEntry.billing_rate), 0)).where(*where)).one()
+    pages = max(1, -(-count // per_page))
+    page = max(1, min(page, pages, APPROVALS_MAX_PAGES))
+    entries = session.scalars(
+        sa.select(TimeEntry).where(*where)
+        .options(sa.orm.joinedload(TimeEntry.employee), sa.orm.joinedload(TimeEntry.customer),
+                 sa.orm.joinedload(TimeEntry.ticket), sa.orm.joinedload(TimeEntry.project))
+        .order_by(TimeEntry.work_date, TimeEntry.employee_id, TimeEntry.entry_id)
+        .limit(per_page).offset((page - 1) * per_page)).unique().all()
+    return ApprovalPage(list(entries), count, Decimal(hours), Decimal(value), page, min(pages, APPROVALS_MAX_PAGES),
+                        pages > APPROVALS_MAX_PAGES)
 
 
 def approver_principal(session, principal: policy.Principal, approver_id: int | None) -> policy.Principal:

@@ -114,7 +114,7 @@ def test_who_approves_what(session, role, on, allowed):
         entry = entry_for(session, author, project=f.make_project(session, project_manager_id=manager),
                           work_category="project")
     me = principal(session, approver)
-    visible = [e.entry_id for e in pending_approvals(session, me, ApprovalFilters())[0]]
+    visible = [e.entry_id for e in pending_approvals(session, me, ApprovalFilters()).entries]
     assert (entry.entry_id in visible) is allowed
     if allowed:
         assert decide(session, me, [entry.entry_id], approve=True, now=NOW) == 1
@@ -127,7 +127,7 @@ def test_nobody_approves_their_own_time(session):
     admin = f.make_staff(session, role="admin")
     own = entry_for(session, admin)
     me = principal(session, admin)
-    assert own.entry_id not in [e.entry_id for e in pending_approvals(session, me, ApprovalFilters())[0]]
+    assert own.entry_id not in [e.entry_id for e in pending_approvals(session, me, ApprovalFilters()).entries]
     with pytest.raises(Forbidden):
         decide(session, me, [own.entry_id], approve=True, now=NOW)
 
@@ -172,7 +172,26 @@ def test_filters_by_employee_customer_and_week(session):
     entry_for(session, a, work_date=date(2026, 11, 10))
     me = principal(session, admin)
     assert [e.entry_id for e in pending_approvals(session, me, ApprovalFilters(
-        employee_id=a.employee_id, customer_id=customer.customer_id, week=date(2026, 11, 25)))[0]] == [first.entry_id]
+        employee_id=a.employee_id, customer_id=customer.customer_id, week=date(2026, 11, 25))).entries] == [first.entry_id]
+
+
+
+def test_approvals_come_in_pages_with_totals_of_every_pending_entry(session):
+    """A page of the oldest pending entries; the count, hours and value are of all of them, not the page's."""
+    admin = f.make_staff(session, role="admin")
+    author = f.make_staff(session)
+    made = [entry_for(session, author, work_date=date(2026, 11, 1 + n % 20), hours_worked=D("1.50"),
+                      billing_rate=D("80.00")) for n in range(7)]
+    me = principal(session, admin)
+    first = pending_approvals(session, me, ApprovalFilters(), per_page=3)
+    assert (first.count, first.hours, first.value, first.page, first.pages) == (7, D("10.50"), D("840.00"), 1, 3)
+    last = pending_approvals(session, me, ApprovalFilters(), page=99, per_page=3)
+    assert last.page == 3 and [e.entry_id for e in last.entries] == [made[6].entry_id]
+    seen = [e.entry_id for page in (1, 2, 3)
+            for e in pending_approvals(session, me, ApprovalFilters(), page=page, per_page=3).entries]
+    assert sorted(seen) == sorted(e.entry_id for e in made) and not first.more_than_pages
+    none = pending_approvals(session, me, ApprovalFilters(employee_id=admin.employee_id))
+    assert (none.entries, none.count, none.hours, none.page, none.pages) == ([], 0, D(0), 1, 1)
 
 
 def test_approving_500_entries_is_one_transaction_of_a_few_statements(session):

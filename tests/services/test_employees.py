@@ -347,7 +347,7 @@ def test_hand_over_moves_every_open_ticket_and_project_in_one_step(session, admi
     john = f.make_staff(session, role="senior_technician", first_name="John", last_name="Davis")
     carlos_row = f.make_staff(session, role="project_manager", first_name="Carlos", last_name="Martinez")
     carlos = _principal(session, carlos_row)
-    assert not pending_approvals(session, carlos, ApprovalFilters())[0]
+    assert not pending_approvals(session, carlos, ApprovalFilters()).entries
 
     done = employees.hand_over_work(session, admin, carol.employee_id, tickets_to=john.employee_id,
                                     projects_to=carlos_row.employee_id)
@@ -358,7 +358,7 @@ def test_hand_over_moves_every_open_ticket_and_project_in_one_step(session, admi
     managers = [session.get(Project, p.project_id).project_manager_id for p in projects]
     assert managers == [carlos_row.employee_id, carlos_row.employee_id, carol.employee_id]
     # Pending time on the projects now waits for the new manager; Carol's own stays hers, still pending.
-    assert {e.entry_id for e in pending_approvals(session, carlos, ApprovalFilters())[0]} \
+    assert {e.entry_id for e in pending_approvals(session, carlos, ApprovalFilters()).entries} \
         == {e.entry_id for e in others_time}
     own = session.get(TimeEntry, own_time.entry_id)
     assert (own.employee_id, own.approval_status) == (carol.employee_id, "pending")

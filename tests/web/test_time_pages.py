@@ -76,6 +76,22 @@ def test_approvals_page_approve_and_reject(browser, session):
     assert session.get(TimeEntry, second.entry_id).rejection_reason == "Split it over two days"
 
 
+
+def test_approvals_page_pages_and_counts_every_pending_entry(browser, session, monkeypatch):
+    from portal.services import timesheets
+
+    monkeypatch.setitem(timesheets.pending_approvals.__kwdefaults__, "per_page", 2)
+    admin = f.make_staff(session, role="admin")
+    author = f.make_staff(session)
+    for _ in range(3):
+        f.make_time_entry(session, employee=author, work_date=_today())
+    browser.sign_in(admin.email)
+    page = browser.get("/staff/approvals").get_data(as_text=True)
+    assert "3 entries" in page and "Page 1 of 2" in page and page.count('name="entry_ids"') == 2
+    second = browser.get("/staff/approvals?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Page 2 of 2" in second and second.count('name="entry_ids"') == 1 and "Previous" in second
+
+
 @pytest.mark.parametrize("url, role", [("/staff/timesheet", "technician"), ("/staff/approvals", "admin")])
 def test_time_pages_run_a_fixed_number_of_queries(browser, session, url, role):
     me = f.make_staff(session, role=role)

@@ -119,9 +119,11 @@ def _approvals_page(error=None):
     except ValueError:
         week = None
     filters = ApprovalFilters(employee_id=as_int("employee_id"), customer_id=as_int("customer_id"), week=week)
-    entries, hours, value = pending_approvals(db.session, principal, filters)
-    return render("staff/approvals.html", block="approvals", entries=entries, hours=hours, value=value,
-                  filters=filters, employees=choices.employees(db.session), customers=choices.customers(db.session),
+    listing = pending_approvals(db.session, principal, filters, page=args.get("page", 1, type=int) or 1)
+    customer_q = args.get("customer_q", "")
+    return render("staff/approvals.html", block="approvals", listing=listing, entries=listing.entries,
+                  filters=filters, employees=choices.employees(db.session), customer_q=customer_q.strip()[:100],
+                  customer_filter=choices.customer_filter(db.session, customer_q, selected=filters.customer_id),
                   error=error)
 
 
