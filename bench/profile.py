@@ -4,7 +4,8 @@ requested N times under pyinstrument (bench/README.md, "Profile one page").
     DATABASE_URL=postgresql://.../techserv_large ENCRYPTION_KEYS=... \
         .venv/bin/python bench/profile.py --who admin /staff/tickets/ [-n 200] [--html out.html]
 
-Prints the mean time per request, the SQL statements and their share of it, then pyinstrument's tree.
+Prints the mean time per request without the profiler, the SQL statements (each one's mean time and how
+often it runs a request), then pyinstrument's tree of a second, profiled run.
 """
 
 from __future__ import annotations
@@ -61,16 +62,33 @@ def main() -> None:
         sql["n"] += 1
         sql["seconds"] += time.perf_counter() - context._bench_started
 
+    started = time.perf_counter()
+    for _ in range(args.n):
+        client.get(args.path)
+    plain = (time.perf_counter() - started) / args.n
+    by_statement: dict[str, list[float]] = {}
+
+    def after_each(conn, cursor, statement, parameters, context, executemany):
+        by_statement.setdefault(" ".join(statement.split())[:160], []).append(
+            time.perf_counter() - context._bench_started)
+
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "after_cursor_execute", after_each)
+    for _ in range(args.n):
+        client.get(args.path)
+    event.remove(engine, "after_cursor_execute", after_each)
+    print(f"{args.path} as {args.who}: {1000 * plain:.2f} ms a request without the profiler, "
+          f"{sql['n'] / args.n:.1f} statements taking {1000 * sql['seconds'] / args.n:.2f} ms of it:")
+    for statement, times in sorted(by_statement.items(), key=lambda item: -sum(item[1])):
+        print(f"  {1000 * sum(times) / args.n:7.2f} ms  x{len(times) / args.n:.1f}  {statement}")
     profiler = Profiler(interval=0.0005)
     started = time.perf_counter()
     with profiler:
         for _ in range(args.n):
             client.get(args.path)
     elapsed = time.perf_counter() - started
-    print(f"{args.path} as {args.who}: {1000 * elapsed / args.n:.2f} ms a request (profiled), "
-          f"{sql['n'] / args.n:.1f} statements taking {1000 * sql['seconds'] / args.n:.2f} ms of it")
+    print(f"profiled: {1000 * elapsed / args.n:.2f} ms a request (the profiler's own cost included)")
     print(profiler.output_text(unicode=True, color=False, show_all=False))
     if args.html:
         Path(args.html).write_text(profiler.output_html())

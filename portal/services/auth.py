@@ -8,6 +8,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pyotp
 import sqlalchemy as sa
@@ -104,7 +105,17 @@ def signed_in_state(session, account_id: int, *, login_session_token: str | None
     """
     required = (sa.select(PortalSetting.value).where(PortalSetting.key == REQUIRE_EMPLOYEE_2FA)
                 .scalar_subquery())
-    query = (sa.select(Account, Employee, Contact, Customer, required)
+    # Only the columns a principal and policy.may_sign_in read, not four whole rows and their ORM objects.
+    query = (sa.select(
+        Account.account_id, Account.email, Account.is_active, Account.password_hash.is_not(None).label("has_password"),
+        Account.employee_id, Account.totp_enabled_at.is_not(None).label("totp_enabled"), Account.session_version,
+        Employee.employee_id.label("employee_found"), Employee.first_name.label("employee_first_name"),
+        Employee.last_name.label("employee_last_name"), Employee.role, Employee.employment_status,
+        Contact.contact_id, Contact.first_name.label("contact_first_name"),
+        Contact.last_name.label("contact_last_name"), Contact.is_primary_contact, Contact.is_billing_contact,
+        Contact.can_create_tickets, Contact.can_approve_projects,
+        Customer.customer_id, Customer.company_name, Customer.account_status, Customer.timezone,
+        required.label("two_factor_setting"))
              .outerjoin(Employee, Employee.employee_id == Account.employee_id)
              .outerjoin(Contact, Contact.contact_id == Account.contact_id)
              .outerjoin(Customer, Customer.customer_id == Contact.customer_id)
@@ -116,25 +127,27 @@ def signed_in_state(session, account_id: int, *, login_session_token: str | None
     row = session.execute(query).one_or_none()
     if row is None:
         return None, False
-    account, employee, contact, customer, setting = row
-    two_factor_required = bool(setting)
-    if account.employee_id is not None:
-        if employee is None or not policy.may_sign_in(account, employee=employee):
+    two_factor_required = bool(row.two_factor_setting)
+    account = SimpleNamespace(is_active=row.is_active, password_hash=row.has_password)
+    if row.employee_id is not None:
+        if row.employee_found is None or not policy.may_sign_in(
+                account, employee=SimpleNamespace(employment_status=row.employment_status)):
             return None, two_factor_required
         return policy.Principal(
-            account_id=account.account_id, email=account.email, name=employee.full_name,
-            employee_id=employee.employee_id, role=employee.role, two_factor_enabled=account.totp_enabled,
-            session_version=account.session_version,
+            account_id=row.account_id, email=row.email, name=f"{row.employee_first_name} {row.employee_last_name}",
+            employee_id=row.employee_id, role=row.role, two_factor_enabled=row.totp_enabled,
+            session_version=row.session_version,
         ), two_factor_required
-    if contact is None or customer is None or not policy.may_sign_in(account, contact=contact, customer=customer):
+    if row.contact_id is None or row.customer_id is None or not policy.may_sign_in(
+            account, contact=SimpleNamespace(), customer=SimpleNamespace(account_status=row.account_status)):
         return None, two_factor_required
     return policy.Principal(
-        account_id=account.account_id, email=account.email, name=contact.full_name,
-        contact_id=contact.contact_id, customer_id=customer.customer_id, customer_name=customer.company_name,
-        customer_status=customer.account_status, is_primary_contact=contact.is_primary_contact,
-        is_billing_contact=contact.is_billing_contact, can_create_tickets=contact.can_create_tickets,
-        can_approve_projects=contact.can_approve_projects, two_factor_enabled=account.totp_enabled,
-        session_version=account.session_version, time_zone=customer.timezone,
+        account_id=row.account_id, email=row.email, name=f"{row.contact_first_name} {row.contact_last_name}",
+        contact_id=row.contact_id, customer_id=row.customer_id, customer_name=row.company_name,
+        customer_status=row.account_status, is_primary_contact=row.is_primary_contact,
+        is_billing_contact=row.is_billing_contact, can_create_tickets=row.can_create_tickets,
+        can_approve_projects=row.can_approve_projects, two_factor_enabled=row.totp_enabled,
+        session_version=row.session_version, time_zone=row.timezone,
     ), two_factor_required
 
 

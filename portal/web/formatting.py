@@ -15,18 +15,26 @@ from portal.services.numbers import plain_number
 
 def _zone() -> ZoneInfo:
     """The reader's zone: a contact's customer's (customers.timezone), else the MSP's DISPLAY_TIMEZONE
-    (staff, and pages without a reader)."""
-    from flask import has_request_context
+    (staff, and pages without a reader). Asked once a request (a queue page formats 50 times)."""
+    from flask import g, has_request_context
 
-    if has_request_context():
-        from portal.web.security import current_principal
+    if not has_request_context():
+        return ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
+    zone = g.get("_reader_zone")
+    if zone is None:
+        zone = g._reader_zone = _reader_zone()
+    return zone
 
-        principal = current_principal()
-        if principal is not None and principal.time_zone:
-            try:
-                return ZoneInfo(principal.time_zone)
-            except (KeyError, ValueError):
-                pass
+
+def _reader_zone() -> ZoneInfo:
+    from portal.web.security import current_principal
+
+    principal = current_principal()
+    if principal is not None and principal.time_zone:
+        try:
+            return ZoneInfo(principal.time_zone)
+        except (KeyError, ValueError):
+            pass
     return ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
 
 
