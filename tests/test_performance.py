@@ -168,7 +168,25 @@ def test_every_queue_view_runs_the_same_two_queries(session, generated):
              QueueFilters(customer_id=3, priority="high"), QueueFilters(q="TKT-2026-000001")]
     for filters in views:
         statements = _statements(session, lambda filters=filters: staff_queue(session, admin, filters, now=NOW))
-        assert len(statements) == 2, filters
+        queries = [s for s, _ in statements if not s.startswith("SET LOCAL")]
+        settings = [s for s, _ in statements if s.startswith("SET LOCAL")]
+        assert len(queries) == 2, filters
+        # A word search reads the GIN index: index scans off for its two queries, then back as they were.
+        words = filters.q == "printer"
+        assert settings == (["SET LOCAL enable_indexscan = off", "SET LOCAL enable_indexscan TO DEFAULT"]
+                            if words else []), filters
+    assert session.scalar(sa.text("SHOW enable_indexscan")) == "on"
+
+
+def test_a_word_search_of_the_queue_reads_the_search_index(session, generated):
+    admin = _admin(session)
+    statements = _statements(session, lambda: staff_queue(session, admin, QueueFilters(q="printer"), now=NOW))
+    counts_sql, params = next((s, p) for s, p in statements if "count(*)" in s)
+    connection = session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
+    plan = "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + counts_sql, params))
+    connection.exec_driver_sql("SET LOCAL enable_indexscan TO DEFAULT")
+    assert "idx_tickets_open_search" in plan, plan
 
 
 def test_generate_needs_the_demo_data_and_refuses_numbers_that_would_not_fit(session, monkeypatch):

@@ -154,6 +154,13 @@ def staff_queue(session, principal: policy.Principal, filters: QueueFilters, *, 
     where = _conditions(principal, filters, now, skip="status+sla")
     status_match = t.status == filters.status if filters.status else sa.true()
     sla_match = sla_state_condition(filters.sla, now) if filters.sla else sa.true()
+    words = bool(filters.q) and not typed_ticket_number(filters.q)
+    if words:
+        # A word search is read from its GIN index (idx_tickets_open_search): the planner prefers walking
+        # every open ticket by another index and testing each one's search vector, which it costs as
+        # cheap, but those vectors are read from TOAST (printer on 1,000,000 tickets: 39 ms that way,
+        # 7 ms from the GIN index). Only for the queue's two statements; set back after them.
+        session.execute(sa.text("SET LOCAL enable_indexscan = off"))
     counts = session.execute(sa.select(
         sa.func.count().filter(sa.and_(status_match, sla_match)),
         *[sa.func.count().filter(sa.and_(t.status == status, sla_match)) for status in OPEN_STATUSES],
@@ -176,6 +183,8 @@ def staff_queue(session, principal: policy.Principal, filters: QueueFilters, *, 
         .outerjoin(assignee, assignee.employee_id == t.assigned_employee_id)
         .order_by(*_order(filters.sort))
     ).all()
+    if words:
+        session.execute(sa.text("SET LOCAL enable_indexscan TO DEFAULT"))
     return QueuePage(
         rows=[QueueRow(ticket, company, name, sla_state(ticket, now)) for ticket, company, name in rows],
         total=total, page=page, pages=pages,
