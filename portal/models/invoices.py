@@ -40,6 +40,11 @@ class Invoice(Base):
             postgresql_where=sa.text("invoice_status IN ('sent', 'overdue')"),
         ),
         sa.Index("idx_invoices_updated", "updated_at", "invoice_id"),  # the API's lists and updated_since
+        # The staff list, newest first, and its bounded count; what is owed, from the index alone (0023).
+        sa.Index("idx_invoices_newest", "invoice_date", "invoice_id"),
+        sa.Index("idx_invoices_owed", "customer_id",
+                 postgresql_include=["total_amount", "paid_amount", "invoice_date"],
+                 postgresql_where=sa.text("invoice_status IN ('sent', 'overdue')")),
     )
 
     invoice_id: Mapped[int] = mapped_column(primary_key=True)

@@ -46,6 +46,10 @@ class TimeEntry(Base):
         # and approvals' pending entries (migration 0019).
         sa.Index("idx_time_pending", "employee_id", "work_date", postgresql_include=["hours_worked", "ticket_id"],
                  postgresql_where=sa.text("approval_status = 'pending'")),
+        # Approvals, oldest first, a page from the index; their count and totals from it alone (0023).
+        sa.Index("idx_time_pending_oldest", "work_date", "employee_id", "entry_id",
+                 postgresql_include=["hours_worked", "billing_rate", "ticket_id", "project_id", "customer_id"],
+                 postgresql_where=sa.text("approval_status = 'pending'")),
         sa.Index(
             "idx_time_billable",
             "is_billable",

@@ -83,10 +83,19 @@ class InvoiceListRow:
 @dataclass(frozen=True)
 class InvoiceList:
     rows: list[InvoiceListRow]
-    total: int
+    total: int  # at most COUNT_LIMIT: more is shown as "10,000+"
     page: int
     pages: int
     outstanding: Decimal  # over every invoice matching the filters
+
+    @property
+    def total_is_bounded(self) -> bool:
+        return self.total >= COUNT_LIMIT
+
+
+# The list counts its invoices up to here and says "10,000+" past it (counting 73,000 invoices of five
+# years on every page cost 26 ms; a person narrows by customer, status or dates long before page 200).
+COUNT_LIMIT = 10_000
 
 
 def invoice_list(session, principal: policy.Principal, filters: InvoiceFilters) -> InvoiceList:
@@ -111,11 +120,21 @@ def invoice_list(session, principal: policy.Principal, filters: InvoiceFilters) 
         conditions.append(Invoice.invoice_date >= filters.date_from)
     if filters.date_to:
         conditions.append(Invoice.invoice_date <= filters.date_to)
-    owed = sa.case((Invoice.invoice_status.in_(INVOICES_DUE),
-                    sa.func.greatest(Invoice.total_amount - Invoice.paid_amount, 0)), else_=0)
-    count, outstanding = session.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(owed), 0))
-        .select_from(Invoice).join(Customer, Customer.customer_id == Invoice.customer_id).where(*conditions)).one()
+    def matching(*columns):
+        query = sa.select(*columns).select_from(Invoice)
+        if filters.q:  # only the search reads the customer's name
+            query = query.join(Customer, Customer.customer_id == Invoice.customer_id)
+        return query.where(*conditions)
+
+    # Bounded, newest first, from the index alone; what is owed is only on sent and overdue invoices
+    # (their partial index), never a pass over every paid invoice.
+    first = matching(Invoice.invoice_id).order_by(Invoice.invoice_date.desc(), Invoice.invoice_id.desc()) \
+        .limit(COUNT_LIMIT).subquery()
+    owed = matching(sa.func.greatest(Invoice.total_amount - Invoice.paid_amount, 0).label("owed")) \
+        .where(Invoice.invoice_status.in_(INVOICES_DUE)).subquery()
+    count, outstanding = session.execute(sa.select(
+        sa.select(sa.func.count()).select_from(first).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.sum(owed.c.owed), 0)).scalar_subquery())).one()
     pages = max(1, -(-count // PER_PAGE))
     page = min(max(filters.page, 1), pages)
     rows = session.execute(

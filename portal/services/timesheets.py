@@ -298,8 +298,8 @@ def _approvable(principal: policy.Principal):
     return sa.false()
 
 
-APPROVALS_PER_PAGE = 100
-APPROVALS_MAX_PAGES = 100  # the oldest 10,000; past that, the filters narrow the list
+APPROVALS_PER_PAGE = 50
+APPROVALS_MAX_PAGES = 200  # the oldest 10,000; past that, the filters narrow the list
 
 
 @dataclass

@@ -285,3 +285,23 @@ def test_the_audit_log_shows_billing_events(session, browser, run_jobs):
     page = browser.get("/staff/admin/audit")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "invoice_run.finished" in text and "invoice.generated" in text
+
+
+def test_the_list_counts_up_to_a_bound_and_sums_what_is_owed(session, browser, manager, monkeypatch):
+    """Past COUNT_LIMIT the list says "N+" (it never counts five years of invoices on every page); what is
+    owed is the unpaid rest of sent and overdue invoices only."""
+    from decimal import Decimal as D
+
+    from portal.services import billing
+
+    customer = f.make_customer(session, company_name="Bounded Count Co")
+    for status, total, paid in (("paid", "100.00", "100.00"), ("sent", "250.00", "50.00"),
+                                ("overdue", "80.00", "0.00"), ("draft", "999.00", "0.00")):
+        f.make_invoice(session, customer, invoice_status=status, subtotal=D(total), total_amount=D(total),
+                       paid_amount=D(paid))
+    page = browser.get(f"/staff/invoices/?customer_id={customer.customer_id}").get_data(as_text=True)
+    assert "4 invoices · $280.00 outstanding" in page
+    monkeypatch.setattr(billing, "COUNT_LIMIT", 3)
+    page = browser.get(f"/staff/invoices/?customer_id={customer.customer_id}").get_data(as_text=True)
+    assert "3+ invoices · $280.00 outstanding" in page
+    assert f'<option value="{customer.customer_id}" selected>Bounded Count Co</option>' in page

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, make_response, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
-from portal.services import billing, billing_export, clock, invoice_runs, invoicing, policy
+from portal.services import billing, billing_export, choices, clock, invoice_runs, invoicing, policy
 from portal.services.errors import Conflict
 from portal.services.invoice_pdf import issuer_from_config, render_invoice_pdf
 from portal.web.errors import error_page
@@ -28,7 +28,7 @@ from portal.web.forms import (
     page_form,
     parse,
 )
-from portal.web.rendering import after_change, render
+from portal.web.rendering import after_change, is_htmx, render
 from portal.web.security import current_principal, require
 
 bp = Blueprint("invoices", __name__, url_prefix="/staff/invoices")
@@ -49,8 +49,12 @@ def _with_errors(form, error):
 def _list_page(form: InvoiceFilterForm, filters: billing.InvoiceFilters, error=None):
     principal = current_principal()
     listing = None if error else billing.invoice_list(db.session, principal, filters)
-    form.customer_id.options = billing.customer_choices(db.session, principal)
+    customer_q = request.args.get("customer_q", "")
     return render("staff/invoices/list.html", block="invoice_results", listing=listing, filters=filters,
+                  customer_q=customer_q.strip()[:100],
+                  # The filter form is not part of an htmx refresh of the results: its choices only for the page.
+                  customer_filter=None if is_htmx() else choices.customer_filter(
+                      db.session, customer_q, selected=filters.customer_id),
                   form=_with_errors(form, error), status_labels=billing.STATUS_LABELS,
                   status=422 if error else 200)
 
