@@ -10,6 +10,10 @@ bounded count (services/billing.invoice_list) from the index alone.
 idx_invoices_owed: what is still owed (sent and overdue invoices only), summed from the index alone
 instead of a pass over every paid invoice of five years.
 
+idx_tickets_sla_period: the SLA report and the seniors' home read the tickets opened in a period that
+have a response deadline, with what they count included: an index-only scan instead of fetching each
+ticket (the last 30 days of the large data set: 25,000 tickets).
+
 Revision ID: 0023_lists
 Revises: 0021_speed
 Create Date: 2026-12-01
@@ -31,9 +35,14 @@ def upgrade():
     op.execute(
         "CREATE INDEX idx_invoices_owed ON invoices (customer_id) INCLUDE (total_amount, paid_amount, invoice_date)"
         " WHERE invoice_status IN ('sent', 'overdue')")
+    op.execute(
+        "CREATE INDEX idx_tickets_sla_period ON support_tickets (created_at)"
+        " INCLUDE (customer_id, priority, first_response_at, response_due_at)"
+        " WHERE contract_id IS NOT NULL AND response_due_at IS NOT NULL")
 
 
 def downgrade():
+    op.execute("DROP INDEX idx_tickets_sla_period")
     op.execute("DROP INDEX idx_invoices_owed")
     op.execute("DROP INDEX idx_invoices_newest")
     op.execute("DROP INDEX idx_time_pending_oldest")

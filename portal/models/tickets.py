@@ -66,6 +66,11 @@ class SupportTicket(Base):
         sa.Index("idx_tickets_customer_activity", "customer_id", sa.text("last_activity_at DESC"),
                  sa.text("ticket_id DESC"), postgresql_include=["status", "contact_id"]),
         sa.Index("idx_tickets_updated", "updated_at", "ticket_id"),  # the API's lists and updated_since
+        # The SLA report and the seniors' home: tickets opened in a period with a response deadline,
+        # counted from the index alone (migration 0023).
+        sa.Index("idx_tickets_sla_period", "created_at",
+                 postgresql_include=["customer_id", "priority", "first_response_at", "response_due_at"],
+                 postgresql_where=sa.text("contract_id IS NOT NULL AND response_due_at IS NOT NULL")),
         # A company's unresolved tickets (the portal's open list, counts and home; migration 0021).
         sa.Index("idx_tickets_customer_open", "customer_id", sa.text("last_activity_at DESC"),
                  sa.text("ticket_id DESC"), postgresql_include=["status", "contact_id", "sla_due_at"],

@@ -353,6 +353,11 @@ def test_the_edge_cases_land_where_the_corrections_say(session, edge):
     assert sla_rows[("=Beta Formula Inc", "critical")]["met"] == 1  # closed tickets count
     assert sla_rows[("=Beta Formula Inc", "low")]["no_response"] == 1
     assert not any(r["customer"] == "Gamma Edge Co" for r in sla_rows.values())  # no contract, no SLA
+    # The seniors' home reads the same period's totals with a query of its own.
+    from portal.services.reports import sla_compliance
+
+    totals = tuple(sum(r[k] for r in sla_rows.values()) for k in ("met", "missed", "no_response"))
+    assert sla_compliance.team_sla(session, today) == totals and sum(totals) > 3
 
     overdue = {r["invoice_number"]: r for r in run("overdue").rows}
     beta = [r for r in overdue.values() if r["customer"] == "=Beta Formula Inc"]
