@@ -95,17 +95,11 @@ def principal_for(session, account_id: int, *, login_session_token: str | None =
     return signed_in_state(session, account_id, login_session_token=login_session_token)[0]
 
 
-def signed_in_state(session, account_id: int, *, login_session_token: str | None = None
-                    ) -> tuple[policy.Principal | None, bool]:
-    """(principal_for's answer, whether employees must use two-factor sign-in), in ONE statement.
-
-    Every signed-in request asks this first: the account, its login session, its owner (employee,
-    or contact and customer) and the two-factor setting come in one round trip (issue 14: the
-    per-request sign-in statements cut to the fewest). It runs before a contact's scope is set.
-    """
+def _signed_in_query(with_token: bool):
+    """The sign-in statement of every request, built once: only the columns a principal and
+    policy.may_sign_in read (not four whole rows and their ORM objects)."""
     required = (sa.select(PortalSetting.value).where(PortalSetting.key == REQUIRE_EMPLOYEE_2FA)
                 .scalar_subquery())
-    # Only the columns a principal and policy.may_sign_in read, not four whole rows and their ORM objects.
     query = (sa.select(
         Account.account_id, Account.email, Account.is_active, Account.password_hash.is_not(None).label("has_password"),
         Account.employee_id, Account.totp_enabled_at.is_not(None).label("totp_enabled"), Account.session_version,
@@ -119,12 +113,32 @@ def signed_in_state(session, account_id: int, *, login_session_token: str | None
              .outerjoin(Employee, Employee.employee_id == Account.employee_id)
              .outerjoin(Contact, Contact.contact_id == Account.contact_id)
              .outerjoin(Customer, Customer.customer_id == Contact.customer_id)
-             .where(Account.account_id == account_id))
-    if login_session_token is not None:
+             .where(Account.account_id == sa.bindparam("account_id")))
+    if with_token:
         query = query.join(LoginSession, sa.and_(
-            LoginSession.account_id == Account.account_id, LoginSession.token_hash == _hash_token(login_session_token),
+            LoginSession.account_id == Account.account_id, LoginSession.token_hash == sa.bindparam("token_hash"),
             LoginSession.revoked_at.is_(None)))
-    row = session.execute(query).one_or_none()
+    return query
+
+
+_SIGNED_IN = _signed_in_query(with_token=False)
+_SIGNED_IN_WITH_TOKEN = _signed_in_query(with_token=True)
+
+
+def signed_in_state(session, account_id: int, *, login_session_token: str | None = None
+                    ) -> tuple[policy.Principal | None, bool]:
+    """(principal_for's answer, whether employees must use two-factor sign-in), in ONE statement.
+
+    Every signed-in request asks this first: the account, its login session, its owner (employee,
+    or contact and customer) and the two-factor setting come in one round trip (issue 14: the
+    per-request sign-in statements cut to the fewest). It runs before a contact's scope is set.
+    """
+    query = _SIGNED_IN_WITH_TOKEN if login_session_token is not None else _SIGNED_IN
+    params = {"account_id": account_id}
+    if login_session_token is not None:
+        params["token_hash"] = _hash_token(login_session_token)
+    # Core, on the session's connection: the statement is built once, and no ORM entity is loaded.
+    row = session.connection().execute(query, params).one_or_none()
     if row is None:
         return None, False
     two_factor_required = bool(row.two_factor_setting)
