@@ -14,6 +14,9 @@ idx_tickets_sla_period: the SLA report and the seniors' home read the tickets op
 have a response deadline, with what they count included: an index-only scan instead of fetching each
 ticket (the last 30 days of the large data set: 25,000 tickets).
 
+idx_phases_awaiting: phases waiting for the customer's decision (the staff and portal homes), the few
+undecided ones instead of every phase (the admin's home listed them from all 35,000: 6.7 to 0.8 ms).
+
 Revision ID: 0023_lists
 Revises: 0021_speed
 Create Date: 2026-12-01
@@ -39,9 +42,14 @@ def upgrade():
         "CREATE INDEX idx_tickets_sla_period ON support_tickets (created_at)"
         " INCLUDE (customer_id, priority, first_response_at, response_due_at)"
         " WHERE contract_id IS NOT NULL AND response_due_at IS NOT NULL")
+    op.execute(
+        "CREATE INDEX idx_phases_awaiting ON project_phases (approval_requested_at)"
+        " WHERE requires_approval IS TRUE AND approval_requested_at IS NOT NULL"
+        " AND approved_at IS NULL AND rejected_at IS NULL")
 
 
 def downgrade():
+    op.execute("DROP INDEX idx_phases_awaiting")
     op.execute("DROP INDEX idx_tickets_sla_period")
     op.execute("DROP INDEX idx_invoices_owed")
     op.execute("DROP INDEX idx_invoices_newest")

@@ -67,6 +67,12 @@ class ProjectPhase(Base):
         sa.CheckConstraint("end_date >= start_date", name="chk_phase_dates"),
         sa.CheckConstraint("budget_allocation >= 0", name="chk_phase_budget"),
         sa.Index("idx_phases_project", "project_id"),  # a project's phases (migration 0021)
+        # Phases waiting for the customer's decision (projects.awaiting_decision_clause; the homes): the
+        # few not yet decided, without reading every phase (migration 0023). The predicate holds only
+        # the clause's IS tests, which a prepared statement's generic plan proves too.
+        sa.Index("idx_phases_awaiting", "approval_requested_at",
+                 postgresql_where=sa.text("requires_approval IS TRUE AND approval_requested_at IS NOT NULL"
+                                          " AND approved_at IS NULL AND rejected_at IS NULL")),
     )
 
     phase_id: Mapped[int] = mapped_column(primary_key=True)

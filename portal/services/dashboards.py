@@ -230,8 +230,7 @@ def role_home(session, principal: policy.Principal, today: date, now) -> RoleHom
         home["team_at_risk"] = values["team_at_risk"]
         home["awaiting_approval"] = (values["pending_entries"], Decimal(values["pending_hours"]))
     if "projects" in sections:
-        rows = budget_burn.burn_rows(session, principal)
-        home["burn"] = rows[:10]
+        home["burn"] = budget_burn.burn_rows(session, principal, limit=10)
         mine = [] if policy.has_role(principal, EmployeeRole.ADMIN) else [
             Project.project_manager_id == principal.employee_id]
         home["phases_awaiting"] = session.execute(

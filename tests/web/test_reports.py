@@ -358,6 +358,11 @@ def test_the_edge_cases_land_where_the_corrections_say(session, edge):
 
     totals = tuple(sum(r[k] for r in sla_rows.values()) for k in ("met", "missed", "no_response"))
     assert sla_compliance.team_sla(session, today) == totals and sum(totals) > 3
+    # The homes' first projects by burn are the report's first, read with a LIMIT.
+    from portal.services.reports import budget_burn
+
+    every = budget_burn.burn_rows(session, admin)
+    assert len(every) >= 3 and budget_burn.burn_rows(session, admin, limit=2) == every[:2]
 
     overdue = {r["invoice_number"]: r for r in run("overdue").rows}
     beta = [r for r in overdue.values() if r["customer"] == "=Beta Formula Inc"]

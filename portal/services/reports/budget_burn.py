@@ -49,10 +49,20 @@ def only_own(principal) -> bool:
     return policy.has_role(principal, EmployeeRole.PROJECT_MANAGER)
 
 
-def burn_rows(session, principal) -> list[dict]:
+# The most consumed first, as burn_rows sorts them (the percentage rounded as `percent` rounds it):
+# the staff homes read the first ten of 1,800 active projects without fetching the rest.
+FIRST = """
+ORDER BY round(p.actual_cost * 100 / NULLIF(p.budget_amount, 0), 1) DESC NULLS LAST, p.project_number
+LIMIT :limit
+"""
+
+
+def burn_rows(session, principal, *, limit: int | None = None) -> list[dict]:
+    """Every active or planning project's burn (the most consumed first); with `limit`, only the first."""
     mine = "AND p.project_manager_id = :me" if only_own(principal) else ""
     rows = []
-    for r in session.execute(sa.text(SQL.format(mine=mine)), {"me": principal.employee_id}):
+    sql = SQL.format(mine=mine) + (FIRST if limit else "")
+    for r in session.execute(sa.text(sql), {"me": principal.employee_id, "limit": limit}):
         used = percent(r.actual_cost, r.budget_amount)
         rows.append({"project_number": r.project_number, "project_name": r.project_name, "customer": r.company_name,
                      "project_manager": r.manager or "", "project_status": r.status,
