@@ -46,6 +46,22 @@ def make_contact(live_app, size: str):
             db.session.commit()
         account_id = db.session.scalar(sa.select(Account.account_id).where(Account.email == email))
         usage = contract_usage(db.session, principal_for(db.session, account_id), today=today)
+        if usage.unbilled_count == 0:
+            # Early in a month (the 1st, before anyone logged time) the demo has no work in it yet:
+            # a technician logs an hour today on one of the customer's tickets, as on any day.
+            from portal.models import Employee, SupportTicket
+
+            customer_id = db.session.scalar(sa.select(Contact.customer_id).where(Contact.email == email))
+            ticket = db.session.scalar(sa.select(SupportTicket).where(SupportTicket.customer_id == customer_id)
+                                       .order_by(SupportTicket.ticket_id)) \
+                or f.make_ticket(db.session, db.session.get(Customer, customer_id), title="Backups to check")
+            technician = db.session.scalar(sa.select(Employee).where(Employee.role == "technician")
+                                           .order_by(Employee.employee_id))
+            entry = f.make_time_entry(db.session, employee=technician, ticket=ticket, work_date=today,
+                                      is_billable=True, approval_status="approved", description="Checked the backups.")
+            assert entry.customer_id == customer_id
+            db.session.commit()
+            usage = contract_usage(db.session, principal_for(db.session, account_id), today=today)
         db.session.rollback()
         db.session.remove()
     return email, usage
