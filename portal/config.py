@@ -140,6 +140,9 @@ def settings_from_environment() -> dict:
         # and how many backups the daily one keeps.
         "BACKUP_DIR": os.environ.get("BACKUP_DIR") or None,
         "BACKUP_KEEP": _int_setting("BACKUP_KEEP", 7) or 1,
+        # The report pages keep a report they computed this many seconds for the same person, parameters
+        # and day (paging, the CSV, a second look); the page says when it was computed. 0: always compute.
+        "REPORT_CACHE_SECONDS": _int_setting("REPORT_CACHE_SECONDS", 60),
         # Statements slower than this are logged with their route or job and their parameters' shapes; 0: off.
         "SLOW_QUERY_MS": _int_setting("SLOW_QUERY_MS", 100),
         # The REST API: bearer tokens live this long; each client may make this many requests a minute.

@@ -43,6 +43,9 @@ def app(pg, tmp_path_factory):
         "MAIL_BACKEND": "memory",
         "ATTACHMENTS_PATH": ATTACHMENTS["root"],
         "ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        # The app lives for the whole session: a report kept from one test would show another test's
+        # changes late. tests/web/test_report_pages.py turns it on where it tests it.
+        "REPORT_CACHE_SECONDS": 0,
     })
     with app.app_context():
         upgrade()

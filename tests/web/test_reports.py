@@ -582,3 +582,69 @@ def test_an_empty_unbilled_count_still_says_when_it_was_made(session):
     refresh_unbilled(session, clock.now())
     empty = unbilled_now(session)
     assert (empty.hours, empty.entries) == (0, 0) and empty.refreshed_at is not None
+
+
+# --- a report kept for a minute (REPORT_CACHE_SECONDS) ---------------------------------------------
+
+@pytest.fixture
+def kept_reports(app):
+    """The pages keep reports as in production (the tests' app keeps none: see conftest)."""
+    app.extensions["recent_reports"] = reports.RecentReports(60)
+    yield app.extensions["recent_reports"]
+    app.extensions.pop("recent_reports")
+
+
+def _late_newcomer(session, today):
+    newcomer = f.make_customer(session, company_name="Late Newcomer Ltd")
+    invoice = f.make_invoice(session, newcomer, invoice_status="overdue", invoice_date=today - timedelta(days=60),
+                             due_date=today - timedelta(days=30))
+    f.make_line(session, invoice, unit_price=D("123.00"), line_total=D("123.00"))
+    session.flush()
+
+
+def test_a_kept_report_is_reused_for_its_pages_and_csv_until_recomputed(session, browser, edge, kept_reports):
+    admin = f.make_staff(session, role="admin")
+    browser.sign_in(admin.email)
+    first = browser.get("/staff/reports/overdue").get_data(as_text=True)
+    assert "Figures computed at" in first and "Recompute now" in first
+    assert "Late Newcomer" not in first
+    _late_newcomer(session, edge["today"])
+
+    again = browser.get("/staff/reports/overdue").get_data(as_text=True)
+    assert "Late Newcomer" not in again, "the same person, parameters and day read the kept report"
+    assert "Late Newcomer" not in browser.get("/staff/reports/overdue.csv").get_data(as_text=True)
+    recompute = re.search(r'href="([^"]*fresh=1[^"]*)">Recompute now', again).group(1)
+
+    fresh = browser.get(html.unescape(recompute)).get_data(as_text=True)
+    assert "Late Newcomer" in fresh
+    assert "fresh=1" not in fresh.split("Recompute now")[1], "paging and the CSV do not recompute again"
+    assert "Late Newcomer" in browser.get("/staff/reports/overdue").get_data(as_text=True)
+    assert "Late Newcomer" in browser.get("/staff/reports/overdue.csv").get_data(as_text=True)
+
+
+def test_a_kept_report_is_never_anyone_elses_nor_for_other_parameters(session, browser, other_browser, edge,
+                                                                       kept_reports):
+    first, second = f.make_staff(session, role="admin"), f.make_staff(session, role="admin")
+    browser.sign_in(first.email)
+    other_browser.sign_in(second.email)
+    assert "Late Newcomer" not in browser.get("/staff/reports/overdue").get_data(as_text=True)
+    _late_newcomer(session, edge["today"])
+    assert "Late Newcomer" not in browser.get("/staff/reports/overdue").get_data(as_text=True)
+    assert "Late Newcomer" in browser.get("/staff/reports/overdue?stage=Overdue").get_data(as_text=True)
+    assert "Late Newcomer" in other_browser.get("/staff/reports/overdue").get_data(as_text=True)
+
+
+def test_recent_reports_forget_after_their_seconds_and_keep_nothing_at_zero(session, edge):
+    admin = policy.Principal(account_id=None, email="", name="x", employee_id=1, role=policy.EmployeeRole.ADMIN)
+    now = [1000.0]
+    recent = reports.RecentReports(60, timer=lambda: now[0])
+    one = reports.run(session, admin, "overdue", {}, edge["today"], recent=recent)
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=recent) is one
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=recent, fresh=True) is not one
+    kept = reports.run(session, admin, "overdue", {}, edge["today"], recent=recent)
+    now[0] += 61
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=recent) is not kept
+    assert reports.run(session, admin, "overdue", {}, edge["today"] + timedelta(days=1), recent=recent) is not kept
+    nothing = reports.RecentReports(0)
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=nothing) is not \
+        reports.run(session, admin, "overdue", {}, edge["today"], recent=nothing)

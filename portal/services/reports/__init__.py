@@ -4,11 +4,20 @@ One module per report, each with NAME, TITLE, DESCRIPTION, FILTERS, COLUMNS and
 `build(session, principal, args, today) -> Report` (rows, parameters, the business day it was
 computed for). `run` is the one entry point: it asks the policy, so the pages, their CSV and the
 API (`GET /api/reports/<name>`) answer the same rows to the same people.
+
+`RecentReports` keeps what `run` computed for a short while (REPORT_CACHE_SECONDS, a minute by
+default), per person, report, parameters and business day: the pages and their CSV read it, so paging
+through a report, downloading its CSV or several people opening it within the minute compute it once.
+The page says when its figures were computed and offers to recompute them; the API always computes.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date
+
+from cachetools import TTLCache
 
 from portal.services import clock, policy
 from portal.services.errors import Forbidden, NotFound
@@ -25,8 +34,33 @@ def available(principal: policy.Principal) -> list:
     return [module for module in MODULES if policy.may_read_report(principal, module.NAME)]
 
 
-def run(session, principal: policy.Principal, name: str, args=None, today: date | None = None) -> Report:
-    """The report `name` with the parameters in `args` (a mapping of strings, as in a URL).
+class RecentReports:
+    """Reports computed in the last `seconds`, in this process (at most `size` of them, the least recently
+    read dropped first). A report is found again only by the same principal (so a project manager's own
+    budget burn is never shown to anyone else), with the same parameters, for the same business day.
+    `seconds` 0 keeps nothing."""
+
+    def __init__(self, seconds: float, size: int = 256, timer=time.monotonic):
+        self.seconds = seconds
+        self._kept = TTLCache(maxsize=size, ttl=seconds, timer=timer) if seconds > 0 else None
+        self._lock = threading.Lock()  # TTLCache is not safe across threads (the dev server's)
+
+    def get(self, key):
+        if self._kept is None:
+            return None
+        with self._lock:
+            return self._kept.get(key)
+
+    def put(self, key, report: Report) -> None:
+        if self._kept is not None:
+            with self._lock:
+                self._kept[key] = report
+
+
+def run(session, principal: policy.Principal, name: str, args=None, today: date | None = None, *,
+        recent: RecentReports | None = None, fresh: bool = False) -> Report:
+    """The report `name` with the parameters in `args` (a mapping of strings, as in a URL); with `recent`,
+    the one computed for the same principal, parameters and day within its seconds, unless `fresh`.
 
     :raises NotFound: no such report. :raises Forbidden: the principal may not read it.
     :raises Invalid: a parameter is out of range or malformed (named by its field).
@@ -38,4 +72,13 @@ def run(session, principal: policy.Principal, name: str, args=None, today: date 
         raise Forbidden("This report is not open to your role.")
     args = args or {}
     today = today or clock.today()
-    return module.build(session, principal, args, today)
+    key = (name, principal, tuple(str(args.get(field) or "") for field, *_ in module.FILTERS), today)
+    if recent is not None and not fresh:
+        report = recent.get(key)
+        if report is not None:
+            return report
+    report = module.build(session, principal, args, today)
+    report.computed_at = clock.now()
+    if recent is not None:
+        recent.put(key, report)
+    return report

@@ -9,7 +9,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 
@@ -61,6 +61,7 @@ class Report:
     chart: Chart | None = None
     summary: list[tuple[str, str]] = field(default_factory=list)  # headline figures (label, text)
     fresh_at: datetime | None = None  # when a summary the report reads was last brought up to date
+    computed_at: datetime | None = None  # when these figures were computed (reports.run sets it)
 
     def json(self) -> dict:
         return {"report": self.name, "parameters": {k: plain(v) for k, v in self.parameters.items()},
@@ -106,7 +107,6 @@ def percent(part, whole) -> Decimal | None:
     """part / whole as a percentage rounded half-up to one decimal; None when there is no whole."""
     if not whole:
         return None
-    from decimal import ROUND_HALF_UP
     return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 

@@ -4,7 +4,7 @@ services/reports, which the API's /api/reports/<name> calls too."""
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, request
+from flask import Blueprint, current_app, make_response, request
 
 from portal.extensions import db
 from portal.services import clock, policy, reports
@@ -13,6 +13,21 @@ from portal.web.rendering import render
 from portal.web.security import current_principal, require
 
 bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
+
+
+def recent_reports() -> reports.RecentReports:
+    """This app's reports computed within REPORT_CACHE_SECONDS (one per process)."""
+    recent = current_app.extensions.get("recent_reports")
+    if recent is None:
+        recent = current_app.extensions["recent_reports"] = reports.RecentReports(
+            current_app.config.get("REPORT_CACHE_SECONDS", 60))
+    return recent
+
+
+def _run(name: str):
+    """The report for this request: recomputed when the URL asks (`fresh=1`), else as recently computed."""
+    return reports.run(db.session, current_principal(), name, request.args, clock.today(),
+                       recent=recent_reports(), fresh=request.args.get("fresh") == "1")
 
 
 def endpoint_of(name: str) -> str:
@@ -47,19 +62,19 @@ def _show(name: str, error=None):
     module = reports.REPORTS[name]
     report = None
     if error is None:
-        report = reports.run(db.session, current_principal(), name, request.args, clock.today())
+        report = _run(name)
         values = report.parameters
     else:
         values = {key: request.args.get(key) for key, *_ in module.FILTERS}
     rows, page, pages = report.page(request.args.get("page", 1, type=int) or 1) if report else ([], 1, 1)
     return render("staff/reports/report.html", module=module, report=report, rows=rows, page=page, pages=pages,
                   filters=_filters(module, values, error), error=error, endpoint=endpoint_of(name),
-                  args={key: value for key, value in request.args.items() if key != "page"},
-                  status=422 if error else 200)
+                  args={key: value for key, value in request.args.items() if key not in ("page", "fresh")},
+                  kept_seconds=recent_reports().seconds, status=422 if error else 200)
 
 
 def _csv(name: str):
-    report = reports.run(db.session, current_principal(), name, request.args, clock.today())
+    report = _run(name)
     response = make_response(report.csv())
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}-{report.as_of.isoformat()}.csv"'
