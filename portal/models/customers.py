@@ -41,6 +41,7 @@ class Customer(Base):
         sa.Index("idx_customers_company", "company_name"),
         sa.Index("idx_customers_tier_status", "service_tier", "account_status"),
         sa.Index("idx_customers_email", "primary_contact_email"),
+        sa.Index("idx_customers_email_lower", sa.text("lower(primary_contact_email)")),  # who an address is (0024)
         sa.Index("idx_customers_updated", "updated_at", "customer_id"),  # the API's lists and updated_since
         sa.Index("idx_customers_account_manager", "account_manager_id"),  # the staff list's filter (0022_crm)
     )
@@ -84,6 +85,7 @@ class Contact(Base):
         sa.CheckConstraint(f"email ~* '{EMAIL_PATTERN}'", name="chk_email_format"),
         sa.Index("idx_contacts_customer", "customer_id"),
         sa.Index("idx_contacts_email", "email"),
+        sa.Index("idx_contacts_email_lower", sa.text("lower(email)")),  # who an address is (0024)
         sa.Index(
             "idx_contacts_primary",
             "customer_id",

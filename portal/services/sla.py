@@ -193,14 +193,18 @@ def coverage_of(session, contract_id: int | None, *, since: date | None = None) 
     return _coverage(session, _contract_terms(session, contract_id), since)
 
 
-def refresh_sla(session, ticket: SupportTicket) -> None:
-    """Recompute the ticket's stored SLA times from its contract and status log (call after every move)."""
+def refresh_sla(session, ticket: SupportTicket, changes: list[tuple[datetime, str]] | None = None) -> None:
+    """Recompute the ticket's stored SLA times from its contract and status log (call after every move).
+
+    `changes` is the status log when the caller knows it already (a ticket being opened has one entry,
+    not yet written); otherwise it is read."""
     terms = _contract_terms(session, ticket.contract_id)
-    changes = session.execute(
-        sa.select(TicketStatusChange.changed_at, TicketStatusChange.to_status)
-        .where(TicketStatusChange.ticket_id == ticket.ticket_id)
-        .order_by(TicketStatusChange.changed_at, TicketStatusChange.change_id)
-    ).all()
+    if changes is None:
+        changes = session.execute(
+            sa.select(TicketStatusChange.changed_at, TicketStatusChange.to_status)
+            .where(TicketStatusChange.ticket_id == ticket.ticket_id)
+            .order_by(TicketStatusChange.changed_at, TicketStatusChange.change_id)
+        ).all()
     clock = compute_sla(
         created_at=ticket.created_at, status=TicketStatus(ticket.status), first_response_at=ticket.first_response_at,
         response_hours=terms.response_time_hours if terms else None,

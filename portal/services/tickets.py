@@ -219,13 +219,12 @@ def open_ticket(session, principal: policy.Principal, data: NewTicket, *,
     )
     contract = _active_contract(session, customer_id, now.date())
     ticket.contract_id = contract.contract_id if contract else None
+    refresh_sla(session, ticket, changes=[(now, S.OPEN)])  # the log it is about to get: the deadlines go in the INSERT
     session.add(ticket)
     session.flush()
     actor = principal.actor
     session.add(TicketStatusChange(ticket_id=ticket.ticket_id, from_status=None, to_status=S.OPEN, changed_at=now,
                                    actor_type=actor.type, actor_id=actor.id))
-    session.flush()
-    refresh_sla(session, ticket)
     events.emit(session, principal, "ticket.created", ticket, _ticket_payload(ticket),
                 changes={"ticket_number": (None, ticket.ticket_number), "priority": (None, ticket.priority)})
     return ticket
