@@ -43,7 +43,7 @@ class Invoice(Base):
         # The staff list, newest first, and its bounded count; what is owed, from the index alone (0023).
         sa.Index("idx_invoices_newest", "invoice_date", "invoice_id"),
         sa.Index("idx_invoices_owed", "customer_id",
-                 postgresql_include=["total_amount", "paid_amount", "invoice_date"],
+                 postgresql_include=["total_amount", "paid_amount", "invoice_date", "due_date", "invoice_status"],
                  postgresql_where=sa.text("invoice_status IN ('sent', 'overdue')")),
     )
 

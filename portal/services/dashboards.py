@@ -180,40 +180,50 @@ def role_home(session, principal: policy.Principal, today: date, now) -> RoleHom
     from portal.services.money import to_cents
 
     sections = frozenset(HOME_SECTIONS.get(principal.role, set()))
-    figures = {}
+    figures = {}  # name -> a one-value SELECT
+    groups = []  # one-row SELECTs of several named figures, each aggregated once (a FROM item, not a subquery each)
     open_ticket = SupportTicket.status.in_(OPEN_STATUSES)
+    # Open and not waiting for the customer (its clock paused), in the words of idx_tickets_at_risk's predicate.
+    being_worked = SupportTicket.status.in_([s for s in OPEN_STATUSES if s != TicketStatus.WAITING_CUSTOMER])
     if "queue" in sections:
         figures["my_at_risk"] = sa.select(sa.func.count()).select_from(SupportTicket).where(
-            SupportTicket.assigned_employee_id == principal.employee_id, open_ticket,
-            SupportTicket.status != TicketStatus.WAITING_CUSTOMER, SupportTicket.sla_at_risk_at <= now)
+            SupportTicket.assigned_employee_id == principal.employee_id, being_worked,
+            SupportTicket.sla_at_risk_at <= now)
     if "team" in sections:
         figures["team_at_risk"] = sa.select(sa.func.count()).select_from(SupportTicket).where(
-            open_ticket, SupportTicket.status != TicketStatus.WAITING_CUSTOMER, SupportTicket.sla_at_risk_at <= now)
+            being_worked, SupportTicket.sla_at_risk_at <= now)
         pending = sa.and_(TimeEntry.approval_status == ApprovalStatus.PENDING, TimeEntry.ticket_id.is_not(None))
-        figures["pending_entries"] = sa.select(sa.func.count()).select_from(TimeEntry).where(pending)
-        figures["pending_hours"] = sa.select(sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0)).where(pending)
+        groups.append(sa.select(sa.func.count().label("pending_entries"),
+                                sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0).label("pending_hours"))
+                      .where(pending))
     if "money" in sections:
         figures["mrr"] = sa.select(sa.func.coalesce(sa.func.sum(ServiceContract.monthly_fee), 0)).where(
             mrr.contract_running(today))
         figures["renewals"] = sa.select(sa.func.count()).select_from(ServiceContract).where(
             ServiceContract.contract_status == "active",
             ServiceContract.end_date.between(today, today + timedelta(days=90)))
-        figures["overdue_count"] = sa.select(sa.func.count()).select_from(Invoice).where(late_invoice(today))
-        figures["overdue_total"] = sa.select(sa.func.coalesce(sa.func.sum(
-            sa.func.greatest(Invoice.total_amount - Invoice.paid_amount, 0)), 0)).where(late_invoice(today))
+        groups.append(sa.select(sa.func.count().label("overdue_count"), sa.func.coalesce(sa.func.sum(
+            sa.func.greatest(Invoice.total_amount - Invoice.paid_amount, 0)), 0).label("overdue_total"))
+            .where(late_invoice(today)))
         unbilled = unbilled_summary_sql().subquery()
-        for index, name in enumerate(("unbilled_hours", "unbilled_amount", "unbilled_entries", "unbilled_at")):
-            figures[name] = sa.select(unbilled.c[index])
+        groups.append(sa.select(*(column.label(name) for column, name in zip(
+            unbilled.c, ("unbilled_hours", "unbilled_amount", "unbilled_entries", "unbilled_at")))))
     if "projects" in sections:
         mine = [] if policy.has_role(principal, EmployeeRole.ADMIN) else [
             Project.project_manager_id == principal.employee_id]
         figures["phases"] = sa.select(sa.func.count()).select_from(ProjectPhase).join(Project).where(
             awaiting_decision_clause(), *mine)
     values = {}
-    if figures:
-        row = session.execute(sa.select(*(query.scalar_subquery().label(name)
-                                          for name, query in figures.items()))).one()
-        values = dict(row._mapping)
+    if figures or groups:
+        rows = [group.subquery(f"figures_{index}") for index, group in enumerate(groups)]
+        statement = sa.select(*(query.scalar_subquery().label(name) for name, query in figures.items()),
+                              *(column for row in rows for column in row.c))
+        if rows:  # one row each: joined on nothing, a cross join of single rows
+            joined = rows[0]
+            for row in rows[1:]:
+                joined = joined.join(row, sa.true())
+            statement = statement.select_from(joined)
+        values = dict(session.execute(statement).one()._mapping)
 
     home = {"sections": sections}
     if "queue" in sections:
