@@ -15,7 +15,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from portal.models import Invoice, InvoiceLineItem, InvoiceStatus, LineItemType
+from portal.models import Invoice, InvoiceDocument, InvoiceLineItem, InvoiceStatus, LineItemType
 from portal.services import clock, policy
 from portal.services.errors import Forbidden, NotFound
 from portal.services.statuses import INVOICES_DUE, INVOICES_ISSUED
@@ -218,6 +218,21 @@ class InvoiceStatement:
     totals: InvoiceTotals
     status_label: str
     line_labels: dict[LineItemType, str]
+
+
+def customer_kept_document(session, principal: policy.Principal, invoice_id: int) -> tuple[str, bytes] | None:
+    """(invoice number, PDF) of one of the principal's customer's invoices whose document was kept when it
+    was sent, in one statement; None when there is no such invoice or no kept document (customer_invoice
+    then says which, and an older invoice is rendered from its statement).
+
+    :raises Forbidden: the principal is not a billing or primary contact.
+    """
+    _require_invoices(principal)
+    row = session.execute(
+        sa.select(Invoice.invoice_number, InvoiceDocument.pdf)
+        .join(InvoiceDocument, InvoiceDocument.invoice_id == Invoice.invoice_id)
+        .where(Invoice.invoice_id == invoice_id, *_visible(principal))).first()
+    return (row.invoice_number, row.pdf) if row else None
 
 
 def customer_invoice(session, principal: policy.Principal, invoice_id: int) -> InvoiceStatement:

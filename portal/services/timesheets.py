@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from portal.models import (
     ApprovalStatus,
+    Customer,
     Employee,
     Project,
     ProjectStatus,
@@ -304,7 +305,8 @@ APPROVALS_MAX_PAGES = 200  # the oldest 10,000; past that, the filters narrow th
 
 @dataclass
 class ApprovalPage:
-    entries: list[TimeEntry]  # this page's, oldest first
+    entries: list  # this page's rows, oldest first (entry_id, work_date, hours_worked, billing_rate, description,
+    # is_billable, ticket_id, employee_name, company_name, ticket_number or project_number)
     count: int  # every pending entry the filters leave, not only this page's
     hours: Decimal
     value: Decimal  # at billing rates
@@ -330,13 +332,21 @@ def pending_approvals(session, principal: policy.Principal, filters: ApprovalFil
         sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked * TimeEntry.billing_rate), 0)).where(*where)).one()
     pages = max(1, -(-count // per_page))
     page = max(1, min(page, pages, APPROVALS_MAX_PAGES))
-    entries = session.scalars(
-        sa.select(TimeEntry).where(*where)
-        .options(sa.orm.joinedload(TimeEntry.employee), sa.orm.joinedload(TimeEntry.customer),
-                 sa.orm.joinedload(TimeEntry.ticket), sa.orm.joinedload(TimeEntry.project))
+    # The columns the list shows, as plain rows (loading 50 entries with their employee, customer, ticket
+    # or project as ORM objects was a third of the page's time on the large data set).
+    entries = session.execute(
+        sa.select(TimeEntry.entry_id, TimeEntry.work_date, TimeEntry.hours_worked, TimeEntry.billing_rate,
+                  TimeEntry.description, TimeEntry.is_billable, TimeEntry.ticket_id,
+                  (Employee.first_name + " " + Employee.last_name).label("employee_name"),
+                  Customer.company_name, SupportTicket.ticket_number, Project.project_number)
+        .join(Employee, Employee.employee_id == TimeEntry.employee_id)
+        .join(Customer, Customer.customer_id == TimeEntry.customer_id)
+        .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
+        .outerjoin(Project, Project.project_id == TimeEntry.project_id)
+        .where(*where)
         .order_by(TimeEntry.work_date, TimeEntry.employee_id, TimeEntry.entry_id)
-        .limit(per_page).offset((page - 1) * per_page)).unique().all()
-    return ApprovalPage(list(entries), count, Decimal(hours), Decimal(value), page, min(pages, APPROVALS_MAX_PAGES),
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    return ApprovalPage(entries, count, Decimal(hours), Decimal(value), page, min(pages, APPROVALS_MAX_PAGES),
                         pages > APPROVALS_MAX_PAGES)
 
 

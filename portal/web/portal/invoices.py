@@ -11,7 +11,7 @@ import re
 from flask import current_app, make_response, request
 
 from portal.extensions import db
-from portal.services import billing, clock, policy, statements
+from portal.services import clock, policy, statements
 from portal.services.invoice_pdf import issuer_from_config, render_invoice_pdf
 from portal.web.portal.blueprint import bp
 from portal.web.rendering import render
@@ -45,12 +45,16 @@ def show_invoice(invoice_id: int):
 @require(policy.may_see_company_invoices)
 def invoice_pdf(invoice_id: int):
     """The invoice as a PDF download, rendered with no access to the network or to files outside static/."""
-    statement = _statement(invoice_id)
     # The document kept when it was sent, exactly as the customer received it; older invoices are rendered.
-    body = billing.kept_document(db.session, invoice_id) or render_invoice_pdf(
-        statement.invoice, statement.lines, issuer_from_config(current_app.config),
-        static_folder=current_app.static_folder)
-    filename = UNSAFE_IN_FILENAME.sub("-", statement.invoice.invoice_number) + ".pdf"
+    kept = statements.customer_kept_document(db.session, current_principal(), invoice_id)
+    if kept is not None:
+        number, body = kept
+    else:
+        statement = _statement(invoice_id)
+        number = statement.invoice.invoice_number
+        body = render_invoice_pdf(statement.invoice, statement.lines, issuer_from_config(current_app.config),
+                                  static_folder=current_app.static_folder)
+    filename = UNSAFE_IN_FILENAME.sub("-", number) + ".pdf"
     response = make_response(body)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
