@@ -302,20 +302,23 @@ def customer_for_email(session, principal: policy.Principal, email: str) -> tupl
     text = (email or "").strip()
     if not text:
         raise Invalid("Give the customer's or the contact's email address.", "customer_email")
-    contact = session.execute(sa.select(Contact.contact_id, Contact.customer_id)
-                              .where(sa.func.lower(Contact.email) == text.lower())).first()
-    if contact is not None:
-        return contact.customer_id, contact.contact_id
-    customer = session.execute(
-        sa.select(Customer.customer_id).where(sa.func.lower(Customer.primary_contact_email) == text.lower())
-        .order_by(Customer.customer_id).limit(1)).first()
-    if customer is None:
+    address = text.lower()
+    # One statement: a contact with the address, else the first customer known by it with its first
+    # primary contact (both from the indexes of lower(email), migration 0024).
+    primary = (sa.select(Contact.contact_id).where(Contact.customer_id == Customer.customer_id,
+                                                   Contact.is_primary_contact.is_(True))
+               .order_by(Contact.contact_id).limit(1).scalar_subquery())
+    found = sa.union_all(
+        sa.select(Contact.customer_id, Contact.contact_id, sa.literal(0).label("rank"))
+        .where(sa.func.lower(Contact.email) == address),
+        sa.select(Customer.customer_id, primary, sa.literal(1).label("rank"))
+        .where(sa.func.lower(Customer.primary_contact_email) == address)).subquery()
+    row = session.execute(sa.select(found.c.customer_id, found.c.contact_id)
+                          .order_by(found.c.rank, found.c.customer_id, found.c.contact_id).limit(1)).first()
+    if row is None:
         raise Invalid(f"No contact or customer has the email address {text}. Add the contact first, or use the "
                       "address the customer is known by.", "customer_email")
-    primary = session.scalar(sa.select(Contact.contact_id).where(
-        Contact.customer_id == customer.customer_id, Contact.is_primary_contact.is_(True))
-        .order_by(Contact.contact_id).limit(1))
-    return customer.customer_id, primary
+    return row.customer_id, row.contact_id
 
 
 @dataclass

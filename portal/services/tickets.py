@@ -201,11 +201,14 @@ def open_ticket(session, principal: policy.Principal, data: NewTicket, *,
         if not policy.may_open_ticket_for_customer(principal):
             raise Forbidden("Your role may not open tickets.")
         customer_id, contact_id = data.customer_id, data.contact_id
-        customer = session.get(Customer, customer_id) if customer_id else None
-        if customer is None:
+        # The customer, and the contact's customer, in one statement.
+        found = session.execute(
+            sa.select(Customer.customer_id, Contact.customer_id.label("contact_customer_id")).select_from(Customer)
+            .outerjoin(Contact, Contact.contact_id == contact_id).where(Customer.customer_id == customer_id)
+        ).first() if customer_id else None
+        if found is None:
             errors["customer_id"] = "Choose the customer."
-        contact = session.get(Contact, contact_id) if contact_id else None
-        if contact_id and (contact is None or contact.customer_id != customer_id):
+        if contact_id and (found is None or found.contact_customer_id != customer_id):
             errors["contact_id"] = "Choose a contact of this customer."
     if errors:
         first = next(iter(errors))

@@ -382,3 +382,28 @@ def test_the_api_still_creates_a_customer_with_its_primary_contact(session):
     assert customer.primary_contact_email == "w@wallaby.example"
     assert session.scalar(sa.select(Contact.is_primary_contact).where(Contact.email == "w@wallaby.example"))
     assert session.get(Customer, customer.customer_id).account_manager_id is None
+
+
+def test_customer_for_email_finds_a_contact_then_a_customer_in_any_case(session):
+    system = policy.Principal(account_id=None, email="", name="system", is_system=True)
+    known = f.make_customer(session, primary_contact_email="Desk@Known-Co.example")
+    second = f.make_contact(session, known, email="second@known-co.example", is_primary_contact=True)
+    f.make_contact(session, known, email="third@known-co.example", is_primary_contact=True)
+    writer = f.make_contact(session, known, email="Pat.Writer@Known-Co.example")
+    bare = f.make_customer(session, primary_contact_email="office@bare-co.example")  # no contacts at all
+    # a contact whose address is also another customer's: the contact wins
+    other = f.make_customer(session, primary_contact_email="shared@both.example")
+    sharing = f.make_contact(session, f.make_customer(session), email="shared@both.example")
+    session.flush()
+
+    assert crm.customer_for_email(session, system, "  pat.writer@KNOWN-co.example ") == (known.customer_id,
+                                                                                        writer.contact_id)
+    assert crm.customer_for_email(session, system, "desk@known-co.example") == (known.customer_id,
+                                                                                second.contact_id)
+    assert crm.customer_for_email(session, system, "OFFICE@bare-co.example") == (bare.customer_id, None)
+    assert crm.customer_for_email(session, system, "shared@both.example") == (sharing.customer_id,
+                                                                              sharing.contact_id)
+    assert other.customer_id != sharing.customer_id
+    with pytest.raises(Invalid) as refused:
+        crm.customer_for_email(session, system, "nobody@nowhere.example")
+    assert refused.value.field == "customer_email"
