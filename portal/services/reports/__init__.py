@@ -6,9 +6,10 @@ computed for). `run` is the one entry point: it asks the policy, so the pages, t
 API (`GET /api/reports/<name>`) answer the same rows to the same people.
 
 `RecentReports` keeps what `run` computed for a short while (REPORT_CACHE_SECONDS, a minute by
-default), per person, report, parameters and business day: the pages and their CSV read it, so paging
-through a report, downloading its CSV or several people opening it within the minute compute it once.
-The page says when its figures were computed and offers to recompute them; the API always computes.
+default), per person, report, parameters and business day, in each app process: the pages and their
+CSV read it, so paging through a report or downloading its CSV within the minute computes it once per
+process. The page says when its figures were computed and offers to recompute them; the API always
+computes.
 """
 
 from __future__ import annotations
