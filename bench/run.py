@@ -110,9 +110,9 @@ def endpoints(ids: dict) -> list[dict]:
         e("staff home, admin", "admin", "/staff/"),
         e("customers list", "account_manager", "/staff/customers"),
         e("invoices list", "account_manager", "/staff/invoices/"),
-        # A report page keeps what it computed for a minute (REPORT_CACHE_SECONDS): the first row is what
-        # a person paging through it, or a second person opening it, gets; the second ("Recompute now",
-        # ?fresh=1) computes it on every request.
+        # A report page keeps what it computed for a minute (REPORT_CACHE_SECONDS), per person: the first
+        # row is what that person paging through it or downloading its CSV gets; the second ("Recompute
+        # now", ?fresh=1) computes it on every request.
         *[row for name in ("mrr", "renewals", "utilization", "sla", "profitability", "overdue", "budget-burn")
           for row in (e(f"report {name}", "admin", f"/staff/reports/{name}"),
                       e(f"report {name}, recomputed (?fresh=1)", "admin", f"/staff/reports/{name}?fresh=1"))],

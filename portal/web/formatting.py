@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -38,13 +39,16 @@ def _reader_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
 
 
+LEADING_ZERO = re.compile(r"^0(?=\d)")
+
+
 def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
     """An aware datetime in the display time zone, with the zone's abbreviation after a time of day
     (a zone beside a bare date says nothing: "12 Mar 2026 MST" read as a missing time)."""
     if value is None:
         return "—"
     local = value.astimezone(_zone())
-    text = local.strftime(fmt).lstrip("0")
+    text = LEADING_ZERO.sub("", local.strftime(fmt))  # "01 Dec" -> "1 Dec", "00:05" -> "0:05", never ":05"
     shows_time = any(code in fmt for code in ("%H", "%I", "%M"))
     return f"{text} {local.tzname()}" if shows_time else text
 

@@ -71,3 +71,6 @@ def test_a_time_zone_only_beside_a_time_of_day(app):
         assert local_time(moment) == "12 Jan 2026 14:05 MST"
         assert local_time(moment, "%d %b %Y, %H:%M") == "12 Jan 2026, 14:05 MST"
         assert local_time(moment, "%d %b %Y") == "12 Jan 2026"  # no zone without a time
+        midnight = datetime(2026, 1, 12, 7, 5, 9, tzinfo=UTC)  # 00:05:09 MST
+        assert local_time(midnight, "%H:%M:%S") == "0:05:09 MST"  # the hour kept, only its leading zero gone
+        assert local_time(datetime(2026, 1, 2, 19, 0, tzinfo=UTC), "%d %b") == "2 Jan"

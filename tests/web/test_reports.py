@@ -648,3 +648,38 @@ def test_recent_reports_forget_after_their_seconds_and_keep_nothing_at_zero(sess
     nothing = reports.RecentReports(0)
     assert reports.run(session, admin, "overdue", {}, edge["today"], recent=nothing) is not \
         reports.run(session, admin, "overdue", {}, edge["today"], recent=nothing)
+
+
+def test_a_kept_report_older_than_the_page_it_was_linked_from_is_computed_again(session, browser, edge,
+                                                                               kept_reports):
+    admin = policy.Principal(account_id=None, email="", name="x", employee_id=1, role=policy.EmployeeRole.ADMIN)
+    recent = reports.RecentReports(60)
+    kept = reports.run(session, admin, "overdue", {}, edge["today"], recent=recent)
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=recent,
+                       not_before=kept.computed_at) is kept
+    newer = reports.run(session, admin, "overdue", {}, edge["today"], recent=recent,
+                        not_before=kept.computed_at + timedelta(seconds=1))
+    assert newer is not kept and newer.computed_at > kept.computed_at
+
+    browser.sign_in(f.make_staff(session, role="admin").email)
+    page = browser.get("/staff/reports/overdue").get_data(as_text=True)
+    csv_link = html.unescape(re.search(r'href="([^"]*overdue\.csv[^"]*)"', page).group(1))
+    assert "at=" in csv_link, "the CSV link says which computation it belongs to"
+    assert browser.get(csv_link).status_code == 200
+    for bad in ("yesterday", "9" * 40, "2026-13-45T99:00", "2026-12-01T10:00"):
+        assert browser.get(f"/staff/reports/overdue?at={bad}").status_code == 200
+
+
+def test_recent_reports_keep_a_bounded_number_of_rows(session, edge):
+    admin = policy.Principal(account_id=None, email="", name="x", employee_id=1, role=policy.EmployeeRole.ADMIN)
+    rows = len(reports.run(session, admin, "overdue", {}, edge["today"]).rows)
+    assert rows > 1
+    small = reports.RecentReports(60, rows=rows)  # room for less than one report (its rows plus one)
+    one = reports.run(session, admin, "overdue", {}, edge["today"], recent=small)
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=small) is not one
+    exact = reports.RecentReports(60, rows=rows + 1)  # room for this report alone
+    first = reports.run(session, admin, "overdue", {}, edge["today"], recent=exact)
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=exact) is first
+    reports.run(session, admin, "overdue", {"stage": "Overdue"}, edge["today"], recent=exact)
+    assert reports.run(session, admin, "overdue", {}, edge["today"], recent=exact) is not first, \
+        "the least recently read report made room"

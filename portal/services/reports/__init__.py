@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 
 from cachetools import TTLCache
 
@@ -36,32 +36,41 @@ def available(principal: policy.Principal) -> list:
 
 
 class RecentReports:
-    """Reports computed in the last `seconds`, in this process (at most `size` of them, the least recently
-    read dropped first). A report is found again only by the same principal (so a project manager's own
-    budget burn is never shown to anyone else), with the same parameters, for the same business day.
-    `seconds` 0 keeps nothing."""
+    """Reports computed in the last `seconds`, in this process. A report is found again only by the same
+    principal (so a project manager's own budget burn is never shown to anyone else), with the same
+    parameters, for the same business day, and not if it was computed before `not_before` (the moment
+    a page the person is paging through was computed: another process may hold an older one).
+    At most `rows` table rows are kept in all, the least recently read report dropped first; `seconds`
+    0 keeps nothing."""
 
-    def __init__(self, seconds: float, size: int = 256, timer=time.monotonic):
+    def __init__(self, seconds: float, rows: int = 100_000, timer=time.monotonic):
         self.seconds = seconds
-        self._kept = TTLCache(maxsize=size, ttl=seconds, timer=timer) if seconds > 0 else None
+        self._kept = (TTLCache(maxsize=rows, ttl=seconds, timer=timer, getsizeof=lambda report: len(report.rows) + 1)
+                      if seconds > 0 else None)
         self._lock = threading.Lock()  # TTLCache is not safe across threads (the dev server's)
 
-    def get(self, key):
+    def get(self, key, not_before: datetime | None = None):
         if self._kept is None:
             return None
         with self._lock:
-            return self._kept.get(key)
+            self._kept.expire()  # frees the memory of expired reports now, not at the next write
+            report = self._kept.get(key)
+        if report is not None and not_before is not None and report.computed_at < not_before:
+            return None
+        return report
 
     def put(self, key, report: Report) -> None:
-        if self._kept is not None:
-            with self._lock:
-                self._kept[key] = report
+        if self._kept is None or len(report.rows) + 1 > self._kept.maxsize:
+            return  # larger than everything kept together: computed each time
+        with self._lock:
+            self._kept[key] = report
 
 
 def run(session, principal: policy.Principal, name: str, args=None, today: date | None = None, *,
-        recent: RecentReports | None = None, fresh: bool = False) -> Report:
+        recent: RecentReports | None = None, fresh: bool = False, not_before: datetime | None = None) -> Report:
     """The report `name` with the parameters in `args` (a mapping of strings, as in a URL); with `recent`,
-    the one computed for the same principal, parameters and day within its seconds, unless `fresh`.
+    the one computed for the same principal, parameters and day within its seconds (and not before
+    `not_before`), unless `fresh`.
 
     :raises NotFound: no such report. :raises Forbidden: the principal may not read it.
     :raises Invalid: a parameter is out of range or malformed (named by its field).
@@ -75,7 +84,7 @@ def run(session, principal: policy.Principal, name: str, args=None, today: date 
     today = today or clock.today()
     key = (name, principal, tuple(str(args.get(field) or "") for field, *_ in module.FILTERS), today)
     if recent is not None and not fresh:
-        report = recent.get(key)
+        report = recent.get(key, not_before)
         if report is not None:
             return report
     report = module.build(session, principal, args, today)

@@ -4,6 +4,8 @@ services/reports, which the API's /api/reports/<name> calls too."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, current_app, make_response, request
 
 from portal.extensions import db
@@ -24,10 +26,21 @@ def recent_reports() -> reports.RecentReports:
     return recent
 
 
+def _computed_at(value) -> datetime | None:
+    """The `at` of a page's paging and CSV links: when the report they come from was computed."""
+    try:
+        at = datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    return at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def _run(name: str):
-    """The report for this request: recomputed when the URL asks (`fresh=1`), else as recently computed."""
+    """The report for this request: recomputed when the URL asks (`fresh=1`), else as recently computed,
+    never older than the page its link came from (`at`: another process may keep an older one)."""
     return reports.run(db.session, current_principal(), name, request.args, clock.today(),
-                       recent=recent_reports(), fresh=request.args.get("fresh") == "1")
+                       recent=recent_reports(), fresh=request.args.get("fresh") == "1",
+                       not_before=_computed_at(request.args.get("at")))
 
 
 def endpoint_of(name: str) -> str:
@@ -69,7 +82,8 @@ def _show(name: str, error=None):
     rows, page, pages = report.page(request.args.get("page", 1, type=int) or 1) if report else ([], 1, 1)
     return render("staff/reports/report.html", module=module, report=report, rows=rows, page=page, pages=pages,
                   filters=_filters(module, values, error), error=error, endpoint=endpoint_of(name),
-                  args={key: value for key, value in request.args.items() if key not in ("page", "fresh")},
+                  args={**{key: value for key, value in request.args.items() if key not in ("page", "fresh", "at")},
+                        **({"at": report.computed_at.isoformat()} if report and report.computed_at else {})},
                   kept_seconds=recent_reports().seconds, status=422 if error else 200)
 
 
