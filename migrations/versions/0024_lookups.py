@@ -9,6 +9,9 @@ Not unique: addresses differing only in case may already exist (contacts_email_k
 idx_tickets_at_risk: the homes' "at risk" counts (tickets being worked whose SLA warning time has passed)
 as a range of one small index instead of a pass over every open ticket (7,000 of 23,000 on the large set).
 
+idx_projects_open_number: the timesheet's work choice lists the first 30 open projects by number; the
+unique index on project_number walked the 8,000 ended ones first (1.7 ms), this one has only the open.
+
 idx_invoices_owed gains due_date: the admin's overdue count and total (sent and past due, or overdue)
 from the index alone, without fetching each of the 5,500 owed invoices.
 
@@ -29,6 +32,8 @@ def upgrade():
     op.execute("CREATE INDEX idx_customers_email_lower ON customers (lower(primary_contact_email))")
     op.execute("CREATE INDEX idx_tickets_at_risk ON support_tickets (sla_at_risk_at)"
                " WHERE status IN ('open', 'assigned', 'in_progress')")
+    op.execute("CREATE INDEX idx_projects_open_number ON projects (project_number)"
+               " WHERE project_status IN ('planning', 'active', 'on_hold')")
     op.execute("DROP INDEX idx_invoices_owed")
     op.execute(
         "CREATE INDEX idx_invoices_owed ON invoices (customer_id) INCLUDE (total_amount, paid_amount, invoice_date,"
@@ -40,6 +45,7 @@ def downgrade():
     op.execute(
         "CREATE INDEX idx_invoices_owed ON invoices (customer_id) INCLUDE (total_amount, paid_amount, invoice_date)"
         " WHERE invoice_status IN ('sent', 'overdue')")
+    op.execute("DROP INDEX IF EXISTS idx_projects_open_number")
     op.execute("DROP INDEX IF EXISTS idx_tickets_at_risk")
     op.execute("DROP INDEX IF EXISTS idx_customers_email_lower")
     op.execute("DROP INDEX IF EXISTS idx_contacts_email_lower")

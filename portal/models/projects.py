@@ -31,6 +31,9 @@ class Project(Base):
         sa.Index("idx_projects_customer", "customer_id"),
         sa.Index("idx_projects_manager", "project_manager_id"),
         sa.Index("idx_projects_status", "project_status"),
+        # The timesheet's work choice: open projects by number (0024).
+        sa.Index("idx_projects_open_number", "project_number",
+                 postgresql_where=sa.text("project_status IN ('planning', 'active', 'on_hold')")),
         sa.Index("idx_projects_dates", "start_date", "planned_end_date"),
         sa.Index("idx_projects_updated", "updated_at", "project_id"),  # the API's lists and updated_since
     )
