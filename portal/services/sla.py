@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from portal.models import Customer, Holiday, ServiceContract, SupportTicket, TicketStatus, TicketStatusChange
+from portal.models import (
+    ContractStatus, Customer, Holiday, ServiceContract, SupportTicket, TicketStatus, TicketStatusChange,
+)
 
 AT_RISK_SHARE = 0.25  # "at risk" once under 25 % of the deadline's time is left
 PAUSED = TicketStatus.WAITING_CUSTOMER
@@ -193,12 +195,32 @@ def coverage_of(session, contract_id: int | None, *, since: date | None = None) 
     return _coverage(session, _contract_terms(session, contract_id), since)
 
 
-def refresh_sla(session, ticket: SupportTicket, changes: list[tuple[datetime, str]] | None = None) -> None:
+def active_terms(session, customer_id: int, day: date):
+    """The customer's active contract in force on `day` (the latest started), with its SLA terms and the
+    customer's time zone, in one statement: a row with contract_id and what refresh_sla reads, or None."""
+    return session.execute(
+        sa.select(ServiceContract.contract_id, ServiceContract.response_time_hours,
+                  ServiceContract.resolution_time_hours, ServiceContract.coverage_days,
+                  ServiceContract.coverage_start, ServiceContract.coverage_end, Customer.timezone)
+        .join(Customer, Customer.customer_id == ServiceContract.customer_id)
+        .where(ServiceContract.customer_id == customer_id, ServiceContract.contract_status == ContractStatus.ACTIVE,
+               ServiceContract.start_date <= day, ServiceContract.end_date >= day)
+        .order_by(ServiceContract.start_date.desc()).limit(1)
+    ).first()
+
+
+_READ = object()
+
+
+def refresh_sla(session, ticket: SupportTicket, changes: list[tuple[datetime, str]] | None = None, *,
+                terms=_READ) -> None:
     """Recompute the ticket's stored SLA times from its contract and status log (call after every move).
 
-    `changes` is the status log when the caller knows it already (a ticket being opened has one entry,
-    not yet written); otherwise it is read."""
-    terms = _contract_terms(session, ticket.contract_id)
+    `changes` is the status log and `terms` the contract's terms (active_terms' row, or None without a
+    contract) when the caller knows them already (a ticket being opened has one log entry, not yet
+    written, and has just looked its contract up); otherwise they are read."""
+    if terms is _READ:
+        terms = _contract_terms(session, ticket.contract_id)
     if changes is None:
         changes = session.execute(
             sa.select(TicketStatusChange.changed_at, TicketStatusChange.to_status)

@@ -17,11 +17,9 @@ from sqlalchemy import orm
 
 from portal.models import (
     Contact,
-    ContractStatus,
     Customer,
     Employee,
     EmploymentStatus,
-    ServiceContract,
     SupportTicket,
     TicketCategory,
     TicketComment,
@@ -32,7 +30,7 @@ from portal.models import (
 from portal.services import clock, events, policy
 from portal.services.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.services.numbering import next_number, number_pattern, typed_ticket_number
-from portal.services.sla import refresh_sla, sla_state
+from portal.services.sla import active_terms, refresh_sla, sla_state
 from portal.services.statuses import TICKET_WORKER_ROLES, bounded_count, is_unresolved
 
 S = TicketStatus
@@ -137,14 +135,6 @@ def _log_move(session, ticket: SupportTicket, to: TicketStatus, principal: polic
     ticket.status = to
 
 
-def _active_contract(session, customer_id: int, day) -> ServiceContract | None:
-    return session.scalar(
-        sa.select(ServiceContract).where(
-            ServiceContract.customer_id == customer_id, ServiceContract.contract_status == ContractStatus.ACTIVE,
-            ServiceContract.start_date <= day, ServiceContract.end_date >= day,
-        ).order_by(ServiceContract.start_date.desc()).limit(1))
-
-
 def _clean_text(value: str | None, field: str, label: str, max_length: int) -> str:
     text = (value or "").strip()
     if not text:
@@ -220,9 +210,10 @@ def open_ticket(session, principal: policy.Principal, data: NewTicket, *,
         category=values["category"], priority=values["priority"], status=S.OPEN, created_at=now,
         last_activity_at=now,
     )
-    contract = _active_contract(session, customer_id, now.date())
-    ticket.contract_id = contract.contract_id if contract else None
-    refresh_sla(session, ticket, changes=[(now, S.OPEN)])  # the log it is about to get: the deadlines go in the INSERT
+    terms = active_terms(session, customer_id, now.date())  # the contract in force and its SLA terms
+    ticket.contract_id = terms.contract_id if terms else None
+    # The log it is about to get and the terms just read: the deadlines go in the INSERT.
+    refresh_sla(session, ticket, changes=[(now, S.OPEN)], terms=terms)
     session.add(ticket)
     session.flush()
     actor = principal.actor
