@@ -270,4 +270,7 @@ def test_a_reader_skips_the_minute_while_another_holds_the_mailbox(committed, ma
         other_worker.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         assert poll(app).busy
         assert mailbox.count("INBOX") == 1
+        # The other worker is done. Released here, not by closing the connection: the server ends a
+        # closed connection's backend (and frees its locks) a moment later, which made the next poll flaky.
+        other_worker.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     assert poll(app).processed == 1
