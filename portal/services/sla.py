@@ -178,16 +178,18 @@ def _coverage(session, row, since: date | None) -> Coverage:
                     frozenset(session.scalars(query)))
 
 
+def _terms_query():
+    """A contract's SLA terms and its customer's time zone: what refresh_sla and the coverage read."""
+    return (sa.select(ServiceContract.contract_id, ServiceContract.response_time_hours,
+                      ServiceContract.resolution_time_hours, ServiceContract.coverage_days,
+                      ServiceContract.coverage_start, ServiceContract.coverage_end, Customer.timezone)
+            .join(Customer, Customer.customer_id == ServiceContract.customer_id))
+
+
 def _contract_terms(session, contract_id: int | None):
     if contract_id is None:
         return None
-    return session.execute(
-        sa.select(ServiceContract.response_time_hours, ServiceContract.resolution_time_hours,
-                  ServiceContract.coverage_days, ServiceContract.coverage_start, ServiceContract.coverage_end,
-                  Customer.timezone)
-        .join(Customer, Customer.customer_id == ServiceContract.customer_id)
-        .where(ServiceContract.contract_id == contract_id)
-    ).one_or_none()
+    return session.execute(_terms_query().where(ServiceContract.contract_id == contract_id)).one_or_none()
 
 
 def coverage_of(session, contract_id: int | None, *, since: date | None = None) -> Coverage:
@@ -199,10 +201,7 @@ def active_terms(session, customer_id: int, day: date):
     """The customer's active contract in force on `day` (the latest started), with its SLA terms and the
     customer's time zone, in one statement: a row with contract_id and what refresh_sla reads, or None."""
     return session.execute(
-        sa.select(ServiceContract.contract_id, ServiceContract.response_time_hours,
-                  ServiceContract.resolution_time_hours, ServiceContract.coverage_days,
-                  ServiceContract.coverage_start, ServiceContract.coverage_end, Customer.timezone)
-        .join(Customer, Customer.customer_id == ServiceContract.customer_id)
+        _terms_query()
         .where(ServiceContract.customer_id == customer_id, ServiceContract.contract_status == ContractStatus.ACTIVE,
                ServiceContract.start_date <= day, ServiceContract.end_date >= day)
         .order_by(ServiceContract.start_date.desc()).limit(1)
