@@ -53,10 +53,10 @@ from portal.models.mail import Holiday, InboundMail, OutboundMessage
 from portal.models.projects import Project, ProjectPhase
 from portal.models.reports import ReportTimeMonth, ReportUnbilled
 from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment, TicketStatusChange
-from portal.models.time_entries import TimeEntry
+from portal.models.time_entries import SUPPORT_WORK, PendingTimeTotal, TimeEntry
 
 __all__ = [
-    "ReportTimeMonth",
+    "PendingTimeTotal", "ReportTimeMonth", "SUPPORT_WORK",
     "ReportUnbilled",
     "ApiClient", "ApiIdempotencyKey", "ApiRateWindow", "ApiToken", "WebhookAttempt", "WebhookDelivery",
     "WebhookSubscription",

@@ -49,8 +49,8 @@ class SupportTicket(Base):
         sa.Index("idx_tickets_status_priority", "status", "priority"),
         sa.Index("idx_tickets_contract", "contract_id"),
         sa.Index("idx_tickets_created", "created_at"),
-        # The homes' "at risk" counts: tickets being worked whose warning time has passed (0024).
-        sa.Index("idx_tickets_at_risk", "sla_at_risk_at",
+        # The homes' "at risk" counts: tickets being worked whose warning time has passed (0024; 0025 the assignee).
+        sa.Index("idx_tickets_at_risk", "sla_at_risk_at", postgresql_include=["assigned_employee_id"],
                  postgresql_where=sa.text("status IN ('open', 'assigned', 'in_progress')")),
         # The staff queue: open work by the next SLA deadline (paused and SLA-less last).
         sa.Index("idx_tickets_queue", "sla_due_at", "ticket_id",

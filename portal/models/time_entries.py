@@ -87,3 +87,25 @@ class TimeEntry(Base):
     customer: Mapped[Customer] = relationship()
     ticket: Mapped[SupportTicket | None] = relationship()
     project: Mapped[Project | None] = relationship()
+
+
+SUPPORT_WORK = 0  # PendingTimeTotal.project_id of support time (entries on tickets)
+# What pending_time_totals holds, summed from the entries (the data set's load and its check).
+PENDING_TIME_TOTALS = (
+    "SELECT employee_id, coalesce(project_id, 0) AS project_id, count(*) AS entries, sum(hours_worked) AS hours,"
+    " sum(hours_worked * billing_rate) AS value FROM time_entries WHERE approval_status = 'pending' GROUP BY 1, 2")
+
+
+class PendingTimeTotal(Base):
+    """Time waiting for approval per author and project (SUPPORT_WORK: on tickets): the count, hours and
+    value (hours x billing rate) of the pending entries, kept by statement triggers on time_entries
+    (migration 0025), so approvals and the homes never sum thousands of entries. No foreign keys:
+    derived data; a group left without entries is deleted by the same trigger."""
+
+    __tablename__ = "pending_time_totals"
+
+    employee_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    entries: Mapped[int]
+    hours: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2))
+    value: Mapped[Decimal] = mapped_column(sa.Numeric(18, 4))

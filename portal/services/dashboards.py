@@ -9,10 +9,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from portal.models import (
+    SUPPORT_WORK,
     ApprovalStatus,
     EmployeeRole,
     Invoice,
     InvoiceStatus,
+    PendingTimeTotal,
     Project,
     ProjectPhase,
     SupportTicket,
@@ -192,10 +194,10 @@ def role_home(session, principal: policy.Principal, today: date, now) -> RoleHom
     if "team" in sections:
         figures["team_at_risk"] = sa.select(sa.func.count()).select_from(SupportTicket).where(
             being_worked, SupportTicket.sla_at_risk_at <= now)
-        pending = sa.and_(TimeEntry.approval_status == ApprovalStatus.PENDING, TimeEntry.ticket_id.is_not(None))
-        groups.append(sa.select(sa.func.count().label("pending_entries"),
-                                sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0).label("pending_hours"))
-                      .where(pending))
+        # Support time waiting for approval, everyone's: from the totals kept per author (migration 0025).
+        groups.append(sa.select(sa.func.coalesce(sa.func.sum(PendingTimeTotal.entries), 0).label("pending_entries"),
+                                sa.func.coalesce(sa.func.sum(PendingTimeTotal.hours), 0).label("pending_hours"))
+                      .where(PendingTimeTotal.project_id == SUPPORT_WORK))
     if "money" in sections:
         figures["mrr"] = sa.select(sa.func.coalesce(sa.func.sum(ServiceContract.monthly_fee), 0)).where(
             mrr.contract_running(today))

@@ -43,6 +43,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 
 from portal.models import TicketStatus
+from portal.models.time_entries import PENDING_TIME_TOTALS
 from portal.services import generate as ticket_texts
 from portal.services import slow_queries
 from portal.services.invoicing import _hours, _share, fee_months, month_fee, price_time
@@ -311,6 +312,9 @@ def _generate(session, scale, *, seed, today, password_hash, tax_rate, progress,
         INSERT INTO report_time_month (month, customer_id, employee_id, approved_hours)
         SELECT date_trunc('month', work_date)::date, customer_id, employee_id, SUM(hours_worked)
         FROM time_entries WHERE approval_status = 'approved' GROUP BY 1, 2, 3 HAVING SUM(hours_worked) <> 0"""))
+    # pending_time_totals likewise (migration 0025's backfill).
+    session.execute(sa.text(f"INSERT INTO pending_time_totals (employee_id, project_id, entries, hours, value) "
+                            f"{PENDING_TIME_TOTALS}"))
     session.execute(sa.text("SET LOCAL session_replication_role = DEFAULT"))
     log("Checking every constraint and derived column ...")
     problems = check_dataset(session, today=today)
@@ -1055,6 +1059,10 @@ DERIVED = {
             FROM time_entries WHERE approval_status = 'approved' GROUP BY 1, 2, 3 HAVING sum(hours_worked) <> 0) e
         FULL JOIN report_time_month s USING (month, customer_id, employee_id)
         WHERE s.approved_hours IS DISTINCT FROM e.h""",
+    "pending_time_totals = the pending entries, hours and value per author and project (approvals' totals)": f"""
+        SELECT count(*) FROM ({PENDING_TIME_TOTALS}) e
+        FULL JOIN pending_time_totals s USING (employee_id, project_id)
+        WHERE (s.entries, s.hours, s.value) IS DISTINCT FROM (e.entries, e.hours, e.value)""",
     "fee months billed once (a live fee line per contract and month)": """
         SELECT count(*) FROM (SELECT contract_id, billing_month FROM invoice_line_items
                               WHERE item_type = 'monthly_fee' AND live GROUP BY 1, 2 HAVING count(*) > 1) d""",

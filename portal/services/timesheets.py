@@ -10,9 +10,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from portal.models import (
+    SUPPORT_WORK,
     ApprovalStatus,
     Customer,
     Employee,
+    PendingTimeTotal,
     Project,
     ProjectStatus,
     SupportTicket,
@@ -299,6 +301,20 @@ def _approvable(principal: policy.Principal):
     return sa.false()
 
 
+def _approvable_totals(principal: policy.Principal):
+    """_approvable in the words of pending_time_totals (a row per author and project, SUPPORT_WORK for
+    time on tickets); tests/services/test_pending_totals.py holds the two to the same entries."""
+    own = PendingTimeTotal.employee_id != principal.employee_id
+    if principal.role == "admin":
+        return own
+    if principal.role == "senior_technician":
+        return sa.and_(own, PendingTimeTotal.project_id == SUPPORT_WORK)
+    if principal.role == "project_manager":
+        return sa.and_(own, PendingTimeTotal.project_id.in_(
+            sa.select(Project.project_id).where(Project.project_manager_id == principal.employee_id)))
+    return sa.false()
+
+
 APPROVALS_PER_PAGE = 50
 APPROVALS_MAX_PAGES = 200  # the oldest 10,000; past that, the filters narrow the list
 
@@ -327,9 +343,15 @@ def pending_approvals(session, principal: policy.Principal, filters: ApprovalFil
     if filters.week:
         monday = monday_of(filters.week)  # clamped: never overflows
         where.append(TimeEntry.work_date.between(monday, monday + timedelta(days=6)))
-    count, hours, value = session.execute(sa.select(
-        sa.func.count(), sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0),
-        sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked * TimeEntry.billing_rate), 0)).where(*where)).one()
+    if filters == ApprovalFilters():  # everything this person may decide: from the kept totals
+        count, hours, value = session.execute(sa.select(
+            sa.func.coalesce(sa.func.sum(PendingTimeTotal.entries), 0),
+            sa.func.coalesce(sa.func.sum(PendingTimeTotal.hours), 0),
+            sa.func.coalesce(sa.func.sum(PendingTimeTotal.value), 0)).where(_approvable_totals(principal))).one()
+    else:  # a narrower list: its own entries summed (by employee, customer or week, far fewer)
+        count, hours, value = session.execute(sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked), 0),
+            sa.func.coalesce(sa.func.sum(TimeEntry.hours_worked * TimeEntry.billing_rate), 0)).where(*where)).one()
     pages = max(1, -(-count // per_page))
     page = max(1, min(page, pages, APPROVALS_MAX_PAGES))
     # The columns the list shows, as plain rows (loading 50 entries with their employee, customer, ticket
