@@ -92,6 +92,21 @@ def keep_document(invoice_id: int) -> None:
         db.session.remove()
 
 
+def count_unbilled_work() -> None:
+    """What the worker's scan.unbilled_work does every five minutes (the bench runs no worker): the unbilled
+    work the account managers' home shows and the months the portal's usage page lists."""
+    from portal import create_app
+    from portal.extensions import db
+    from portal.services import clock
+    from portal.services.reports.unbilled import refresh_unbilled
+
+    app = create_app()
+    with app.app_context():
+        refresh_unbilled(db.session, clock.now())
+        db.session.commit()
+        db.session.remove()
+
+
 def endpoints(ids: dict) -> list[dict]:
     e = lambda name, who, path, target=OTHER, body=None: {  # noqa: E731
         "name": name, "who": who, "path": path, "target": target, "body": body}
@@ -124,6 +139,7 @@ def endpoints(ids: dict) -> list[dict]:
         e("portal invoice PDF, history without a kept document", "typical_contact",
           f"/portal/invoices/{ids['invoice']}/pdf", PDF),
         e("portal usage", "typical_contact", "/portal/usage"),
+        e("portal usage, largest customer", "big_contact", "/portal/usage"),
         e("API GET /api/tickets", "api", "/api/tickets"),
         e("API GET /api/customers", "api", "/api/customers"),
         e("API GET /api/time-entries", "api", "/api/time-entries"),
@@ -310,6 +326,7 @@ def main() -> None:
     gunicorn = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", "sync"]
     ids = pick_people_and_ids(database_url)
     keep_document(ids["kept_invoice"])
+    count_unbilled_work()
     items = [i for i in endpoints(ids) if not args.only or args.only in i["name"]]
     base = f"http://127.0.0.1:{args.port}"
     portal = start([*gunicorn, "-b", f"127.0.0.1:{args.port}", "wsgi:app"], env, args.port)

@@ -74,6 +74,18 @@ def test_forgotten_filter_returns_only_own_rows(session, two_customers, table):
     assert own + other <= staff_sees
 
 
+def test_a_contact_reads_only_its_own_customers_months_not_yet_invoiced(session, two_customers):
+    for name, hours in (("a", 3), ("b", 5)):
+        session.execute(sa.text("INSERT INTO report_uninvoiced_months VALUES (:c, '2026-05-01', :h, 1, now())"),
+                        {"c": two_customers[name]["customer"], "h": hours})
+    with as_contact_of(session, two_customers["a"]["customer"]):
+        rows = session.execute(sa.text("SELECT customer_id, hours FROM report_uninvoiced_months")).all()
+        with pytest.raises(sa.exc.ProgrammingError):  # and writes none
+            with session.begin_nested():
+                session.execute(sa.text("DELETE FROM report_uninvoiced_months"))
+    assert rows == [(two_customers["a"]["customer"], 3)]
+
+
 def test_other_customers_rows_are_invisible_by_id(session, two_customers):
     b = two_customers["b"]
     with as_contact_of(session, two_customers["a"]["customer"]):

@@ -51,13 +51,13 @@ from portal.models.invoices import (
 )
 from portal.models.mail import Holiday, InboundMail, OutboundMessage
 from portal.models.projects import Project, ProjectPhase
-from portal.models.reports import ReportTimeMonth, ReportUnbilled
+from portal.models.reports import ReportTimeMonth, ReportUnbilled, ReportUninvoicedMonth
 from portal.models.tickets import SupportTicket, TicketAttachment, TicketComment, TicketStatusChange
 from portal.models.time_entries import SUPPORT_WORK, PendingTimeTotal, TimeEntry
 
 __all__ = [
     "PendingTimeTotal", "ReportTimeMonth", "SUPPORT_WORK",
-    "ReportUnbilled",
+    "ReportUnbilled", "ReportUninvoicedMonth",
     "ApiClient", "ApiIdempotencyKey", "ApiRateWindow", "ApiToken", "WebhookAttempt", "WebhookDelivery",
     "WebhookSubscription",
     "Account", "AccountStatus", "AuthToken", "LoginAttempt", "LoginSession", "PasswordResetRequest",

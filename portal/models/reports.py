@@ -38,3 +38,18 @@ class ReportUnbilled(Base):
     amount: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2))
     entries: Mapped[int]
     refreshed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ReportUninvoicedMonth(Base):
+    """Approved billable work not yet invoiced per customer and month, by the usage page's rule (on no live
+    line of an invoice the customer received: usage.not_invoiced), rewritten by the worker with
+    report_unbilled (scan.unbilled_work, every five minutes; migration 0026). A contact reads its own
+    customer's rows. The usage page's "other months" read it; the month it shows is always computed live."""
+
+    __tablename__ = "report_uninvoiced_months"
+
+    customer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(primary_key=True)
+    hours: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2))
+    entries: Mapped[int]
+    refreshed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))

@@ -36,6 +36,7 @@ class TimeEntry(Base):
         ),
         sa.Index("idx_time_employee_date", "employee_id", "work_date"),
         sa.Index("idx_time_customer", "customer_id"),
+        sa.Index("idx_time_customer_date", "customer_id", "work_date"),  # a customer's month (usage; 0026)
         sa.Index("idx_time_updated", "updated_at", "entry_id"),  # the API's lists and updated_since
         sa.Index("idx_time_ticket", "ticket_id", postgresql_where=sa.text("ticket_id IS NOT NULL")),
         sa.Index(

@@ -3,7 +3,7 @@ generate_invoice bills (services/invoicing.py), on the real database."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from portal.models import Account, LineItemType
 from portal.services import auth
 from portal.services.policy import Principal
+from portal.services.reports.unbilled import refresh_unbilled
 from portal.services.errors import Forbidden, Invalid
 from portal.services.invoicing import InvoiceRequest, generate_invoice
 from portal.services.tenancy import apply_contact_scope, clear_contact_scope
@@ -98,7 +99,33 @@ def test_included_approved_pending_and_left(session):
     assert usage.rows[0].fully_included and not usage.rows[2].fully_included
     assert usage.rows[0].ticket_title == "Printer offline" and usage.rows[0].ticket_number
     assert usage.rows[2].project_name == "Office move" and usage.rows[2].ticket_number is None
-    assert usage.other_months == [(date(2026, 5, 1), D("5.00"))]
+    assert usage.other_months == [] and usage.other_months_at is None  # not counted by the worker yet
+    counted = recount(session)
+    usage = w.usage()
+    assert usage.other_months == [(date(2026, 5, 1), D("5.00"))] and usage.other_months_at == counted
+
+
+def recount(session):
+    """What the worker's scan.unbilled_work does every five minutes; returns its time."""
+    now = datetime(2026, 6, 20, 15, 0, tzinfo=UTC)
+    refresh_unbilled(session, now)
+    return now
+
+
+def test_other_months_are_those_not_yet_on_an_invoice_the_customer_received(session):
+    w = World(session)
+    for day in (date(2026, 3, 10), date(2026, 4, 10), date(2026, 5, 10), date(2026, 6, 10)):
+        w.entry(day, "2.00")
+    w.entry(date(2026, 2, 10), "1.00", status="pending")  # not approved: not waiting for an invoice
+    w.entry(date(2026, 1, 10), "1.00", billable=False)  # internal work is never invoiced
+    other = World(session)
+    other.entry(date(2026, 4, 20), "7.00")  # another customer's
+    w.invoice(date(2026, 3, 1), date(2026, 3, 31))  # sent: March is invoiced
+    w.invoice(date(2026, 4, 1), date(2026, 4, 30), status="draft")  # a draft is not an invoice yet
+    recount(session)
+    assert w.usage().other_months == [(date(2026, 5, 1), D("2.00")), (date(2026, 4, 1), D("2.00"))]
+    assert [m for m, _ in w.usage(month="2026-05").other_months] == [date(2026, 6, 1), date(2026, 4, 1)]
+    assert other.usage().other_months == [(date(2026, 4, 1), D("7.00"))]
 
 
 def test_use_over_the_allowance_is_billed_at_the_contract_rate(session):
@@ -128,6 +155,7 @@ def test_month_boundaries(session):
     assert june.approved == D("5.00") and june.unbilled_hours == D("5.00")
     may = w.usage(today=date(2026, 7, 15), month="2026-05")
     assert may.approved == D("1.00") and may.month == date(2026, 5, 1)
+    recount(session)
     july = w.usage(today=date(2026, 7, 15))
     assert july.approved == D("4.00") and july.is_current_month and july.next_month is None
     assert june.next_month == date(2026, 7, 1) and june.previous_month == date(2026, 5, 1)

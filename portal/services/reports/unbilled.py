@@ -2,7 +2,9 @@
 
 Read live it is an anti-join of every approved entry with the invoice lines (over a second on five
 million entries), so the worker's scan.unbilled_work rewrites report_unbilled every five minutes
-and the home page reads that, showing when it was refreshed.
+and the home page reads that, showing when it was refreshed. The same job rewrites the portal's
+months not yet invoiced per customer (report_uninvoiced_months, the usage page's rule: drafts are
+not invoices yet).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from portal.models import ReportUnbilled, TimeEntry
+from portal.models import ReportUnbilled, ReportUninvoicedMonth, TimeEntry
 from portal.services.money import to_cents
 from portal.services.invoicing import unbilled_time
 
@@ -27,7 +29,13 @@ class Unbilled:
 
 
 def refresh_unbilled(session, now: datetime) -> int:
-    """Rewrite report_unbilled from the time entries (the worker, every five minutes); returns its rows."""
+    """Rewrite report_unbilled from the time entries (the worker, every five minutes), and the portal's
+    months not yet invoiced per customer (report_uninvoiced_months, usage's rule); returns report_unbilled's rows."""
+    from portal.services.usage import uninvoiced_months_sql
+
+    session.execute(sa.delete(ReportUninvoicedMonth))
+    session.execute(sa.insert(ReportUninvoicedMonth).from_select(
+        ["customer_id", "month", "hours", "entries", "refreshed_at"], uninvoiced_months_sql(now)))
     session.execute(sa.delete(ReportUnbilled))
     rows = (sa.select(TimeEntry.customer_id, sa.func.sum(TimeEntry.hours_worked),
                       sa.func.round(sa.func.sum(TimeEntry.hours_worked * TimeEntry.billing_rate), 2),
