@@ -20,7 +20,7 @@ How it stays fast and correct. During the load the transaction runs with
 `session_replication_role = replica`: no trigger fires, foreign keys included (each would cost a
 lookup per row). So everything the triggers keep is written by the loader itself and then
 CHECKED (`check_dataset`): tickets' actual_hours, projects' actual_cost, invoice subtotals, tax
-and totals, the reports' report_time_month, the billing columns (periods, billing months, a fee month
+and totals, the reports' report_time_month, approvals' pending_time_totals, the billing columns (periods, billing months, a fee month
 billed once), the search vectors, and every foreign key of the loaded tables (an anti-join per
 constraint, as PostgreSQL's own validation does). CHECK, NOT NULL and unique constraints are
 checked by PostgreSQL during the COPY as always. Secondary indexes of the large tables are
