@@ -134,6 +134,11 @@ def fill(url: str, tickets: int, entries: int) -> None:
         c.execute(sa.text("""INSERT INTO report_time_month (month, customer_id, employee_id, approved_hours)
                              SELECT date_trunc('month', work_date)::date, customer_id, employee_id, SUM(hours_worked)
                              FROM time_entries WHERE approval_status = 'approved' GROUP BY 1, 2, 3"""))
+        from portal.models.time_entries import PENDING_TIME_TOTALS
+
+        c.execute(sa.text("DELETE FROM pending_time_totals"))
+        c.execute(sa.text("INSERT INTO pending_time_totals (employee_id, project_id, entries, hours, value) "
+                          + PENDING_TIME_TOTALS))
         c.execute(sa.text("""UPDATE projects p SET actual_cost = COALESCE((SELECT round(SUM(hours_worked * billing_rate), 2)
                              FROM time_entries te WHERE te.project_id = p.project_id
                              AND te.approval_status = 'approved'), 0)"""))

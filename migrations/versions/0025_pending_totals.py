@@ -8,7 +8,7 @@ request (10-12 ms of the approvals page's 24-29, 5 ms of the admin's home). The 
 author and project with pending time (3,500 on the large data set), kept current in the same transaction by three
 statement-level triggers on time_entries reading their transition tables, as report_time_month is
 (migration 0019): one upsert per statement, groups in one lock order, a group that falls to no
-entries deleted. The backfill sums what is there already.
+entries deleted, a group that would fall below none an error (the totals were written out of step). The backfill sums what is there already.
 
 idx_tickets_at_risk gains assigned_employee_id (INCLUDE): "my tickets at risk" on the homes counted
 from the index alone; it fetched every at-risk ticket of the team to look at its assignee (4.5 ms).
@@ -53,12 +53,21 @@ BEGIN
         ON CONFLICT (employee_id, project_id) DO UPDATE SET entries = s.entries + EXCLUDED.entries,
             hours = s.hours + EXCLUDED.hours, value = s.value + EXCLUDED.value;
     ELSE
-        UPDATE pending_time_totals AS s
-        SET entries = s.entries - d.n, hours = s.hours - d.h, value = s.value - d.v
-        FROM (SELECT employee_id, coalesce(project_id, 0) AS project_id, count(*) AS n, sum(hours_worked) AS h,
-                     sum(hours_worked * billing_rate) AS v
-              FROM old_rows WHERE approval_status = 'pending' GROUP BY 1, 2) AS d
-        WHERE s.employee_id = d.employee_id AND s.project_id = d.project_id;
+        INSERT INTO pending_time_totals AS s (employee_id, project_id, entries, hours, value)
+        SELECT employee_id, coalesce(project_id, 0), -count(*), -sum(hours_worked), -sum(hours_worked * billing_rate)
+        FROM old_rows WHERE approval_status = 'pending' GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (employee_id, project_id) DO UPDATE SET entries = s.entries + EXCLUDED.entries,
+            hours = s.hours + EXCLUDED.hours, value = s.value + EXCLUDED.value;
+    END IF;
+    -- Only groups that lost pending entries can fall to nothing, or below it: the latter means the totals
+    -- were out of step with the entries (written with triggers off and not rebuilt), which must not pass.
+    IF EXISTS (SELECT 1 FROM pending_time_totals AS s
+               JOIN (SELECT DISTINCT employee_id, coalesce(project_id, 0) AS project_id
+                     FROM old_rows WHERE approval_status = 'pending') AS d
+                 ON s.employee_id = d.employee_id AND s.project_id = d.project_id
+               WHERE s.entries < 0 OR s.hours < 0 OR s.value < 0) THEN
+        RAISE EXCEPTION 'pending_time_totals is out of step with time_entries; rebuild it from the entries'
+            USING HINT = 'DELETE FROM pending_time_totals, then INSERT the sums of migration 0025''s backfill';
     END IF;
     DELETE FROM pending_time_totals AS s
     USING (SELECT DISTINCT employee_id, coalesce(project_id, 0) AS project_id

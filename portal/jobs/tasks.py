@@ -110,7 +110,8 @@ async def retry_stalled(context: procrastinate.JobContext, timestamp: int) -> in
 
 @app_task("scan.unbilled_work", queue="scans", cron="*/5 * * * *")
 def refresh_unbilled_work(timestamp: int | None = None) -> int:
-    """Recompute the unbilled work per customer that the account managers' home shows (report_unbilled)."""
+    """Recompute the unbilled work per customer that the account managers' home shows (report_unbilled), and
+    the months not yet invoiced per customer that the portal's usage page lists (report_uninvoiced_months)."""
     from portal.services.reports.unbilled import refresh_unbilled
 
     return refresh_unbilled(db.session, clock.now())

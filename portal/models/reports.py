@@ -1,4 +1,5 @@
-"""Summaries the reports read instead of millions of rows, kept current by triggers (migration 0019)."""
+"""Summaries the reports and pages read instead of millions of rows: report_time_month kept current by triggers
+(migration 0019); report_unbilled and report_uninvoiced_months rewritten by the worker every five minutes."""
 
 from __future__ import annotations
 

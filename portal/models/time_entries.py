@@ -43,11 +43,12 @@ class TimeEntry(Base):
             "idx_time_project", "project_id", postgresql_where=sa.text("project_id IS NOT NULL")
         ),
         sa.Index("idx_time_approval", "approval_status"),
-        # Time waiting for approval, per author, by index alone: the staff homes' sums, the timesheet's
-        # and approvals' pending entries (migration 0019).
+        # Time waiting for approval, per author, by index alone: a person's own pending hours on the homes,
+        # the timesheet's and approvals' pending entries (migration 0019; the team's and approvals' totals
+        # are kept in pending_time_totals, 0025).
         sa.Index("idx_time_pending", "employee_id", "work_date", postgresql_include=["hours_worked", "ticket_id"],
                  postgresql_where=sa.text("approval_status = 'pending'")),
-        # Approvals, oldest first, a page from the index; their count and totals from it alone (0023).
+        # Approvals, oldest first, a page from the index; the totals of a filtered list from it alone (0023).
         sa.Index("idx_time_pending_oldest", "work_date", "employee_id", "entry_id",
                  postgresql_include=["hours_worked", "billing_rate", "ticket_id", "project_id", "customer_id"],
                  postgresql_where=sa.text("approval_status = 'pending'")),

@@ -320,6 +320,13 @@ def _generate(session, scale, *, seed, today, password_hash, tax_rate, progress,
     problems = check_dataset(session, today=today)
     if problems:
         raise ValueError("The generated data breaks its rules:\n  " + "\n  ".join(problems))
+    # What the worker counts every five minutes (unbilled work, the portal's months not yet invoiced),
+    # counted once so the pages have it before a worker runs.
+    from portal.services import clock
+    from portal.services.reports.unbilled import refresh_unbilled
+
+    log("Unbilled work and months not yet invoiced ...")
+    refresh_unbilled(session, clock.now())
     return {table: session.scalar(sa.text(f"SELECT count(*) FROM {table}")) for table in LOADED}
 
 

@@ -233,45 +233,56 @@ def contract_usage(session, principal: policy.Principal, *, today: date, month: 
     else:  # a past month: the contract at its end, or the last one that covered some of it
         contract = contract_on(contracts, last) or (contracts[-1] if contracts else None)
 
-    # Every billable entry of the month that is approved or waiting, with its line on an invoice the
-    # customer received, if any: hours and keys only (the descriptions come with the page below).
+    # The month's billable work that is approved or waiting, summed per day, kind of work (min(ticket_id)
+    # is None for project work: pricing_contract reads it as the entry's), approval and invoice line; an
+    # entry is on at most one live line. A month of the largest customer holds 40,000 entries: summed
+    # here, not read one by one (0.8 s a page before). Only the work not yet invoiced is read entry by
+    # entry, below, as the invoice would price it.
     issued = sa.and_(Invoice.invoice_id == InvoiceLineItem.invoice_id, Invoice.invoice_status != InvoiceStatus.DRAFT)
-    facts = session.execute(
-        sa.select(TimeEntry.entry_id, TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked,
-                  TimeEntry.billing_rate, TimeEntry.approval_status,
-                  InvoiceLineItem.contract_id.label("line_contract_id"), InvoiceLineItem.included_hours,
-                  Invoice.invoice_status, sa.case((listed, True), else_=False).label("listed"))
-        .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
+    month_work = [
+        TimeEntry.customer_id == customer_id,
+        TimeEntry.work_date.between(first, last),
+        TimeEntry.is_billable.is_(True),
+    ]
+    on_ticket = TimeEntry.ticket_id.is_not(None)
+    groups = session.execute(
+        sa.select(TimeEntry.work_date, sa.func.min(TimeEntry.ticket_id).label("ticket_id"), TimeEntry.approval_status,
+                  InvoiceLineItem.contract_id.label("line_contract_id"), Invoice.invoice_status,
+                  sa.func.sum(TimeEntry.hours_worked).label("hours"),
+                  sa.func.coalesce(sa.func.sum(InvoiceLineItem.included_hours), 0).label("included_hours"))
         .outerjoin(InvoiceLineItem, live_line_of_entry())
         .outerjoin(Invoice, issued)
-        .where(
-            TimeEntry.customer_id == customer_id,
-            TimeEntry.work_date.between(first, last),
-            TimeEntry.is_billable.is_(True),
-            TimeEntry.approval_status.in_([ApprovalStatus.APPROVED, ApprovalStatus.PENDING]),
-        )
-        .order_by(TimeEntry.work_date, TimeEntry.entry_id)
+        .where(*month_work, TimeEntry.approval_status.in_([ApprovalStatus.APPROVED, ApprovalStatus.PENDING]))
+        .group_by(TimeEntry.work_date, on_ticket, TimeEntry.approval_status, InvoiceLineItem.contract_id,
+                  Invoice.invoice_status)
     ).all()
 
     approved = pending = ZERO
     already_included: dict[tuple[int, date], Decimal] = {}
-    unbilled = []
-    listed_count = 0
-    for row in facts:
-        row_contract = pricing_contract(contracts, row)
-        counts = row.ticket_id is not None and (
-            contract is None or (row_contract is not None and row_contract.contract_id == contract.contract_id))
-        if row.approval_status == ApprovalStatus.PENDING:
-            pending += row.hours_worked if counts else ZERO
+    any_unbilled = False
+    for group in groups:
+        group_contract = pricing_contract(contracts, group)
+        counts = group.ticket_id is not None and (
+            contract is None or (group_contract is not None and group_contract.contract_id == contract.contract_id))
+        if group.approval_status == ApprovalStatus.PENDING:
+            pending += group.hours if counts else ZERO
             continue
-        approved += row.hours_worked if counts else ZERO
-        if row.invoice_status is None:
-            unbilled.append(row)
-            listed_count += row.listed
-        elif row.invoice_status in ISSUED_STATUSES and row.line_contract_id is not None:
-            key = (row.line_contract_id, row.work_date.replace(day=1))
-            already_included[key] = already_included.get(key, ZERO) + row.included_hours
+        approved += group.hours if counts else ZERO
+        if group.invoice_status is None:
+            any_unbilled = True
+        elif group.invoice_status in ISSUED_STATUSES and group.line_contract_id is not None:
+            key = (group.line_contract_id, group.work_date.replace(day=1))
+            already_included[key] = already_included.get(key, ZERO) + group.included_hours
         # A cancelled invoice's line is not live: its entry is not yet invoiced again.
+
+    # The work not yet invoiced, entry by entry in the order an invoice prices it (oldest first).
+    unbilled = session.execute(
+        sa.select(TimeEntry.entry_id, TimeEntry.ticket_id, TimeEntry.work_date, TimeEntry.hours_worked,
+                  TimeEntry.billing_rate, sa.case((listed, True), else_=False).label("listed"))
+        .outerjoin(SupportTicket, SupportTicket.ticket_id == TimeEntry.ticket_id)
+        .where(*month_work, TimeEntry.approval_status == ApprovalStatus.APPROVED, not_invoiced())
+        .order_by(TimeEntry.work_date, TimeEntry.entry_id)).all() if any_unbilled else []
+    listed_count = sum(row.listed for row in unbilled)
 
     priced: dict[int, PricedTime] = {p.entry.entry_id: p for p in
                                      price_time(unbilled, contracts, already_included=already_included)}
